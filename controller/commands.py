@@ -1,0 +1,77 @@
+"""Commands: what the core asks the shell to do after a step.
+
+Theory of operation
+-------------------
+Commands are derived from the difference between the variables before and after a step,
+so they can never disagree with the state the proofs talk about. The motor is always
+commanded as (rate, cap): run at ``rate`` uL/h and stop by yourself when your odometer
+reaches ``cap`` vu. ``StopMotor`` comes first in a step's commands, so a stop reaches the
+motor before anything else (REQ-ALM-004).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from controller import alarms as A
+from controller import annunciation as AN
+from controller.state import Vars
+
+
+@dataclass(frozen=True, slots=True)
+class StopMotor:
+    odo: int  # odometer reading the motor must not pass
+
+
+@dataclass(frozen=True, slots=True)
+class SetFlow:
+    rate: int  # uL/h
+    cap: int  # stop by yourself at this odometer reading (vu)
+
+
+@dataclass(frozen=True, slots=True)
+class RaiseAlarm:
+    alarm: str
+    priority: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClearAlarm:
+    alarm: str
+
+
+@dataclass(frozen=True, slots=True)
+class Annunciate:
+    alarm: str | None  # None: nothing to annunciate
+    priority: str | None
+    audible: bool
+
+
+Command = StopMotor | SetFlow | RaiseAlarm | ClearAlarm | Annunciate
+
+
+def annunciation(v: Vars) -> Annunciate:
+    i = AN.annunciated(v.alarm)
+    if i < 0:
+        return Annunciate(None, None, False)
+    spec = A.CATALOG[i]
+    return Annunciate(spec.id, spec.priority.name.lower(), AN.audible(v.alarm, v.flow.clock))
+
+
+def commands_between(old: Vars, new: Vars) -> tuple[Command, ...]:
+    out: list[Command] = []
+    f, g = old.flow, new.flow
+    if g.rate != f.rate or g.cap != f.cap:
+        out.append(StopMotor(g.odo) if g.rate == 0 else SetFlow(g.rate, g.cap))
+    a, b = old.alarm, new.alarm
+    if a is not b:
+        for i in range(A.N_ALARMS):
+            if b.active[i] and not a.active[i]:
+                out.append(RaiseAlarm(A.IDS[i], A.CATALOG[i].priority.name.lower()))
+            elif a.active[i] and not b.active[i]:
+                out.append(ClearAlarm(A.IDS[i]))
+    if a is not b or (any(b.active) and (f.clock < b.silence_until) != (g.clock < b.silence_until)):
+        before, after = annunciation(old), annunciation(new)
+        if before != after:
+            out.append(after)
+    return tuple(out)

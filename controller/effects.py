@@ -1,0 +1,183 @@
+"""Effects of the transition table: what a fired row changes.
+
+Theory of operation
+-------------------
+A row's effect is a *change* ``(vars, event, source_state) -> vars`` followed by
+``settle(vars, state_after)``, which every row shares:
+
+1. recompute derived alarm causes and the active flags for the state the step ends in
+   (``annunciation.refresh``);
+2. end any bolus when the step does not end in BOLUS;
+3. recompute the motor command (rate, cap) for that state (``flow.command``).
+
+Because settle runs after every fired row, "a stop-flow alarm stops the motor in the step it
+is raised" (REQ-ALM-004) and "no flow outside the flowing states" (REQ-DEL-004) follow from
+the command function alone, and the proofs check exactly that.
+
+Rules
+1. Changes are dual-use and touch only what their row is about.
+2. Nothing here decides *whether* a row fires: that is the guards' job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from controller import alarms as A
+from controller import annunciation as AN
+from controller import windows
+from controller.events import Event
+from controller.flow import Mode, advance, command, mode_of
+from controller.guards import bubble_limit
+from controller.logic import ite, minimum
+from controller.program import N_WINDOWS, NO_PROGRAM, Program
+from controller.state import Bolus, BolusKind, Flow, Vars
+
+Change = Callable[[Vars, Event, str], Vars]
+
+
+def settle(v: Vars, state: str) -> Vars:
+    """Alarms, bolus and motor command for a step that ends in ``state``."""
+    if state != "BOLUS" and (not isinstance(v.bolus.kind, int) or v.bolus.kind != BolusKind.NONE):
+        v = v._replace(bolus=end_bolus(v))
+    alarm = AN.refresh(v, state)
+    if alarm is not v.alarm:
+        v = v._replace(alarm=alarm)
+    rate, cap = command(v, mode_of(state))
+    f = v.flow
+    if isinstance(rate, int) and isinstance(cap, int) and rate == f.rate and cap == f.cap:
+        return v
+    return v._replace(flow=f._replace(rate=rate, cap=cap))
+
+
+def end_bolus(v: Vars) -> Bolus:
+    b = v.bolus
+    return Bolus(BolusKind.NONE, 0, minimum(b.until, v.flow.clock), b.times)
+
+
+# --- changes ---------------------------------------------------------------------------------
+
+def nothing(v: Vars, e: Event, s: str) -> Vars:
+    return v
+
+
+def tick(v: Vars, e: Event, s: str) -> Vars:
+    """Account what the motor did during the tick, in the channel of the source state."""
+    return advance(v, e.dt_ms, mode_of(s))
+
+
+def tick_to_ready(v: Vars, e: Event, s: str) -> Vars:
+    v = advance(v, e.dt_ms, Mode.PRIME)
+    return v._replace(marks=v.marks._replace(touched_at=v.flow.clock))
+
+
+def configure(v: Vars, e: Event, s: str) -> Vars:
+    c = e.limits
+    air_cur, air = windows.collapse(v.marks.air_cur, v.air, v.flow.clock, c.air_bucket_ms)
+    return v._replace(cfg=c, air=air, marks=v.marks._replace(air_cur=air_cur))
+
+
+def _load(v: Vars, p: Program) -> Vars:
+    """Install ``p``; dose windows restart conservatively with its bucket lengths (REQ-DOS-006)."""
+    f = v.flow
+    wcur, rings = [], []
+    for j in range(N_WINDOWS):
+        cur, ring = windows.collapse(f.wcur[j], v.win[j], f.clock, p.lim_bucket_ms[j])
+        wcur.append(cur)
+        rings.append(ring)
+    flow = Flow(f.clock, f.odo, f.odo, 0, 0, 0, 0, tuple(wcur), 0, 0)
+    marks = v.marks._replace(touched_at=f.clock, confirmed=False, odo0=f.odo, cycle_start=f.clock,
+                             prime_target=0)
+    return v._replace(prog=p, flow=flow, win=tuple(rings), marks=marks)
+
+
+def load_program(v: Vars, e: Event, s: str) -> Vars:
+    return _load(v, e.program)
+
+
+def clear_program(v: Vars, e: Event, s: str) -> Vars:
+    return _load(v, NO_PROGRAM)
+
+
+def confirm(v: Vars, e: Event, s: str) -> Vars:
+    return v._replace(marks=v.marks._replace(confirmed=True, touched_at=v.flow.clock))
+
+
+def touch(v: Vars, e: Event, s: str) -> Vars:
+    return v._replace(marks=v.marks._replace(touched_at=v.flow.clock))
+
+
+def start_prime(v: Vars, e: Event, s: str) -> Vars:
+    return v._replace(marks=v.marks._replace(prime_target=v.flow.primed + e.volume))
+
+
+def start(v: Vars, e: Event, s: str) -> Vars:
+    return v._replace(marks=v.marks._replace(cycle_start=v.flow.clock))
+
+
+def pause(v: Vars, e: Event, s: str) -> Vars:
+    return v._replace(marks=v.marks._replace(paused_at=v.flow.clock))
+
+
+def patient_bolus(v: Vars, e: Event, s: str) -> Vars:
+    b, now, p = v.bolus, v.flow.clock, v.prog
+    return v._replace(bolus=Bolus(BolusKind.PATIENT, p.pca_rate, now + p.pca_ms, (now,) + b.times[:-1]))
+
+
+def clinician_bolus(v: Vars, e: Event, s: str) -> Vars:
+    now = v.flow.clock
+    return v._replace(bolus=Bolus(BolusKind.CLINICIAN, e.rate, now + e.duration_ms, v.bolus.times))
+
+
+def silence(v: Vars, e: Event, s: str) -> Vars:
+    return v._replace(alarm=v.alarm._replace(silence_until=v.flow.clock + v.cfg.silence_ms))
+
+
+def acknowledge(v: Vars, e: Event, s: str) -> Vars:
+    return v._replace(alarm=AN.acknowledge(v.alarm))
+
+
+def set_cause(index: int, value: bool) -> Change:
+    def change(v: Vars, e: Event, s: str) -> Vars:
+        return v._replace(alarm=AN.set_cause(v.alarm, index, value))
+
+    change.__name__ = f"{'raise' if value else 'clear'}_{A.IDS[index]}"
+    return change
+
+
+def occlusion(value: bool) -> Change:
+    def change(v: Vars, e: Event, s: str) -> Vars:
+        a = v.alarm
+        cause = list(a.cause)
+        cause[A.OCC_DOWN] = ite(e.site == 0, value, a.cause[A.OCC_DOWN])
+        cause[A.OCC_UP] = ite(e.site == 1, value, a.cause[A.OCC_UP])
+        return v._replace(alarm=a._replace(cause=tuple(cause)))
+
+    change.__name__ = "occlusion" if value else "occlusion_clear"
+    return change
+
+
+def air(v: Vars, e: Event, s: str) -> Vars:
+    v = v._replace(alarm=AN.set_cause(v.alarm, A.AIR, e.volume > bubble_limit(v)))
+    return v._replace(marks=v.marks._replace(air_cur=v.marks.air_cur + e.volume))
+
+
+def reservoir(v: Vars, e: Event, s: str) -> Vars:
+    return v._replace(marks=v.marks._replace(res_sensed=e.flag))
+
+
+def battery(v: Vars, e: Event, s: str) -> Vars:
+    return v._replace(marks=v.marks._replace(battery_min=e.level, on_mains=e.flag))
+
+
+def chain(*changes: Change) -> Change:
+    """Several changes applied in order (for rows that do two things)."""
+
+    def all_changes(v: Vars, e: Event, s: str) -> Vars:
+        for change in changes:
+            v = change(v, e, s)
+        return v
+
+    all_changes.__name__ = "_then_".join(c.__name__ for c in changes)
+    return all_changes
+

@@ -1,0 +1,62 @@
+"""Rolling windows as rings of buckets: sliding-window dose limits and accumulated air.
+
+Theory of operation
+-------------------
+A window of length ``W = N * B`` is kept as the current bucket plus ``N`` closed buckets of
+length ``B``, newest first. Any interval of length ``W`` - aligned or not - overlaps at most
+``N + 1`` consecutive buckets, and while the newest of those was current their sum was
+``current + sum(closed)``. So enforcing ``current + sum(closed) + (what the motor may
+still push) <= limit`` at every moment bounds the volume in *every* window of length W,
+not only the aligned ones (REQ-DOS-004). The price is conservatism of at most one bucket
+(1/12 of the window).
+
+Delivery inside a tick is attributed exactly: the mechanism runs at the commanded rate
+until its cap, so the volume pushed before a bucket boundary is
+``min(rate * (boundary - clock), moved)``; the rest goes to the new bucket. A tick is never
+longer than a bucket (validation), so it crosses at most one boundary.
+
+Rules
+1. Every function is dual-use; a rotation is an ``ite`` on ``clock' >= end``.
+2. Invariant kept by callers: ``clock < end <= clock + B`` (the current bucket is open).
+"""
+
+from __future__ import annotations
+
+from controller.logic import all_of, ite, minimum, total
+from controller.state import Ring
+
+
+def used(cur: int, ring: Ring) -> int:
+    """Volume counted against the window now (current + closed buckets)."""
+    return cur + ring.total
+
+
+def advance(cur: int, ring: Ring, clock: int, dt: int, rate: int, moved: int, bucket: int) -> tuple[int, Ring]:
+    """Account ``moved`` (pushed at ``rate`` from ``clock`` for ``dt`` ms) and rotate."""
+    clock2 = clock + dt
+    rotate = clock2 >= ring.end
+    if isinstance(rotate, bool) and not rotate:  # fast path at run time
+        return cur + moved, ring
+    pre = minimum(rate * (ring.end - clock), moved)
+    closed2 = (cur + pre,) + ring.closed[:-1]
+    total2 = ring.total + cur + pre - ring.closed[-1]
+    if isinstance(rotate, bool):
+        return moved - pre, Ring(closed2, ring.end + bucket, total2)
+    return (
+        ite(rotate, moved - pre, cur + moved),
+        Ring(tuple(ite(rotate, a, b) for a, b in zip(closed2, ring.closed, strict=True)),
+             ite(rotate, ring.end + bucket, ring.end), ite(rotate, total2, ring.total)),
+    )
+
+
+def collapse(cur: int, ring: Ring, clock: int, bucket: int) -> tuple[int, Ring]:
+    """Restart a window with a new bucket length, conservatively: everything counted so far
+    is treated as delivered now, so no past delivery can drop out early (REQ-DOS-006)."""
+    return used(cur, ring), Ring((0,) * len(ring.closed), clock + bucket, 0)
+
+
+def well_formed(ring: Ring, clock: int, bucket: int) -> bool:
+    """The current bucket is open, no bucket is negative and the cached total is the sum
+    (auxiliary invariant for the proofs)."""
+    return all_of(clock < ring.end, ring.end <= clock + bucket, ring.total == total(ring.closed),
+                  *(b >= 0 for b in ring.closed))

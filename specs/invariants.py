@@ -1,0 +1,190 @@
+"""The safety invariants, as dual-use predicates: what must hold, in one place.
+
+Theory of operation
+-------------------
+A ``StateInv`` must hold in every reachable (state, vars); a ``StepInv`` must hold for
+every fired step (state and vars before, the event, state and vars after). The same
+predicates are
+
+- checked after every step by the Hypothesis stateful tests (``tests/``),
+- proved for every reachable state and every valid configuration by ``proofs/``,
+- checked on every step of every simulated scenario.
+
+``st`` is a ``StateView``: ``st.is_("RUNNING", "BOLUS")`` is a Python bool at run time and
+a Z3 term in the proofs. Each invariant cites the requirements it verifies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from controller import alarms as A
+from controller import annunciation as AN
+from controller import windows
+from controller.events import Actor, Event
+from controller.flow import reservoir_used
+from controller.guards import boluses_last_hour
+from controller.limits import SILENCE_MAX_MS
+from controller.logic import all_of, any_of, implies, maximum, minimum, not_, pick, same
+from controller.program import N_WINDOWS, kvo_rate, rate_cap
+from controller.state import NO_FLOW, Vars
+
+
+class StateView(Protocol):
+    def is_(self, *names: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class At:
+    """A concrete state, for run-time checks."""
+
+    name: str
+
+    def is_(self, *names: str) -> bool:
+        return self.name in names
+
+
+@dataclass(frozen=True, slots=True)
+class StateInv:
+    id: str
+    reqs: tuple[str, ...]
+    text: str
+    pred: Callable[[StateView, Vars], bool]
+    safety: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class StepInv:
+    id: str
+    reqs: tuple[str, ...]
+    text: str
+    pred: Callable[[StateView, Vars, Event, StateView, Vars], bool]
+    safety: bool = True
+
+
+def _budget(v: Vars) -> int:
+    return v.flow.cap - v.flow.odo
+
+
+def _window_ok(v: Vars, j: int) -> bool:
+    used = windows.used(v.flow.wcur[j], v.win[j])
+    lim = v.prog.lim_vol[j]
+    return implies(lim > 0, _budget(v) <= maximum(0, lim - used))
+
+
+STATE_INVARIANTS: tuple[StateInv, ...] = (
+    StateInv("INV-DEL-001", ("REQ-DEL-001", "REQ-DEL-003"),
+             "therapy volume never exceeds the VTBI, and the motor may never push past it",
+             lambda st, v: all_of(v.flow.delivered <= v.prog.vtbi,
+                                  implies(st.is_("RUNNING", "BOLUS"),
+                                          v.flow.delivered + _budget(v) <= v.prog.vtbi))),
+    StateInv("INV-DEL-002", ("REQ-DEL-002", "REQ-RTE-001"),
+             "the commanded rate (basal + bolus) never exceeds pump max, drug hard max and route cap",
+             lambda st, v: implies(st.is_("RUNNING", "BOLUS", "KVO"),
+                                   all_of(v.flow.rate <= v.cfg.max_rate, v.flow.rate <= v.prog.rate_hard_max,
+                                          v.flow.rate <= pick(v.prog.route, v.cfg.route_max_rate),
+                                          v.flow.rate <= rate_cap(v.prog, v.cfg)))),
+    StateInv("INV-DEL-004", ("REQ-DEL-004", "REQ-FLT-004"),
+             "no flow in POST, FAILED, IDLE, READY, PAUSED, STOPPED, ALARM or FAILSAFE",
+             lambda st, v: implies(st.is_(*NO_FLOW), all_of(v.flow.rate == 0, v.flow.cap == v.flow.odo))),
+    StateInv("INV-DEL-005", ("REQ-DEL-003",),
+             "the motor never passes its cap and never runs backwards",
+             lambda st, v: all_of(v.flow.rate >= 0, v.flow.odo <= v.flow.cap)),
+    StateInv("INV-DEL-007", ("REQ-DEL-007", "REQ-DOS-005"),
+             "KVO never exceeds the configured KVO rate nor the program's last step rate",
+             lambda st, v: implies(st.is_("KVO"),
+                                   all_of(v.flow.rate <= v.cfg.kvo_rate,
+                                          v.flow.rate <= pick(v.prog.n_steps - 1, v.prog.step_rate)))),
+    StateInv("INV-DOS-004", ("REQ-DOS-004", "REQ-DOS-005"),
+             "the motor may never push more than any dose window still allows (basal, bolus and KVO counted)",
+             lambda st, v: implies(st.is_("RUNNING", "BOLUS", "KVO"),
+                                   all_of(*(_window_ok(v, j) for j in range(N_WINDOWS))))),
+    StateInv("INV-DOS-005", ("REQ-DOS-005",),
+             "with the dose-limit alarm active the rate is at most the KVO rate",
+             lambda st, v: implies(all_of(st.is_("RUNNING", "BOLUS"), v.alarm.active[A.DOSE_LIMIT]),
+                                   v.flow.rate <= kvo_rate(v.prog, v.cfg))),
+    StateInv("INV-BOL-004", ("REQ-BOL-004",),
+             "no bolus runs while any alarm is active",
+             lambda st, v: implies(st.is_("BOLUS"), not_(AN.any_active(v.alarm)))),
+    StateInv("INV-ALM-004", ("REQ-ALM-004",),
+             "in ALARM a stop-flow alarm is active and the motor is stopped",
+             lambda st, v: implies(st.is_("ALARM"), all_of(AN.stop_active(v.alarm), v.flow.rate == 0))),
+    StateInv("INV-ALM-006", ("REQ-ALM-006",),
+             "audio is never paused for more than 2 minutes",
+             lambda st, v: v.alarm.silence_until <= v.flow.clock + minimum(v.cfg.silence_ms, SILENCE_MAX_MS)),
+    StateInv("INV-ALM-002", ("REQ-ALM-002", "REQ-ALM-001"),
+             "the annunciated alarm is active and no active alarm has a higher priority",
+             lambda st, v: _annunciation_ok(v)),
+    StateInv("INV-FLT-001", ("REQ-FLT-001",),
+             "after a failed self-test the pump is in FAILED or FAILSAFE, never anywhere else",
+             lambda st, v: implies(v.alarm.cause[A.SELF_TEST_FAILED], st.is_("FAILED", "FAILSAFE"))),
+    StateInv("INV-DRG-003", ("REQ-DRG-003",),
+             "a program needing soft-limit confirmation never delivers unconfirmed",
+             lambda st, v: implies(st.is_("RUNNING", "BOLUS", "PAUSED", "KVO"),
+                                   any_of(not_(v.prog.needs_confirm), v.marks.confirmed))),
+    StateInv("INV-PRM-002", ("REQ-PRM-002", "REQ-PRM-001"),
+             "primed volume never exceeds prime_max and is never counted as delivered",
+             lambda st, v: all_of(v.flow.primed <= v.cfg.prime_max,
+                                  v.flow.delivered + v.flow.kvo_vol + v.flow.primed == v.flow.odo - v.marks.odo0)),
+    StateInv("INV-RES-001", ("REQ-RES-001",),
+             "the motor never draws more than the container holds",
+             lambda st, v: implies(v.prog.loaded, reservoir_used(v) + _budget(v) <= maximum(v.prog.reservoir_vol,
+                                                                                             reservoir_used(v)))),
+)
+
+
+def _annunciation_ok(v: Vars) -> bool:
+    ann = AN.annunciated(v.alarm)
+    conds = []
+    for j in range(A.N_ALARMS):
+        higher_active = any_of(*(v.alarm.active[i] for i in range(A.N_ALARMS) if A.PRIORITY[i] > A.PRIORITY[j]))
+        conds.append(implies(ann == j, all_of(v.alarm.active[j], not_(higher_active))))
+    return all_of(implies(ann == -1, not_(AN.any_active(v.alarm))), *conds)
+
+
+def _bolus_started(pre: Vars, post: Vars) -> bool:
+    return post.bolus.times[0] != pre.bolus.times[0]
+
+
+STEP_INVARIANTS: tuple[StepInv, ...] = (
+    StepInv("STEP-BOL-002", ("REQ-BOL-002",),
+            "a patient bolus starts only when the lockout since the previous one has passed",
+            lambda s0, v0, e, s1, v1: implies(_bolus_started(v0, v1),
+                                              v0.flow.clock - v0.bolus.times[0] >= v0.prog.lockout_ms)),
+    StepInv("STEP-BOL-003", ("REQ-BOL-003",),
+            "a patient bolus starts only when fewer than pca_max_h were given in the last hour",
+            lambda s0, v0, e, s1, v1: implies(_bolus_started(v0, v1), boluses_last_hour(v0) < v0.prog.pca_max_h)),
+    StepInv("STEP-BOL-004", ("REQ-BOL-004",),
+            "no bolus starts while any alarm is active",
+            lambda s0, v0, e, s1, v1: implies(all_of(s1.is_("BOLUS"), not_(s0.is_("BOLUS"))),
+                                              not_(AN.any_active(v0.alarm)))),
+    StepInv("STEP-ALM-004", ("REQ-ALM-004",),
+            "a stop-flow alarm stops the motor in the step it is raised",
+            lambda s0, v0, e, s1, v1: implies(
+                any_of(*(all_of(v1.alarm.active[i], not_(v0.alarm.active[i])) for i in A.STOP_ALARMS)),
+                all_of(v1.flow.rate == 0, v1.flow.cap == v1.flow.odo))),
+    StepInv("STEP-ALM-005", ("REQ-ALM-005",),
+            "a latched alarm clears only by acknowledge and only once its cause is gone",
+            lambda s0, v0, e, s1, v1: all_of(*(
+                implies(all_of(v0.alarm.active[i], not_(v1.alarm.active[i])),
+                        all_of(e.kind == "acknowledge", not_(v0.alarm.cause[i])))
+                for i in range(A.N_ALARMS) if A.LATCHING[i]))),
+    StepInv("STEP-FLT-001", ("REQ-FLT-001",),
+            "nothing leaves FAILED but a fault into FAILSAFE",
+            lambda s0, v0, e, s1, v1: implies(s0.is_("FAILED"), s1.is_("FAILED", "FAILSAFE"))),
+    StepInv("STEP-FLT-004", ("REQ-FLT-004",),
+            "FAILSAFE is absorbing",
+            lambda s0, v0, e, s1, v1: implies(s0.is_("FAILSAFE"), s1.is_("FAILSAFE"))),
+    StepInv("STEP-ROL-001", ("REQ-ROL-001", "REQ-ROL-002"),
+            "no patient event changes the program, the pump limits or the drug library",
+            lambda s0, v0, e, s1, v1: implies(e.actor == Actor.PATIENT,
+                                              all_of(same(v1.prog, v0.prog), same(v1.cfg, v0.cfg)))),
+    StepInv("STEP-DEL-004", ("REQ-DEL-004", "REQ-ALM-004"),
+            "flow starts only from READY, STOPPED or PAUSED by a clinician with no stop-flow condition",
+            lambda s0, v0, e, s1, v1: implies(
+                all_of(s1.is_("RUNNING"), s0.is_("READY", "STOPPED", "PAUSED")),
+                all_of(any_of(e.actor == Actor.CLINICIAN, e.actor == Actor.ADMIN),
+                       not_(AN.stop_cause(v0.alarm)), not_(AN.stop_active(v0.alarm))))),
+)

@@ -1,0 +1,432 @@
+"""Worked examples for every state, every row of the table and every alarm.
+
+Each ``ex_*`` function drives a controller through one story and asserts what must happen;
+it returns the steps it took. ``test_every_row_and_alarm_is_exercised`` runs them all and
+fails listing any table row that never fired or any alarm never raised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from controller import alarms as A
+from controller.commands import RaiseAlarm, SetFlow, StopMotor
+from controller.core import Controller, Step
+from controller.events import Actor, ev, tick
+from controller.limits import Limits
+from controller.state import STATES
+from controller.table import TABLE
+from tests.helpers import HOUR, ML, ML_H, active, booted, must, pca_program, program, ready, refused, run_for, running
+
+EXAMPLES: list[Callable[[], list[Step]]] = []
+
+
+def example(fn: Callable[[], list[Step]]) -> Callable[[], list[Step]]:
+    EXAMPLES.append(fn)
+    return fn
+
+
+@example
+def ex_power_on_and_self_test() -> list[Step]:
+    c = Controller()
+    assert c.state == "POST"
+    steps = [must(c.handle(tick(1000)))]
+    steps.append(refused(c.handle(ev("start")), "not_allowed_in_state"))
+    steps.append(must(c.handle(ev("self_test", flag=True))))
+    assert c.state == "IDLE"
+    return steps
+
+
+@example
+def ex_self_test_failure_is_latched() -> list[Step]:
+    c = Controller()
+    steps = [must(c.handle(ev("self_test", flag=False)))]
+    assert c.state == "FAILED" and "self_test_failed" in active(c)
+    steps.append(refused(c.handle(ev("program", program=program())), "not_allowed_in_state"))
+    steps.append(must(c.handle(tick(1000))))
+    assert c.state == "FAILED"
+    return steps
+
+
+@example
+def ex_self_test_timeout() -> list[Step]:
+    c = Controller()
+    steps = run_for(c, 70_000)
+    assert c.state == "FAILED" and "self_test_failed" in active(c)
+    return steps
+
+
+@example
+def ex_configure_by_admin_only() -> list[Step]:
+    c = booted()
+    new = Limits(kvo_rate=2 * ML_H)
+    steps = [refused(c.handle(ev("configure", Actor.CLINICIAN, limits=new)), "actor_not_permitted")]
+    steps.append(refused(c.handle(ev("configure", limits=Limits(silence_ms=600_000))), "invalid_limits"))
+    steps.append(must(c.handle(ev("configure", limits=new))))
+    assert c.vars.cfg.kvo_rate == 2 * ML_H
+    return steps
+
+
+@example
+def ex_program_confirm_clear() -> list[Step]:
+    c = booted()
+    steps = [refused(c.handle(ev("program", Actor.PATIENT, program=program())), "actor_not_permitted")]
+    steps.append(refused(c.handle(ev("program", program=program(vtbi=0))), "invalid_program"))
+    steps.append(must(c.handle(ev("program", program=program(needs_confirm=True)))))
+    assert c.state == "READY"
+    steps.append(refused(c.handle(ev("start")), "soft_limit_unconfirmed"))
+    steps.append(must(c.handle(ev("confirm_soft_limit"))))
+    steps.append(refused(c.handle(ev("confirm_soft_limit")), "nothing_to_confirm"))
+    steps.append(must(c.handle(ev("program", program=program(vtbi=20 * ML)))))
+    steps.append(must(c.handle(ev("clear"))))
+    assert c.state == "IDLE" and not c.vars.prog.loaded
+    return steps
+
+
+@example
+def ex_prime_needs_disconnected_line_and_is_capped() -> list[Step]:
+    c = ready()
+    steps = [refused(c.handle(ev("prime", volume=2 * ML, flag=False)), "line_not_disconnected")]
+    steps.append(refused(c.handle(ev("prime", volume=26 * ML, flag=True)), "prime_volume_out_of_range"))
+    steps.append(must(c.handle(ev("prime", volume=2 * ML, flag=True))))
+    assert c.state == "PRIMING" and c.vars.flow.rate == 600 * ML_H
+    steps += run_for(c, 20_000)
+    assert c.state == "READY" and c.vars.flow.primed == 2 * ML and c.vars.flow.delivered == 0
+    steps.append(must(c.handle(ev("prime", volume=1 * ML, flag=True))))
+    steps.append(must(c.handle(ev("stop"))))
+    assert c.state == "READY" and c.vars.flow.rate == 0
+    return steps
+
+
+@example
+def ex_run_to_vtbi_then_kvo() -> list[Step]:
+    c = running(program(vtbi=1 * ML))
+    steps = run_for(c, 36_000)
+    assert c.state == "KVO" and c.vars.flow.delivered == 1 * ML
+    assert "vtbi_complete" in active(c) and c.vars.flow.rate == 1 * ML_H
+    steps += run_for(c, 3_600_000)
+    assert c.vars.flow.delivered == 1 * ML and c.vars.flow.kvo_vol == 1 * ML
+    steps.append(must(c.handle(ev("stop"))))
+    assert c.state == "STOPPED" and c.vars.flow.rate == 0
+    steps.append(refused(c.handle(ev("start")), "vtbi_delivered"))
+    return steps
+
+
+@example
+def ex_run_to_vtbi_then_stop() -> list[Step]:
+    c = running(program(vtbi=1 * ML, end_kvo=False))
+    steps = run_for(c, 40_000)
+    assert c.state == "STOPPED" and c.vars.flow.delivered == 1 * ML and "vtbi_complete" in active(c)
+    return steps
+
+
+@example
+def ex_near_end_alarm() -> list[Step]:
+    c = running(program(vtbi=20 * ML, reservoir_vol=50 * ML))  # 12 min at 100 mL/h
+    steps = run_for(c, 60_000)
+    assert "near_end" not in active(c)
+    steps += run_for(c, 7 * 60_000)  # 5 min left
+    assert "near_end" in active(c) and c.state == "RUNNING"
+    return steps
+
+
+@example
+def ex_pause_resume_paused_too_long() -> list[Step]:
+    c = running()
+    steps = [must(c.handle(ev("pause")))]
+    assert c.state == "PAUSED" and c.vars.flow.rate == 0
+    steps += run_for(c, 120_000)
+    assert "paused_too_long" in active(c)
+    steps.append(must(c.handle(ev("resume"))))
+    assert c.state == "RUNNING" and "paused_too_long" not in active(c)
+    steps.append(must(c.handle(ev("stop"))))
+    steps.append(must(c.handle(ev("start"))))
+    assert c.state == "RUNNING"
+    return steps
+
+
+@example
+def ex_callback_when_programming_unattended() -> list[Step]:
+    c = ready()
+    steps = run_for(c, 300_000)
+    assert "callback" in active(c)
+    steps.append(must(c.handle(ev("start"))))
+    assert "callback" not in active(c)
+    return steps
+
+
+@example
+def ex_patient_bolus_lockout_and_hourly_count() -> list[Step]:
+    c = running(pca_program(lockout_ms=60_000, pca_max_h=2))
+    steps = [refused(c.handle(ev("patient_bolus", Actor.ADMIN)), "actor_not_permitted")]
+    s = must(c.handle(ev("patient_bolus")))
+    assert c.state == "BOLUS" and c.vars.flow.rate == 102 * ML_H
+    assert any(isinstance(cmd, SetFlow) for cmd in s.commands)
+    steps.append(s)
+    steps += run_for(c, 36_000)
+    assert c.state == "RUNNING" and c.vars.flow.rate == 2 * ML_H
+    steps.append(refused(c.handle(ev("patient_bolus")), "lockout"))
+    steps += run_for(c, 30_000)
+    steps.append(must(c.handle(ev("patient_bolus"))))
+    steps += run_for(c, 70_000)
+    steps.append(refused(c.handle(ev("patient_bolus")), "bolus_count"))
+    steps += run_for(c, HOUR)
+    steps.append(must(c.handle(ev("patient_bolus"))))
+    return steps
+
+
+@example
+def ex_clinician_bolus() -> list[Step]:
+    c = running(program(clin_bolus_max=2 * ML, vtbi=50 * ML))
+    steps = [refused(c.handle(ev("clinician_bolus", Actor.PATIENT, volume=ML, rate=100 * ML_H, duration_ms=36_000)),
+                     "actor_not_permitted")]
+    steps.append(refused(c.handle(ev("clinician_bolus", volume=3 * ML, rate=100 * ML_H, duration_ms=108_000)),
+                         "bolus_out_of_range"))
+    steps.append(must(c.handle(ev("clinician_bolus", volume=ML, rate=100 * ML_H, duration_ms=36_000))))
+    assert c.state == "BOLUS" and c.vars.flow.rate == 200 * ML_H
+    steps.append(must(c.handle(ev("pause"))))
+    assert c.state == "PAUSED" and c.vars.bolus.kind == 0
+    return steps
+
+
+@example
+def ex_bolus_refused_by_dose_window() -> list[Step]:
+    c = running(pca_program(lim_vol=(ML + ML // 2, 0), lim_bucket_ms=(300_000, 1_200_000)))
+    steps = [must(c.handle(ev("patient_bolus")))]
+    steps += run_for(c, 36_000)
+    steps += run_for(c, 600_000)
+    steps.append(refused(c.handle(ev("patient_bolus")), "dose_limit"))
+    return steps
+
+
+@example
+def ex_dose_window_limits_basal() -> list[Step]:
+    c = running(program(step_rate=(10 * ML_H, 0, 0, 0), vtbi=100 * ML, lim_vol=(5 * ML, 0),
+                        lim_bucket_ms=(300_000, 1_200_000)))
+    steps = run_for(c, 30 * 60_000)
+    assert c.vars.flow.delivered == 5 * ML
+    assert "dose_limit" in active(c) and c.vars.flow.rate <= 1 * ML_H
+    steps.append(refused(c.handle(ev("acknowledge")), "cause_present"))
+    steps += run_for(c, 2 * HOUR)
+    steps.append(must(c.handle(ev("acknowledge"))))
+    assert "dose_limit" not in active(c)
+    return steps
+
+
+@example
+def ex_door_alarm_stop_ack_resume() -> list[Step]:
+    c = running()
+    s = must(c.handle(ev("door_open")))
+    assert c.state == "ALARM" and isinstance(s.commands[0], StopMotor)
+    assert RaiseAlarm("door_open", "high") in s.commands
+    steps = [s, refused(c.handle(ev("resume")), "not_allowed_in_state")]
+    steps.append(refused(c.handle(ev("door_open", Actor.PATIENT)), "actor_not_permitted"))
+    steps.append(refused(c.handle(ev("acknowledge")), "cause_present"))
+    steps.append(must(c.handle(ev("silence"))))
+    steps.append(must(c.handle(ev("door_close"))))
+    steps.append(must(c.handle(ev("acknowledge"))))
+    assert c.state == "PAUSED" and not active(c)
+    steps.append(must(c.handle(ev("resume"))))
+    assert c.state == "RUNNING"
+    return steps
+
+
+@example
+def ex_occlusion_and_air() -> list[Step]:
+    c = running()
+    steps = [refused(c.handle(ev("occlusion", site=2)), "bad_site")]
+    steps.append(must(c.handle(ev("occlusion", site=1))))
+    assert c.state == "ALARM" and "occlusion_upstream" in active(c)
+    steps.append(must(c.handle(ev("occlusion", site=0))))
+    assert {"occlusion_upstream", "occlusion_downstream"} <= active(c)
+    steps.append(must(c.handle(ev("occlusion_clear", site=1))))
+    steps.append(must(c.handle(ev("occlusion_clear", site=0))))
+    steps.append(must(c.handle(ev("acknowledge"))))
+    steps.append(must(c.handle(ev("resume"))))
+    steps.append(must(c.handle(ev("air", volume=250_000))))
+    assert c.state == "ALARM" and "air_in_line" in active(c)
+    steps.append(must(c.handle(ev("air", volume=0))))
+    steps.append(must(c.handle(ev("acknowledge"))))
+    steps.append(must(c.handle(ev("resume"))))
+    for _ in range(4):
+        steps.append(must(c.handle(ev("air", volume=150_000))))
+    assert c.state == "RUNNING"
+    steps.append(must(c.handle(ev("air", volume=190_000))))
+    assert c.state == "ALARM" and "air_accumulated" in active(c)
+    steps.append(refused(c.handle(ev("air", volume=-1)), "bad_payload"))
+    return steps
+
+
+@example
+def ex_occlusion_while_stopped_blocks_start() -> list[Step]:
+    c = ready()
+    steps = [must(c.handle(ev("occlusion", site=0)))]
+    assert c.state == "READY" and not active(c)
+    steps.append(refused(c.handle(ev("start")), "stop_alarm_condition"))
+    steps.append(must(c.handle(ev("door_open"))))
+    steps.append(must(c.handle(ev("door_close"))))
+    steps.append(must(c.handle(ev("occlusion_clear", site=0))))
+    steps.append(must(c.handle(ev("start"))))
+    return steps
+
+
+@example
+def ex_reservoir_empty_sensed_and_computed() -> list[Step]:
+    c = running(program(vtbi=10 * ML, reservoir_vol=1 * ML))
+    steps = run_for(c, 36_000)
+    assert c.state == "ALARM" and "reservoir_empty" in active(c) and c.vars.flow.delivered == ML
+    steps.append(must(c.handle(ev("stop"))))
+    c = running()
+    steps.append(must(c.handle(ev("reservoir", flag=True))))
+    assert c.state == "ALARM" and "reservoir_empty" in active(c)
+    steps.append(must(c.handle(ev("reservoir", flag=False))))
+    steps.append(must(c.handle(ev("acknowledge"))))
+    assert c.state == "PAUSED"
+    return steps
+
+
+@example
+def ex_reservoir_empty_while_priming() -> list[Step]:
+    c = ready(program(reservoir_vol=1 * ML))
+    steps = [must(c.handle(ev("prime", volume=2 * ML, flag=True)))]
+    steps += run_for(c, 10_000)
+    assert c.state == "ALARM" and c.vars.flow.primed == 1 * ML
+    return steps
+
+
+@example
+def ex_battery_low_and_depleted() -> list[Step]:
+    c = running()
+    steps = [refused(c.handle(ev("battery", level=-1, flag=False)), "bad_payload")]
+    steps.append(must(c.handle(ev("battery", level=10, flag=False))))
+    assert "low_battery" in active(c) and c.state == "RUNNING"
+    steps.append(must(c.handle(ev("battery", level=3, flag=False))))
+    assert c.state == "ALARM" and "battery_depleted" in active(c)
+    steps.append(must(c.handle(ev("battery", level=3, flag=True))))
+    steps.append(must(c.handle(ev("acknowledge"))))
+    assert c.state == "PAUSED" and not active(c)
+    return steps
+
+
+@example
+def ex_alarm_ends_bolus() -> list[Step]:
+    c = running(pca_program())
+    steps = [must(c.handle(ev("patient_bolus")))]
+    steps.append(must(c.handle(ev("battery", level=10, flag=False))))
+    assert c.state == "RUNNING" and c.vars.flow.rate == 2 * ML_H
+    c = running(pca_program(vtbi=ML + ML // 10, reservoir_vol=2 * ML))
+    steps.append(must(c.handle(ev("patient_bolus"))))
+    steps += run_for(c, 34_000)  # 0.1 mL left at 2 mL/h: under the 5 min near-end mark
+    assert c.state == "RUNNING" and "near_end" in active(c) and c.vars.bolus.kind == 0
+    c = running(pca_program())
+    steps.append(must(c.handle(ev("patient_bolus"))))
+    steps.append(must(c.handle(ev("door_open"))))
+    assert c.state == "ALARM" and c.vars.flow.rate == 0 and c.vars.bolus.kind == 0
+    return steps
+
+
+@example
+def ex_bolus_reaches_vtbi_and_reservoir() -> list[Step]:
+    c = running(pca_program(vtbi=ML, reservoir_vol=10 * ML), Limits(near_end_ms=0))
+    steps = [must(c.handle(ev("patient_bolus")))]
+    steps += run_for(c, 36_000)
+    assert c.state == "KVO"
+    c = running(pca_program(vtbi=ML, reservoir_vol=10 * ML, end_kvo=False), Limits(near_end_ms=0))
+    steps.append(must(c.handle(ev("patient_bolus"))))
+    steps += run_for(c, 36_000)
+    assert c.state == "STOPPED"
+    c = running(pca_program(reservoir_vol=ML // 2), Limits(near_end_ms=0))
+    steps.append(must(c.handle(ev("patient_bolus"))))
+    steps += run_for(c, 30_000)
+    assert c.state == "ALARM" and "reservoir_empty" in active(c)
+    c = running(pca_program(), Limits(near_end_ms=0))
+    steps.append(must(c.handle(ev("patient_bolus"))))
+    steps.append(must(c.handle(ev("stop"))))
+    assert c.state == "STOPPED"
+    return steps
+
+
+@example
+def ex_faults_latch_failsafe() -> list[Step]:
+    steps = []
+    for kind in ("motor_fault", "watchdog"):
+        c = running()
+        s = must(c.handle(ev(kind)))
+        assert c.state == "FAILSAFE" and isinstance(s.commands[0], StopMotor)
+        steps.append(s)
+        steps.append(must(c.handle(ev("motor_fault"))))
+        steps.append(must(c.handle(ev("watchdog"))))
+        for e in (ev("acknowledge"), ev("start"), ev("resume"), ev("program", program=program())):
+            steps.append(c.handle(e))
+            assert c.state == "FAILSAFE" and c.vars.flow.rate == 0
+    for state_setup in (Controller, booted, ready, lambda: running(pca_program())):
+        c = state_setup()
+        if c.state == "RUNNING":
+            must(c.handle(ev("patient_bolus")))
+        steps.append(must(c.handle(ev("motor_fault"))))
+    c = Controller()
+    must(c.handle(ev("self_test", flag=False)))
+    steps.append(must(c.handle(ev("watchdog"))))
+    return steps
+
+
+@example
+def ex_kvo_sensor_alarms_and_pause_states() -> list[Step]:
+    steps = []
+    for kind, payload in (("door_open", {}), ("occlusion", {"site": 0}), ("air", {"volume": 300_000}),
+                          ("reservoir", {"flag": True}), ("battery", {"level": 1})):
+        for setup in ("KVO", "PRIMING"):
+            c = running(program(vtbi=ML // 10)) if setup == "KVO" else ready()
+            if setup == "KVO":
+                run_for(c, 4_000)
+            else:
+                must(c.handle(ev("prime", volume=ML, flag=True)))
+            assert c.state == setup
+            steps.append(must(c.handle(ev(kind, **payload))))  # type: ignore[arg-type]
+            assert c.state == "ALARM" and c.vars.flow.rate == 0
+            steps.append(must(c.handle(ev("stop"))))
+    c = running(program(vtbi=ML // 10))
+    run_for(c, 4_000)
+    steps.append(must(c.handle(ev("reservoir", flag=False))))
+    steps.append(must(c.handle(ev("battery", level=600, flag=True))))
+    steps.append(must(c.handle(ev("air", volume=0))))
+    steps.append(must(c.handle(ev("door_close"))))
+    steps.append(must(c.handle(ev("occlusion_clear", site=0))))
+    return steps
+
+
+@example
+def ex_refusals_change_nothing() -> list[Step]:
+    c = running()
+    steps = []
+    for e in (ev("start"), ev("prime", volume=ML, flag=True), ev("confirm_soft_limit"), ev("patient_bolus"),
+              tick(0), tick(5000), ev("tick", Actor.PATIENT, dt_ms=10), ev("silence"), ev("acknowledge")):
+        before_state, before = c.state, c.vars
+        s = c.handle(e)
+        assert not s.accepted and s.vars is before and c.vars is before and c.state == before_state
+        steps.append(s)
+    return steps
+
+
+@pytest.mark.parametrize("fn", EXAMPLES, ids=lambda f: f.__name__)
+def test_example(fn: Callable[[], list[Step]]) -> None:
+    steps = fn()
+    assert steps, "an example must take steps"
+
+
+def test_every_row_state_and_alarm_is_exercised() -> None:
+    fired: set[int] = set()
+    states: set[str] = set()
+    alarms: set[str] = set()
+    for fn in EXAMPLES:
+        for s in fn():
+            states.update((s.source, s.state))
+            if s.row is not None:
+                fired.add(s.row)
+            alarms.update(c.alarm for c in s.commands if isinstance(c, RaiseAlarm))
+    missing_rows = [f"{i}: {r.trigger} from {r.sources} -> {r.dest}" for i, r in enumerate(TABLE) if i not in fired]
+    assert not missing_rows, "rows never fired:\n" + "\n".join(missing_rows)
+    assert set(STATES) <= states, f"states never visited: {set(STATES) - states}"
+    assert set(A.IDS) <= alarms, f"alarms never raised: {set(A.IDS) - alarms}"

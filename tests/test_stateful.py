@@ -1,0 +1,71 @@
+"""Hypothesis stateful test: random events, valid and invalid, with every invariant checked
+after every step, and refusals shown to change nothing."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from controller.core import Controller
+from controller.events import Event, ev, tick
+from proofs.walk import check_step
+from tests import strategies as S
+from tests.helpers import pca_program, program
+
+
+class PumpMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.c = Controller()
+        self.last_violations: list[str] = []
+
+    def _do(self, e: Event) -> None:
+        before_state, before_vars = self.c.state, self.c.vars
+        step = self.c.handle(e)
+        broken = check_step(before_state, step, before_vars)
+        assert not broken, f"{broken} after {e} in {before_state} -> {step.state} ({step.reason})"
+        if not step.accepted:
+            assert self.c.vars is before_vars and self.c.state == before_state
+
+    @rule(e=S.events())
+    def any_event(self, e: Event) -> None:
+        self._do(e)
+
+    @rule(dt=st.integers(1, 1_000), n=st.integers(1, 200))
+    def run_a_while(self, dt: int, n: int) -> None:
+        for _ in range(n):
+            self._do(tick(min(dt, self.c.vars.cfg.max_tick_ms)))
+
+    @precondition(lambda self: self.c.state in ("IDLE", "READY", "STOPPED"))
+    @rule(pca=st.booleans(), lim=st.sampled_from([(0, 0), (2_000_000_000, 0), (500_000_000, 4_000_000_000)]))
+    def program_and_start(self, pca: bool, lim: tuple[int, int]) -> None:
+        p = pca_program(lim_vol=lim, lim_bucket_ms=(5_000, 20_000)) if pca else program(lim_vol=lim)
+        self._do(ev("program", program=p))
+        self._do(ev("start"))
+
+    @precondition(lambda self: self.c.state == "POST")
+    @rule(ok=st.booleans())
+    def self_test(self, ok: bool) -> None:
+        self._do(ev("self_test", flag=ok))
+
+    @precondition(lambda self: self.c.state in ("RUNNING", "BOLUS"))
+    @rule()
+    def patient_bolus(self) -> None:
+        self._do(ev("patient_bolus"))
+
+    @invariant()
+    def commands_match_state(self) -> None:
+        v = self.c.vars
+        assert v.flow.odo <= v.flow.cap
+
+
+TestPump = pytest.mark.req(
+    "REQ-DEL-001", "REQ-DEL-002", "REQ-DEL-004", "REQ-DOS-004", "REQ-BOL-002", "REQ-BOL-003", "REQ-BOL-004",
+    "REQ-ALM-004", "REQ-ALM-005", "REQ-ALM-006", "REQ-FLT-001", "REQ-FLT-004", "REQ-ROL-001", "REQ-DRG-003",
+)(PumpMachine.TestCase)
+TestPump.settings = settings(max_examples=int(os.environ.get("PUMP_STATEFUL_EXAMPLES", "60")),
+                             stateful_step_count=40, deadline=None)
