@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from controller.errors import PumpError
 
 Handler = Callable[[argparse.Namespace], int]
+PLUGINS = ("proofs.commands", "controller.simcli", "controller.hwcli")
 _COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Handler, str]] = {}
 
 
@@ -69,7 +70,10 @@ def _table(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    import proofs.commands  # noqa: F401 - registers verify, prove, ... (imports nothing heavy)
+    import importlib
+
+    for module in PLUGINS:  # each registers its subcommands; none imports anything heavy
+        importlib.import_module(module)
 
     parser = argparse.ArgumentParser(
         prog="pumpctl",

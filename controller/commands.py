@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from controller import alarms as A
 from controller import annunciation as AN
 from controller.state import Vars
+from controller.units import VU_PER_ML
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,15 @@ class StopMotor:
 class SetFlow:
     rate: int  # uL/h
     cap: int  # stop by yourself at this odometer reading (vu)
+
+
+@dataclass(frozen=True, slots=True)
+class RelievePressure:
+    """After a downstream occlusion alarm: back the mechanism off by at most ``max_vu`` until
+    the line pressure is relieved, so releasing the occlusion gives no unintended bolus
+    (REQ-OCC-004). Bounded and one-shot: never continuous reverse delivery (REQ-REV-001)."""
+
+    max_vu: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +57,8 @@ class Annunciate:
     audible: bool
 
 
-Command = StopMotor | SetFlow | RaiseAlarm | ClearAlarm | Annunciate
+Command = StopMotor | SetFlow | RelievePressure | RaiseAlarm | ClearAlarm | Annunciate
+RELIEF_MAX_VU = VU_PER_ML  # at most 1 mL of back-off per occlusion alarm
 
 
 def annunciation(v: Vars) -> Annunciate:
@@ -65,6 +76,8 @@ def commands_between(old: Vars, new: Vars) -> tuple[Command, ...]:
         out.append(StopMotor(g.odo) if g.rate == 0 else SetFlow(g.rate, g.cap))
     a, b = old.alarm, new.alarm
     if a is not b:
+        if b.active[A.OCC_DOWN] and not a.active[A.OCC_DOWN]:
+            out.append(RelievePressure(RELIEF_MAX_VU))
         for i in range(A.N_ALARMS):
             if b.active[i] and not a.active[i]:
                 out.append(RaiseAlarm(A.IDS[i], A.CATALOG[i].priority.name.lower()))

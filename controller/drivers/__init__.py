@@ -1,0 +1,1 @@
+"""Pump mechanisms behind one split-phase protocol (``controller.drivers.base``)."""

@@ -1,0 +1,1 @@
+"""``pumpctl emulate`` and ``pumpctl run``: registered here (serial hardware, issue 5)."""

@@ -1,0 +1,1 @@
+"""``pumpctl simulate`` and ``pumpctl bench``: registered here (simulator, issue 4)."""
