@@ -40,6 +40,7 @@ class Mode(IntEnum):
     KVO = 3
 
 
+COUNTED: tuple[Mode, ...] = (Mode.THERAPY, Mode.KVO)  # modes whose flow counts against dose windows
 MODE_OF: dict[str, Mode] = {"PRIMING": Mode.PRIME, "RUNNING": Mode.THERAPY, "BOLUS": Mode.THERAPY, "KVO": Mode.KVO}
 
 
@@ -132,7 +133,7 @@ def advance(v: Vars, dt: int, mode: Mode) -> Vars:
     f, p = v.flow, v.prog
     moved = moved_in(v, dt)
     therapy = mode == Mode.THERAPY
-    counted = moved if mode in (Mode.THERAPY, Mode.KVO) else 0
+    counted = moved if mode in COUNTED else 0
     wcur = []
     rings = []
     for j in range(N_WINDOWS):

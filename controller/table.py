@@ -64,6 +64,7 @@ class Row:
 _ROLE_CONDS = frozenset({"by_system", "by_clinician", "by_admin", "by_patient_or_clinician", "tick_ok"})
 ALL = STATES
 NOT_FLOWING = tuple(s for s in STATES if s not in FLOWING)
+NOT_BOLUS = tuple(s for s in STATES if s != "BOLUS")
 SYS = (G.by_system,)
 CLIN = (G.by_clinician,)
 TICK = (G.by_system, G.tick_ok)
@@ -127,10 +128,11 @@ TABLE: tuple[Row, ...] = (
        (*CLIN, G.clin_bolus_on, G.no_alarm, G.clin_bolus_ok, G.clin_bolus_fits),
        E.clinician_bolus, "REQ-BOL-005", "REQ-BOL-004", "REQ-DOS-004"),
     # --- alarm handling --------------------------------------------------------------------
-    _r("silence", ALL, None, (*CLIN, G.alarm_to_silence), E.silence, "REQ-ALM-006"),
+    # (never from BOLUS: no alarm is ever active there, REQ-BOL-004 - the proofs check this)
+    _r("silence", NOT_BOLUS, None, (*CLIN, G.alarm_to_silence), E.silence, "REQ-ALM-006"),
     _r("acknowledge", "ALARM", "PAUSED", (*CLIN, G.clearable, G.ack_clears_all_stops),
        E.chain(E.acknowledge, E.pause), "REQ-ALM-005"),
-    _r("acknowledge", ALL, None, (*CLIN, G.clearable), E.acknowledge, "REQ-ALM-005"),
+    _r("acknowledge", NOT_BOLUS, None, (*CLIN, G.clearable), E.acknowledge, "REQ-ALM-005"),
     # --- sensors: a stop-flow cause while flowing goes to ALARM in the same step -----------
     _r("door_open", FLOWING, "ALARM", SYS, E.set_cause(A.DOOR, True), "REQ-DOR-001", "REQ-ALM-004"),
     _r("door_open", NOT_FLOWING, None, SYS, E.set_cause(A.DOOR, True), "REQ-DOR-001"),

@@ -14,11 +14,15 @@ def _verify_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="evidence", help="output directory (default: evidence/)")
     p.add_argument("--walk-steps", type=int, default=20_000, help="random-walk steps (default 20000)")
     p.add_argument("--seed", type=int, default=1, help="random-walk seed (default 1)")
+    p.add_argument("--no-mutants", action="store_true", help="skip the mutation campaign")
 
 
 @command("verify", "run the verification suite and write the evidence (see README)")(_verify_args)
 def _verify(args: argparse.Namespace) -> int:
     from controller.table import TABLE, check_table
+    from proofs.contracts import finish_crosshair, start_crosshair
+    from proofs.prove import run
+    from proofs.report import print_run, run_to_json, write_counterexamples
     from proofs.walk import walk
 
     if args.walk_steps < 1:
@@ -28,22 +32,112 @@ def _verify(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     check_table()
-    print(f"table      {len(TABLE)} rows: structural checks passed")
+    print(f"== table: {len(TABLE)} rows, structural checks passed")
+    print("== proofs (Z3 k-induction over the real table; CrossHair contracts)")
+    crosshair = start_crosshair(5)
+    proofs = run()
+    contracts = finish_crosshair(crosshair, 5)
+    print_run(proofs, contracts)
+    write_counterexamples(proofs, out / "counterexamples")
+    summary: dict[str, object] = {"proofs": run_to_json(proofs, contracts)}
+    ok = proofs.ok and contracts.ok
+    if not args.no_mutants:
+        from proofs.mutants import run_campaign
+
+        print("== mutation check (each mutant must be refuted by a counterexample)")
+        results = run_campaign(None, 2)
+        killed = sum(r.killed for r in results)
+        for r in results:
+            print(f"{r.id:30s} {'killed' if r.killed else 'SURVIVED':8s} by {', '.join(r.by)}")
+        print(f"kill rate {killed}/{len(results)}")
+        summary["mutants"] = [{"id": r.id, "killed": r.killed, "by": r.by} for r in results]
+        ok = ok and killed == len(results)
+    print(f"== random walk: {args.walk_steps} events, seed {args.seed}")
     result = walk(args.walk_steps, args.seed)
-    status = "passed" if not result.violations else "FAILED"
-    print(f"walk       {result.steps} random events (seed {result.seed}), {result.accepted} accepted, "
-          f"{len(result.states)} states visited: {status}")
+    print(f"{result.steps} events, {result.accepted} accepted, {len(result.states)} states visited, "
+          f"{len(result.violations)} invariant violation(s)")
     for v in result.violations[:20]:
-        print(f"           {v}")
-    print("proofs     not yet part of verify (Z3 k-induction: issue 3)")
-    print("scenarios  not yet part of verify (simulator: issue 4)")
-    summary = {
-        "table_rows": len(TABLE),
-        "walk": {"steps": result.steps, "seed": result.seed, "accepted": result.accepted,
-                 "states": sorted(result.states), "violations": result.violations},
-        "verdict": "pass" if not result.violations else "fail",
-        "incomplete": ["proofs", "scenarios", "bench", "report"],
-    }
+        print(f"    {v}")
+    ok = ok and not result.violations
+    summary["walk"] = {"steps": result.steps, "seed": result.seed, "accepted": result.accepted,
+                       "states": sorted(result.states), "violations": result.violations}
+    summary["verdict"] = "pass" if ok else "fail"
+    summary["incomplete"] = ["scenarios (issue 4)", "bench (issue 4)", "report (issue 7)"]
     (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    print(f"evidence   {out / 'summary.json'} ({time.perf_counter() - t0:.1f} s)")
-    return 0 if not result.violations else 1
+    print("== still to come: the simulator scenario suite and bench (issue 4), the full evidence report (issue 7)")
+    print(f"== verdict: {'PASS' if ok else 'FAIL'}; evidence in {out}/ ({time.perf_counter() - t0:.0f} s)")
+    return 0 if ok else 1
+
+
+def _prove_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", metavar="FILE", help="write machine-readable results here")
+    p.add_argument("--only", metavar="ID", action="append", help="check only this obligation (repeatable)")
+    p.add_argument("--depth", type=int, default=6, help="BMC depth for counterexamples (default 6)")
+    p.add_argument("--kmax", type=int, default=3, help="largest k for k-induction (default 3)")
+    p.add_argument("--timeout", type=int, default=30, help="solver timeout per query, seconds (default 30)")
+    p.add_argument("--cex-dir", metavar="DIR", help="write each counterexample as a core scenario here")
+    p.add_argument("--no-crosshair", action="store_true", help="skip the CrossHair contract check")
+    p.add_argument("--crosshair-timeout", type=int, default=5,
+                   help="CrossHair per-condition timeout, seconds (default 5)")
+
+
+@command("prove", "prove every safety invariant over the real transition table (Z3) and check contracts "
+                  "(CrossHair)")(_prove_args)
+def _prove(args: argparse.Namespace) -> int:
+    from proofs.report import print_run, run_to_json, write_counterexamples
+
+    for name, value, lo in (("--depth", args.depth, 0), ("--kmax", args.kmax, 1), ("--timeout", args.timeout, 1),
+                            ("--crosshair-timeout", args.crosshair_timeout, 1)):
+        if value < lo:
+            print(f"pumpctl prove: {name} {value} must be at least {lo}")
+            return 2
+    from proofs.engine import obligations
+    from proofs.prove import run
+
+    known = {inv.id for inv in obligations()}
+    for only in args.only or []:
+        if only not in known:
+            print(f"pumpctl prove: --only {only!r} is not an obligation; allowed: {', '.join(sorted(known))}")
+            return 2
+    from proofs.contracts import finish_crosshair, start_crosshair
+
+    crosshair = None if args.no_crosshair or args.only else start_crosshair(args.crosshair_timeout)
+    result = run(only=args.only, depth=args.depth, kmax=args.kmax, timeout_ms=args.timeout * 1000)
+    contracts = None if crosshair is None else finish_crosshair(crosshair, args.crosshair_timeout)
+    print_run(result, contracts)
+    if args.cex_dir:
+        for path in write_counterexamples(result, Path(args.cex_dir)):
+            print(f"counterexample scenario: {path}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(run_to_json(result, contracts), indent=2, sort_keys=True) + "\n")
+    ok = result.ok and (contracts is None or contracts.ok)
+    return 0 if ok else 1
+
+
+def _mutate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--only", metavar="ID", action="append", help="run only this mutant (repeatable)")
+    p.add_argument("--json", metavar="FILE", help="write the results here")
+    p.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
+
+
+@command("mutate", "apply every safety-relevant mutant and check that a proof obligation catches it")(_mutate_args)
+def _mutate(args: argparse.Namespace) -> int:
+    from proofs.mutants import MUTANTS, run_campaign
+
+    ids = [m.id for m in MUTANTS]
+    for only in args.only or []:
+        if only not in ids:
+            print(f"pumpctl mutate: --only {only!r} is not a mutant; allowed: {', '.join(ids)}")
+            return 2
+    if args.jobs < 1:
+        print(f"pumpctl mutate: --jobs {args.jobs} must be at least 1")
+        return 2
+    results = run_campaign(args.only, args.jobs)
+    killed = sum(r.killed for r in results)
+    for r in results:
+        mark = "killed" if r.killed else "SURVIVED"
+        print(f"{r.id:30s} {mark:8s} by {', '.join(r.by) or '-':40s} {r.seconds:6.1f} s")
+    print(f"kill rate {killed}/{len(results)} = {100 * killed / max(1, len(results)):.0f} %")
+    if args.json:
+        Path(args.json).write_text(json.dumps([r.__dict__ for r in results], indent=2, sort_keys=True) + "\n")
+    return 0 if killed == len(results) else 1

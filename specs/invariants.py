@@ -27,7 +27,7 @@ from controller.events import Actor, Event
 from controller.flow import reservoir_used
 from controller.guards import boluses_last_hour
 from controller.limits import SILENCE_MAX_MS
-from controller.logic import all_of, any_of, implies, maximum, minimum, not_, pick, same
+from controller.logic import all_of, any_of, implies, ite, maximum, not_, pick, same
 from controller.program import N_WINDOWS, kvo_rate, rate_cap
 from controller.state import NO_FLOW, Vars
 
@@ -113,7 +113,7 @@ STATE_INVARIANTS: tuple[StateInv, ...] = (
              lambda st, v: implies(st.is_("ALARM"), all_of(AN.stop_active(v.alarm), v.flow.rate == 0))),
     StateInv("INV-ALM-006", ("REQ-ALM-006",),
              "audio is never paused for more than 2 minutes",
-             lambda st, v: v.alarm.silence_until <= v.flow.clock + minimum(v.cfg.silence_ms, SILENCE_MAX_MS)),
+             lambda st, v: v.alarm.silence_until <= v.flow.clock + SILENCE_MAX_MS),
     StateInv("INV-ALM-002", ("REQ-ALM-002", "REQ-ALM-001"),
              "the annunciated alarm is active and no active alarm has a higher priority",
              lambda st, v: _annunciation_ok(v)),
@@ -122,7 +122,7 @@ STATE_INVARIANTS: tuple[StateInv, ...] = (
              lambda st, v: implies(v.alarm.cause[A.SELF_TEST_FAILED], st.is_("FAILED", "FAILSAFE"))),
     StateInv("INV-DRG-003", ("REQ-DRG-003",),
              "a program needing soft-limit confirmation never delivers unconfirmed",
-             lambda st, v: implies(st.is_("RUNNING", "BOLUS", "PAUSED", "KVO"),
+             lambda st, v: implies(st.is_("RUNNING", "BOLUS", "KVO"),
                                    any_of(not_(v.prog.needs_confirm), v.marks.confirmed))),
     StateInv("INV-PRM-002", ("REQ-PRM-002", "REQ-PRM-001"),
              "primed volume never exceeds prime_max and is never counted as delivered",
@@ -148,7 +148,26 @@ def _bolus_started(pre: Vars, post: Vars) -> bool:
     return post.bolus.times[0] != pre.bolus.times[0]
 
 
+def _window_used(v: Vars, j: int) -> int:
+    return windows.used(v.flow.wcur[j], v.win[j])
+
+
 STEP_INVARIANTS: tuple[StepInv, ...] = (
+    StepInv("STEP-DOS-004", ("REQ-DOS-004", "REQ-DOS-005"),
+            "delivery never takes a dose window above its limit (basal, bolus and KVO counted)",
+            lambda s0, v0, e, s1, v1: all_of(*(
+                implies(all_of(v1.prog.lim_vol[j] > 0, _window_used(v1, j) > _window_used(v0, j)),
+                        _window_used(v1, j) <= v1.prog.lim_vol[j])
+                for j in range(N_WINDOWS)))),
+    StepInv("STEP-DOS-005", ("REQ-DOS-004", "REQ-DOS-005"),
+            "every volume delivered as therapy or KVO is counted in every dose window (only the oldest bucket "
+            "leaves a window, when it rotates)",
+            lambda s0, v0, e, s1, v1: implies(
+                not_(any_of(e.kind == "program", e.kind == "clear")),
+                all_of(*(_window_used(v1, j) == _window_used(v0, j)
+                         + (v1.flow.delivered + v1.flow.kvo_vol - v0.flow.delivered - v0.flow.kvo_vol)
+                         - ite(v1.win[j].end == v0.win[j].end, 0, v0.win[j].closed[-1])
+                         for j in range(N_WINDOWS))))),
     StepInv("STEP-BOL-002", ("REQ-BOL-002",),
             "a patient bolus starts only when the lockout since the previous one has passed",
             lambda s0, v0, e, s1, v1: implies(_bolus_started(v0, v1),
@@ -171,6 +190,13 @@ STEP_INVARIANTS: tuple[StepInv, ...] = (
                 implies(all_of(v0.alarm.active[i], not_(v1.alarm.active[i])),
                         all_of(e.kind == "acknowledge", not_(v0.alarm.cause[i])))
                 for i in range(A.N_ALARMS) if A.LATCHING[i]))),
+    StepInv("STEP-ALM-006", ("REQ-ALM-006",),
+            "the audio-pause deadline moves later only on a clinician's silence request (with INV-ALM-006: "
+            "audio returns within 2 minutes of the last request while the cause persists)",
+            lambda s0, v0, e, s1, v1: implies(all_of(v1.alarm.silence_until > v0.alarm.silence_until,
+                                                     v1.alarm.silence_until > v1.flow.clock),
+                                              all_of(e.kind == "silence", any_of(e.actor == Actor.CLINICIAN,
+                                                                                 e.actor == Actor.ADMIN)))),
     StepInv("STEP-FLT-001", ("REQ-FLT-001",),
             "nothing leaves FAILED but a fault into FAILSAFE",
             lambda s0, v0, e, s1, v1: implies(s0.is_("FAILED"), s1.is_("FAILED", "FAILSAFE"))),

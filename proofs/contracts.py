@@ -1,0 +1,164 @@
+"""CrossHair contracts on the arithmetic the proofs take as given.
+
+Theory of operation
+-------------------
+Each function below is a thin, typed entry point into real controller code with PEP 316
+``pre:``/``post:`` conditions. ``crosshair check`` explores them symbolically with a fixed
+per-condition timeout; its outcome is labelled honestly as "no counterexample within N s"
+(CrossHair is a bounded symbolic search, not a proof). Covered: unit conversions and their
+rounding direction, dose conversion, clinician-bolus arithmetic, window-ring bookkeeping,
+the motor's per-tick volume, and program validation's rate caps.
+
+``run_crosshair`` runs the check in a subprocess and parses what it reports.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+from controller import windows
+from controller.doses import dose_to_ml_h, parse_dose_unit
+from controller.limits import Limits
+from controller.program import Program, program_ok, rate_cap  # noqa: F401 - used by a contract
+from controller.programs import clinician_bolus_payload
+from controller.state import Ring
+from controller.units import VU_PER_ML, ml_h_to_rate, ml_to_vu, s_to_ms
+
+
+def volume_rounds_down(milli_ml: int) -> int:
+    """A volume in thousandths of a mL converts to vu exactly and never rounds up (REQ-DRG-004).
+
+    pre: 0 <= milli_ml <= 10_000_000
+    post: __return__ * 1000 == milli_ml * 3_600_000_000
+    """
+    return ml_to_vu(Fraction(milli_ml, 1000), "volume")
+
+
+def rate_rounds_down(num: int, den: int) -> int:
+    """A rate given as a fraction of mL/h rounds down to whole uL/h (never more drug).
+
+    pre: 1 <= den <= 10_000 and 0 <= num <= 10_000_000
+    post: __return__ * den <= num * 1000 < (__return__ + 1) * den
+    """
+    return ml_h_to_rate(Fraction(num, den), "rate_ml_h")
+
+
+def spacing_rounds_up(num: int, den: int) -> int:
+    """A lockout or interval in seconds rounds up to whole ms (never shorter).
+
+    pre: 1 <= den <= 10_000 and 0 <= num <= 10_000_000
+    post: __return__ * den >= num * 1000 > (__return__ - 1) * den
+    """
+    return s_to_ms(Fraction(num, den), "lockout_s")
+
+
+def mcg_kg_min_to_rate(dose_milli: int, weight_kg: int, conc_mcg_ml: int) -> Fraction:
+    """Dose rate conversion is exact: rate x concentration = dose x weight x 60 (REQ-DRG-004).
+
+    pre: 1 <= dose_milli <= 100_000 and 1 <= weight_kg <= 350 and 1 <= conc_mcg_ml <= 100_000
+    post: __return__ * conc_mcg_ml * 1000 == dose_milli * weight_kg * 60
+    """
+    unit = parse_dose_unit("mcg/kg/min")
+    return dose_to_ml_h(Fraction(dose_milli, 1000), unit, Fraction(conc_mcg_ml), "mcg", Fraction(weight_kg))
+
+
+def clinician_bolus_never_exceeds(milli_ml: int, seconds: int) -> tuple[int, int, int]:
+    """The bolus rate x duration never exceeds the requested volume (REQ-BOL-005).
+
+    pre: 1 <= milli_ml <= 50_000 and 1 <= seconds <= 21_600
+    post: __return__[1] * __return__[2] <= __return__[0]
+    """
+    return clinician_bolus_payload(Fraction(milli_ml, 1000), seconds)
+
+
+def window_advance(cur: int, b0: int, b1: int, b2: int, end: int, clock: int, dt: int, rate: int,
+                   moved: int, bucket: int) -> tuple[int, Ring]:
+    """Window bookkeeping: every delivered unit is counted; only the oldest bucket leaves, and only
+    when the bucket rotates; the ring stays well formed (REQ-DOS-004).
+
+    pre: 1 <= bucket and 1 <= dt <= bucket and clock < end <= clock + bucket
+    pre: cur >= 0 and b0 >= 0 and b1 >= 0 and b2 >= 0 and rate >= 0 and 0 <= moved <= rate * dt
+    post: windows.used(*__return__) == cur + b0 + b1 + b2 + moved - (b2 if __return__[1].end != end else 0)
+    post: windows.well_formed(__return__[1], clock + dt, bucket)
+    """
+    ring = Ring((b0, b1, b2), end, b0 + b1 + b2)
+    return windows.advance(cur, ring, clock, dt, rate, moved, bucket)
+
+
+def valid_program_respects_caps(rate: int, pca_rate: int, hard_max: int, route: int) -> bool:
+    """Program validation guarantees basal + patient-bolus rate within every cap (REQ-DEL-002).
+
+    pre: 0 <= rate <= 2_000_000 and 0 <= pca_rate <= 2_000_000 and 0 <= hard_max <= 2_000_000
+    pre: 0 <= route <= 3
+    post: (not __return__) or rate + pca_rate <= rate_cap(
+              Program(loaded=True, route=route, rate_hard_max=hard_max), Limits())
+    """
+    pca_ms = 1_000 if pca_rate else 0
+    p = Program(loaded=True, route=route, step_rate=(rate, 0, 0, 0), vtbi=100 * VU_PER_ML, rate_hard_max=hard_max,
+                pca_vol=pca_rate * pca_ms, pca_rate=pca_rate, pca_ms=pca_ms, lockout_ms=pca_ms,
+                pca_max_h=1 if pca_rate else 0, reservoir_vol=100 * VU_PER_ML)
+    return program_ok(p, Limits())
+
+
+
+@dataclass
+class CrossHairRun:
+    ok: bool
+    per_condition_timeout: int
+    functions: list[str]
+    failures: list[str] = field(default_factory=list)
+    version: str = ""
+    seconds: float = 0.0
+    error: str = ""
+
+    @property
+    def claim(self) -> str:
+        if self.error:
+            return f"not run: {self.error}"
+        if self.failures:
+            return f"{len(self.failures)} counterexample(s)"
+        return f"no counterexample within {self.per_condition_timeout} s per condition"
+
+
+FUNCTIONS = ["volume_rounds_down", "rate_rounds_down", "spacing_rounds_up", "mcg_kg_min_to_rate",
+             "clinician_bolus_never_exceeds", "window_advance", "valid_program_respects_caps"]
+
+
+def start_crosshair(per_condition_timeout: int = 5) -> tuple[subprocess.Popen[str] | None, float, str]:
+    """Start the check in the background (it runs beside Z3 on the second core)."""
+    try:
+        from importlib.metadata import version
+
+        ver = version("crosshair-tool")
+    except Exception:  # reported, not raised
+        return None, time.perf_counter(), ""
+    path = Path(__file__)
+    cmd = [sys.executable, "-m", "crosshair", "check", "--analysis_kind=PEP316",
+           f"--per_condition_timeout={per_condition_timeout}", str(path)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=path.parent.parent)
+    return proc, time.perf_counter(), ver
+
+
+def finish_crosshair(started: tuple[subprocess.Popen[str] | None, float, str],
+                     per_condition_timeout: int) -> CrossHairRun:
+    proc, t0, ver = started
+    if proc is None:
+        return CrossHairRun(False, per_condition_timeout, FUNCTIONS, error="crosshair-tool is not installed")
+    out, err = proc.communicate(timeout=1800)
+    failures = [line for line in out.splitlines() if re.search(r":\d+: error:", line)]
+    error = ""
+    if proc.returncode not in (0, 1) or (proc.returncode == 1 and not failures):
+        tail = (err or out).strip().splitlines()
+        error = tail[-1] if tail else "crosshair failed"
+    return CrossHairRun(proc.returncode == 0 and not error, per_condition_timeout, FUNCTIONS, failures, ver,
+                        time.perf_counter() - t0, error)
+
+
+def run_crosshair(per_condition_timeout: int = 5) -> CrossHairRun:
+    return finish_crosshair(start_crosshair(per_condition_timeout), per_condition_timeout)

@@ -1,0 +1,253 @@
+"""Z3 encoding of the transition table, built by running the real guards and effects on terms.
+
+Theory of operation
+-------------------
+``symbolic(template, name)`` mirrors any value of the core (NamedTuple records, frozen
+dataclasses, tuples, ints, bools) with fresh Z3 constants of the same shape. A *frame* is a
+symbolic state (an Int coding the state name) plus symbolic variables; a step adds a
+symbolic event whose every field is free - kind, actor, tick length, payload, even the
+program and the limits it carries.
+
+``transition`` then evaluates, for every (source state, trigger) group of
+``controller.table.TABLE`` and in table order, each row's guard and effect on those terms
+(the very functions the runtime calls; ``controller.logic`` dispatches to Z3). A row fires
+when the state and trigger match, its guard holds and no earlier row of the group fired -
+the first-match rule of ``transitions``. When nothing fires the state and variables stay
+unchanged (a refusal changes nothing). Time is included as ticks of every allowed length.
+
+Rules
+1. Nothing here re-states a guard or an effect: a change to the table changes the proof.
+2. Every symbolic value is created through ``symbolic`` so its Z3 names are traceable.
+3. The model of a frame is read back into the very records the runtime uses (``concrete``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, fields, is_dataclass
+from typing import Any, NamedTuple
+
+import z3
+
+from controller import logic
+from controller.events import KINDS, Actor, Event
+from controller.limits import Limits, limits_ok
+from controller.state import STATES, Vars, initial_vars
+from controller.table import TABLE, Row, rows_for
+
+logic.register_backend(z3.If, z3.And, z3.Or, z3.Not)
+
+STATE_CODE = {s: i for i, s in enumerate(STATES)}
+KIND_CODE = {k: i for i, k in enumerate(KINDS)}
+
+
+def symbolic(template: Any, name: str, leaves: list[z3.ExprRef]) -> Any:
+    """A value shaped like ``template`` whose leaves are fresh Z3 constants (appended to ``leaves``)."""
+    if isinstance(template, bool):
+        leaf = z3.Bool(name)
+        leaves.append(leaf)
+        return leaf
+    if isinstance(template, int):
+        leaf = z3.Int(name)
+        leaves.append(leaf)
+        return leaf
+    if isinstance(template, tuple) and hasattr(template, "_fields"):
+        return type(template)(*(symbolic(getattr(template, f), f"{name}.{f}", leaves) for f in template._fields))
+    if isinstance(template, tuple):
+        return tuple(symbolic(x, f"{name}[{i}]", leaves) for i, x in enumerate(template))
+    if is_dataclass(template) and not isinstance(template, type):
+        return type(template)(**{f.name: symbolic(getattr(template, f.name), f"{name}.{f.name}", leaves)
+                                 for f in fields(template)})
+    raise TypeError(f"cannot make {name} symbolic: {type(template).__name__}")
+
+
+def concrete(template: Any, sym: Any, model: z3.ModelRef) -> Any:
+    """Read the value of ``sym`` (shaped like ``template``) out of a model."""
+    if isinstance(template, bool):
+        return z3.is_true(model.eval(sym, model_completion=True))
+    if isinstance(template, int):
+        return model.eval(sym, model_completion=True).as_long()  # type: ignore[union-attr]
+    if isinstance(template, tuple) and hasattr(template, "_fields"):
+        return type(template)(*(concrete(getattr(template, f), getattr(sym, f), model) for f in template._fields))
+    if isinstance(template, tuple):
+        return tuple(concrete(t, s, model) for t, s in zip(template, sym, strict=True))
+    if is_dataclass(template) and not isinstance(template, type):
+        return type(template)(**{f.name: concrete(getattr(template, f.name), getattr(sym, f.name), model)
+                                 for f in fields(template)})
+    if isinstance(template, (str, type(None))):
+        return template
+    raise TypeError(type(template).__name__)
+
+
+class SymKind:
+    """The event kind as a Z3 Int; compares with kind names the way the runtime's str does."""
+
+    def __init__(self, term: z3.ArithRef) -> None:
+        self.term = term
+
+    def __eq__(self, other: object) -> z3.BoolRef:  # type: ignore[override]
+        return self.term == KIND_CODE[str(other)]
+
+    def __hash__(self) -> int:
+        return hash(self.term)
+
+
+class SymEvent(NamedTuple):
+    """Duck-typed like ``controller.events.Event`` (whose constructor refuses Z3 terms)."""
+
+    kind: Any
+    actor: Any
+    dt_ms: Any
+    volume: Any
+    rate: Any
+    duration_ms: Any
+    level: Any
+    flag: Any
+    site: Any
+    program: Any
+    limits: Any
+
+
+@dataclass
+class SymState:
+    """The state name as a Z3 Int; ``is_`` is the StateView of specs.invariants."""
+
+    term: z3.ArithRef
+
+    def is_(self, *names: str) -> z3.BoolRef:
+        return z3.Or(*(self.term == STATE_CODE[n] for n in names))
+
+
+@dataclass
+class Frame:
+    st: SymState
+    v: Vars
+    leaves: list[z3.ExprRef]
+
+
+@dataclass
+class StepVars:
+    e: SymEvent
+    leaves: list[z3.ExprRef]
+
+
+EVENT_TEMPLATE = Event("tick")
+
+
+def new_frame(i: int, template: Vars | None = None) -> Frame:
+    leaves: list[z3.ExprRef] = []
+    st = z3.Int(f"s{i}.state")
+    v = symbolic(template or initial_vars(), f"s{i}", leaves)
+    return Frame(SymState(st), v, [st, *leaves])
+
+
+def new_event(i: int) -> StepVars:
+    leaves: list[z3.ExprRef] = []
+    e = EVENT_TEMPLATE
+    kind = z3.Int(f"e{i}.kind")
+    sym = SymEvent(
+        SymKind(kind),
+        *(symbolic(getattr(e, f), f"e{i}.{f}", leaves) for f in SymEvent._fields[1:]),
+    )
+    return StepVars(sym, [kind, *leaves])
+
+
+def domain(f: Frame) -> z3.BoolRef:
+    """Type constraints of a frame: the state code is a state."""
+    return z3.And(0 <= f.st.term, f.st.term < len(STATES))
+
+
+def event_domain(s: StepVars) -> z3.BoolRef:
+    e = s.e
+    return z3.And(0 <= e.kind.term, e.kind.term < len(KINDS), 0 <= e.actor, e.actor <= int(max(Actor)))
+
+
+def init(f: Frame) -> z3.BoolRef:
+    """Power-on: POST, nothing delivered, no program, any configuration the pump accepts."""
+    return z3.And(f.st.term == STATE_CODE["POST"], limits_ok(f.v.cfg), logic.same(f.v, initial_vars_sym(f.v.cfg)))
+
+
+def initial_vars_sym(cfg: Limits) -> Vars:
+    return initial_vars(cfg)
+
+
+@dataclass(frozen=True)
+class Fired:
+    row: int
+    source: str
+    fire: z3.BoolRef
+    dest: str
+    result: Vars
+
+
+def row_instances(table: tuple[Row, ...] = TABLE) -> Iterable[tuple[str, str, list[tuple[int, Row]]]]:
+    index = {id(r): i for i, r in enumerate(table)}
+    groups = sorted({(s, r.trigger) for r in table for s in r.sources})
+    for s, k in groups:
+        yield s, k, [(index[id(r)], r) for r in rows_for(s, k, table)]
+
+
+def firings(f: Frame, s: StepVars, table: tuple[Row, ...] = TABLE) -> list[Fired]:
+    """Every row instance with the condition under which it fires and its result."""
+    out: list[Fired] = []
+    for source, kind, rows in row_instances(table):
+        here = z3.And(f.st.term == STATE_CODE[source], s.e.kind.term == KIND_CODE[kind])
+        none_before: z3.BoolRef = z3.BoolVal(True)
+        for index, row in rows:
+            g = row.guard(f.v, s.e, source)
+            guard = g if isinstance(g, z3.BoolRef) else z3.BoolVal(bool(g))
+            out.append(Fired(index, source, z3.And(here, none_before, guard), row.dest_for(source),
+                             row.apply(f.v, s.e, source)))
+            none_before = z3.And(none_before, z3.Not(guard))
+    return out
+
+
+def flatten(value: Any) -> list[Any]:
+    """The leaves of a value in the order ``symbolic`` creates them."""
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return [leaf for f in value._fields for leaf in flatten(getattr(value, f))]
+    if isinstance(value, tuple):
+        return [leaf for x in value for leaf in flatten(x)]
+    if is_dataclass(value) and not isinstance(value, type):
+        return [leaf for f in fields(value) for leaf in flatten(getattr(value, f.name))]
+    return [value]
+
+
+def transition(f: Frame, s: StepVars, g: Frame, table: tuple[Row, ...] = TABLE) -> tuple[z3.BoolRef, list[Fired]]:
+    """The relation between frame f, event s and frame g (see the module docstring).
+
+    A fired row fixes the leaves it changes (a row that leaves a leaf as it was says nothing
+    about it); a leaf no firing row changes keeps its old value. With the first-match fire
+    conditions this is the table's semantics, including "a refusal changes nothing"."""
+    fired = firings(f, s, table)
+    pre, post = flatten(f.v), flatten(g.v)
+    changers: list[list[z3.BoolRef]] = [[] for _ in pre]
+    parts = []
+    for x in fired:
+        res = flatten(x.result)
+        eqs = [g.st.term == STATE_CODE[x.dest]]
+        for i, (old, new) in enumerate(zip(pre, res, strict=True)):
+            if not _same_ast(old, new):
+                eqs.append(_eq(post[i], new))
+                changers[i].append(x.fire)
+        parts.append(z3.Implies(x.fire, z3.And(*eqs)))
+    nothing = z3.Not(z3.Or(*(x.fire for x in fired)))
+    parts.append(z3.Implies(nothing, g.st.term == f.st.term))
+    for i, fires in enumerate(changers):
+        kept = _eq(post[i], pre[i])
+        parts.append(kept if not fires else z3.Implies(z3.Not(z3.Or(*fires)), kept))
+    return z3.And(*parts), fired
+
+
+def _same_ast(a: Any, b: Any) -> bool:
+    if isinstance(a, z3.ExprRef) and isinstance(b, z3.ExprRef):
+        return bool(a.eq(b))
+    return a is b or (type(a) is type(b) and a == b)
+
+
+def _eq(a: Any, b: Any) -> z3.BoolRef:
+    return _b(a == b)
+
+
+def _b(x: object) -> z3.BoolRef:
+    return x if isinstance(x, z3.BoolRef) else z3.BoolVal(bool(x))

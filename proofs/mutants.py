@@ -1,0 +1,215 @@
+"""Mutation check: break the guarded code on purpose and require the proofs to catch it.
+
+Theory of operation
+-------------------
+Each ``Mutant`` is a small, safety-relevant fault of the kind reviewers worry about - a cap
+dropped, a comparison off by one, minimum and maximum swapped, a window update skipped, a
+guard removed, a state that forgets to stop the motor. Applying one patches the module
+attribute the runtime looks up, or swaps a row of the table, inside a context that restores
+everything afterwards. ``evaluate`` then runs the proof engine on the mutated code and counts
+the mutant *killed* when some obligation is refuted by a real counterexample from power-on
+(replayed on the mutated runtime controller). A mutant whose only effect is a failed
+inductive step is reported as "suspected", not killed.
+
+Rules
+1. Every mutant here is meant to be unsafe; an equivalent mutant is a bug in this list.
+2. Patches target the namespace where the name is looked up at call time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from controller import effects as EF
+from controller import flow as F
+from controller import guards as G
+from controller import program as P
+from controller import windows as W
+from controller.logic import ite, maximum, minimum, pick
+from controller.table import TABLE, Row
+
+Patch = tuple[object, str, object]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    id: str
+    text: str
+    patches: Callable[[], list[Patch]]
+    table: Callable[[tuple[Row, ...]], tuple[Row, ...]] = lambda t: t
+
+
+@contextlib.contextmanager
+def applied(m: Mutant) -> Iterator[tuple[Row, ...]]:
+    saved = []
+    try:
+        for target, name, value in m.patches():
+            saved.append((target, name, getattr(target, name)))
+            setattr(target, name, value)
+        yield m.table(TABLE)
+    finally:
+        for target, name, value in reversed(saved):
+            setattr(target, name, value)
+
+
+def _swap_cond(old: G.Cond, new: G.Cond) -> Callable[[tuple[Row, ...]], tuple[Row, ...]]:
+    return lambda t: tuple(replace(r, conds=tuple(new if c is old else c for c in r.conds)) for r in t)
+
+
+def _drop_cond(cond: G.Cond, trigger: str) -> Callable[[tuple[Row, ...]], tuple[Row, ...]]:
+    return lambda t: tuple(replace(r, conds=tuple(c for c in r.conds if c is not cond)) if r.trigger == trigger
+                           else r for r in t)
+
+
+def _redirect(trigger: str, source: str, dest: str | None) -> Callable[[tuple[Row, ...]], tuple[Row, ...]]:
+    def change(t: tuple[Row, ...]) -> tuple[Row, ...]:
+        out = []
+        for r in t:
+            if r.trigger == trigger and source in r.sources:
+                rest = tuple(s for s in r.sources if s != source)
+                if rest:
+                    out.append(replace(r, sources=rest))
+                out.append(replace(r, sources=(source,), dest=dest))
+            else:
+                out.append(r)
+        return tuple(out)
+
+    return change
+
+
+_orig_budget = F.therapy_budget
+_orig_kvo = P.kvo_rate
+_orig_advance = W.advance
+
+
+def _budget_without_windows(v: Any, rate: int) -> int:
+    f, p = v.flow, v.prog
+    res = F.reservoir_left(v)
+    step_left = ite(F.step_finite(p, f.step), maximum(0, pick(f.step, p.step_vol) - f.step_done), res)
+    bolus_left = ite(F.bolus_active(v), rate * (v.bolus.until - f.clock), res)
+    return maximum(0, minimum(p.vtbi - f.delivered, res, step_left, bolus_left))
+
+
+def _budget_without_reservoir(v: Any, rate: int) -> int:
+    big = v.prog.vtbi
+    f, p = v.flow, v.prog
+    return maximum(0, minimum(p.vtbi - f.delivered, F.dose_allowance(v, big)))
+
+
+def _rate_cap_no_route(p: Any, c: Any) -> int:
+    return minimum(c.max_rate, p.rate_hard_max)
+
+
+def _lockout_off_by_one(v: Any, e: Any, s: str) -> bool:
+    return v.flow.clock - v.bolus.times[0] >= v.prog.lockout_ms - 1
+
+
+def _ack_ignores_cause(a: Any) -> Any:
+    return a._replace(active=tuple(False for _ in a.active))
+
+
+def _advance_skips_current(cur: int, ring: Any, clock: int, dt: int, rate: int, moved: int, bucket: int) -> Any:
+    new_cur, new_ring = _orig_advance(cur, ring, clock, dt, rate, 0, bucket)
+    return new_cur, new_ring
+
+
+def _silence_too_long(v: Any, e: Any, s: str) -> Any:
+    return v._replace(alarm=v.alarm._replace(silence_until=v.flow.clock + 10 * v.cfg.silence_ms))
+
+
+def _therapy_rate_uncapped(v: Any) -> int:
+    intended = F.basal_rate(v) + ite(F.bolus_active(v), v.bolus.rate, 0)
+    return ite(F.kvo_limited(v), minimum(intended, P.kvo_rate(v.prog, v.cfg)), intended)
+
+
+MUTANTS: tuple[Mutant, ...] = (
+    Mutant("M01-window-at-bolus-only", "the classic overdose: dose windows checked only when a bolus starts, "
+           "basal keeps running past the limit", lambda: [(F, "therapy_budget", _budget_without_windows)]),
+    Mutant("M02-drop-route-cap", "route rate caps dropped everywhere (validation, guards, motor command)",
+           lambda: [(P, "rate_cap", _rate_cap_no_route), (F, "rate_cap", _rate_cap_no_route),
+                    (G, "rate_cap", _rate_cap_no_route)]),
+    Mutant("M03-vtbi-off-by-one", "motor budget one unit past the VTBI",
+           lambda: [(F, "therapy_budget", lambda v, rate: minimum(_orig_budget(v, rate) + 1,
+                                                                   v.prog.vtbi - v.flow.delivered + 1))]),
+    Mutant("M04-budget-max-not-min", "motor budget takes the largest allowance instead of the smallest",
+           lambda: [(F, "minimum", maximum)]),
+    Mutant("M05-window-skips-update", "delivery not added to the dose windows",
+           lambda: [(W, "advance", _advance_skips_current)]),
+    Mutant("M06-alarm-keeps-running", "ALARM state keeps the therapy motor command",
+           lambda: [(F, "MODE_OF", {**F.MODE_OF, "ALARM": F.Mode.THERAPY})]),
+    Mutant("M07-door-open-no-stop", "door opened while running does not leave RUNNING", lambda: [],
+           _redirect("door_open", "RUNNING", None)),
+    Mutant("M08-start-unconfirmed", "start ignores a pending soft-limit confirmation", lambda: [],
+           _drop_cond(G.confirmed, "start")),
+    Mutant("M09-patient-programs", "program event accepted from any actor", lambda: [],
+           _drop_cond(G.by_clinician, "program")),
+    Mutant("M10-bolus-during-alarm", "patient bolus allowed while an alarm is active", lambda: [],
+           _drop_cond(G.no_alarm, "patient_bolus")),
+    Mutant("M11-kvo-max-not-min", "KVO rate takes the larger of configured and programmed rate",
+           lambda: [(P, "kvo_rate", lambda p, c: maximum(c.kvo_rate, pick(p.n_steps - 1, p.step_rate))),
+                    (F, "kvo_rate", lambda p, c: maximum(c.kvo_rate, pick(p.n_steps - 1, p.step_rate)))]),
+    Mutant("M12-silence-too-long", "audio pause ten times the configured length", lambda: [],
+           lambda t: tuple(replace(r, change=_silence_too_long) if r.trigger == "silence" else r for r in t)),
+    Mutant("M13-ack-ignores-cause", "acknowledge clears latched alarms whose cause persists",
+           lambda: [(EF.AN, "acknowledge", _ack_ignores_cause)]),
+    Mutant("M14-no-hourly-count", "patient bolus count per hour not checked", lambda: [],
+           _drop_cond(G.under_hourly_count, "patient_bolus")),
+    Mutant("M15-lockout-off-by-one", "lockout compared one millisecond early", lambda: [],
+           _swap_cond(G.lockout_over, G.Cond("lockout_over", _lockout_off_by_one, G.lockout_over.reason))),
+    Mutant("M16-failed-self-test-boots", "a failed self-test leads to IDLE", lambda: [],
+           lambda t: tuple(replace(r, dest="IDLE") if r.trigger == "self_test" and r.dest == "FAILED" else r
+                           for r in t)),
+    Mutant("M17-failsafe-escapes", "a watchdog in FAILSAFE returns to IDLE", lambda: [],
+           _redirect("watchdog", "FAILSAFE", "IDLE")),
+    Mutant("M18-kvo-not-counted", "KVO volume not counted in the dose windows",
+           lambda: [(F, "COUNTED", (F.Mode.THERAPY,))]),
+    Mutant("M19-bolus-rate-uncapped", "basal + bolus rate not clamped to the caps",
+           lambda: [(F, "therapy_rate", _therapy_rate_uncapped)]),
+    Mutant("M20-reservoir-ignored", "motor budget ignores the container volume",
+           lambda: [(F, "therapy_budget", _budget_without_reservoir)]),
+    Mutant("M21-stop-alarm-allows-start", "start ignores stop-flow alarm causes", lambda: [],
+           _drop_cond(G.no_stop_condition, "start")),
+)
+
+
+@dataclass
+class MutantResult:
+    id: str
+    text: str
+    killed: bool
+    by: list[str]
+    suspected: list[str]
+    seconds: float
+    replayed: bool
+
+
+def evaluate(m: Mutant, depth: int = 8, timeout_ms: int = 30_000) -> MutantResult:
+    from proofs.prove import run
+
+    t0 = time.perf_counter()
+    with applied(m) as table:
+        r = run(table, depth=depth, kmax=1, timeout_ms=timeout_ms, wellformed=False)
+    by = [v.id for v in r.verdicts if v.verdict == "counterexample"]
+    suspected = [v.id for v in r.verdicts if v.verdict == "unknown"]
+    replayed = all(v.replayed for v in r.verdicts if v.verdict == "counterexample")
+    return MutantResult(m.id, m.text, bool(by), by, suspected, time.perf_counter() - t0, replayed)
+
+
+def _evaluate_id(mutant_id: str) -> MutantResult:
+    return evaluate(next(m for m in MUTANTS if m.id == mutant_id))
+
+
+def run_campaign(only: list[str] | None = None, jobs: int = 2) -> list[MutantResult]:
+    """Evaluate mutants in ``jobs`` separate processes (patches never leak between them)."""
+    import multiprocessing
+
+    ids = [m.id for m in MUTANTS if not only or m.id in only]
+    if jobs == 1:
+        return [_evaluate_id(i) for i in ids]
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(jobs, maxtasksperchild=1) as pool:
+        return pool.map(_evaluate_id, ids, chunksize=1)

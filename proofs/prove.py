@@ -1,0 +1,166 @@
+"""``pumpctl prove``: every obligation proved, refuted with a trace, or honestly unknown.
+
+Theory of operation
+-------------------
+``run`` builds the encoding of the table once and then
+
+1. checks the base case: every obligation holds in every power-on state (any valid
+   configuration);
+2. runs the row-by-row inductive step for all obligations together;
+3. for each obligation whose step failed, searches for a real counterexample from power-on
+   (BMC up to ``depth`` events, that obligation only); if none, tries k-induction for
+   k = 2..``kmax``; otherwise the verdict is ``unknown`` with the reason;
+4. well-formedness: every row's guard is satisfiable in some state satisfying every invariant,
+   every state is reachable from power-on (with a witness trace), and a determinism report
+   lists the rows of one (state, trigger) whose guards overlap (order decides).
+
+Timings are reported separately from verdicts so the verdicts are byte-stable.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import z3
+
+from controller.state import STATES
+from controller.table import TABLE, Row
+from proofs import encode as E
+from proofs.engine import Engine, TraceStep, Verdict
+from specs.invariants import StateInv
+
+
+@dataclass
+class WellFormed:
+    unsat_rows: list[str] = field(default_factory=list)
+    unreachable: list[str] = field(default_factory=list)
+    witnesses: dict[str, list[TraceStep]] = field(default_factory=dict)
+    overlaps: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class ProofRun:
+    verdicts: list[Verdict]
+    wellformed: WellFormed | None
+    z3_version: str
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        wf_ok = self.wellformed is None or not (self.wellformed.unsat_rows or self.wellformed.unreachable)
+        return wf_ok and all(v.verdict == "proved" for v in self.verdicts)
+
+
+def run(table: tuple[Row, ...] = TABLE, *, only: list[str] | None = None, depth: int = 6, kmax: int = 3,
+        timeout_ms: int = 30_000, wellformed: bool = True) -> ProofRun:
+    t_start = time.perf_counter()
+    eng = Engine(table=table, timeout_ms=timeout_ms)
+    timings = {"encode": time.perf_counter() - t_start}
+    t0 = time.perf_counter()
+    base = eng.bmc(0)
+    timings["base case"] = time.perf_counter() - t0
+    inductive, dropped, spent_total = eng.houdini()
+    timings["inductive step"] = spent_total
+    share = spent_total / max(1, len(eng.invs))
+    proved_ids = {inv.id for inv in inductive}
+    verdicts: list[Verdict] = []
+    for inv in eng.invs:
+        if only and inv.id not in only:
+            continue
+        t0 = time.perf_counter()
+        if inv.id in base:
+            verdicts.append(base[inv.id])
+            continue
+        if inv.id in proved_ids:
+            verdicts.append(Verdict(inv.id, inv.reqs, inv.text, inv.safety, "proved", 1, share,
+                                    f"inductive (k=1) together with {len(inductive) - 1} other obligations; "
+                                    "base case at power-on"))
+            continue
+        first, spent = dropped[inv.id], share
+        found = eng.bmc(depth, only=[inv.id])
+        if inv.id in found:
+            verdicts.append(found[inv.id])
+            continue
+        verdict = Verdict(inv.id, inv.reqs, inv.text, inv.safety, "unknown", None, 0.0,
+                          f"k=1 step failed ({first}); no counterexample within {depth} events")
+        for k in range(2, kmax + 1):
+            r = eng.k_induction(inv, k, inductive)
+            if r == "proved":
+                verdict = Verdict(inv.id, inv.reqs, inv.text, inv.safety, "proved", k, 0.0,
+                                  f"{k}-induction; no counterexample within {depth} events")
+                break
+            verdict.detail += f"; k={k}: {r}"
+        verdict.seconds = time.perf_counter() - t0 + spent
+        verdicts.append(verdict)
+    wf = check_wellformed(eng, depth) if wellformed and not only else None
+    if wf is not None:
+        timings["well-formedness"] = wf.seconds
+    return ProofRun(verdicts, wf, z3.get_version_string(), time.perf_counter() - t_start, timings)
+
+
+def check_wellformed(eng: Engine, depth: int) -> WellFormed:
+    t0 = time.perf_counter()
+    out = WellFormed()
+    sol = z3.Solver()
+    sol.set("timeout", eng.timeout_ms)
+    f = eng.f0
+    sol.add(E.domain(f), E.event_domain(eng.e0))
+    for inv in eng.invs:
+        if isinstance(inv, StateInv):
+            sol.add(E._b(inv.pred(f.st, f.v)))
+    by_group: dict[tuple[str, str], list[E.Fired]] = {}
+    for x in eng.fired:
+        by_group.setdefault((x.source, eng.table[x.row].trigger), []).append(x)
+        sol.push()
+        sol.add(x.fire)
+        if sol.check() != z3.sat:
+            out.unsat_rows.append(f"row {x.row} ({eng.table[x.row].label}) from {x.source}")
+        sol.pop()
+    for (source, trigger), rows in sorted(by_group.items()):
+        guards = [_guard_of(eng, x) for x in rows]
+        for i in range(len(rows)):
+            for j in range(i + 1, len(rows)):
+                sol.push()
+                sol.add(f.st.term == E.STATE_CODE[source], guards[i], guards[j])
+                if sol.check() == z3.sat:
+                    out.overlaps.append(f"{source} on {trigger}: row {rows[i].row} ({eng.table[rows[i].row].label})"
+                                        f" before row {rows[j].row} ({eng.table[rows[j].row].label})")
+                sol.pop()
+    out.witnesses, out.unreachable = reach(eng, depth)
+    out.seconds = time.perf_counter() - t0
+    return out
+
+
+def _guard_of(eng: Engine, x: E.Fired) -> z3.BoolRef:
+    g = eng.table[x.row].guard(eng.f0.v, eng.e0.e, x.source)
+    return g if isinstance(g, z3.BoolRef) else z3.BoolVal(bool(g))
+
+
+def reach(eng: Engine, depth: int) -> tuple[dict[str, list[TraceStep]], list[str]]:
+    """A shortest witness trace from power-on for every state (BMC)."""
+    frames = [E.new_frame(300)]
+    steps: list[E.StepVars] = []
+    sol = z3.Solver()
+    sol.set("timeout", eng.timeout_ms)
+    sol.add(E.domain(frames[0]), E.init(frames[0]))
+    witnesses: dict[str, list[TraceStep]] = {}
+    for d in range(depth + 1):
+        if d > 0:
+            s, g = E.new_event(300 + d), E.new_frame(300 + d)
+            sol.add(E.event_domain(s), E.domain(g), eng.step_relation(frames[-1], s, g))
+            steps.append(s)
+            frames.append(g)
+        for state in STATES:
+            if state in witnesses:
+                continue
+            sol.push()
+            sol.add(frames[d].st.term == E.STATE_CODE[state])
+            if sol.check() == z3.sat:
+                witnesses[state] = eng._trace(sol.model(), frames, steps)
+            sol.pop()
+        if len(witnesses) == len(STATES):
+            break
+    return witnesses, [s for s in STATES if s not in witnesses]
