@@ -78,6 +78,8 @@ CATALOG: tuple[AlarmSpec, ...] = (
               "Pump paused too long", ("REQ-PRG-004",)),
     AlarmSpec("callback", Priority.MEDIUM, Response.CONTINUE, False,
               "Programming left unattended", ("REQ-PRG-003",)),
+    AlarmSpec("power_loss", Priority.MEDIUM, Response.CONTINUE, True,
+              "Power was lost during therapy: check the infusion before resuming", ("REQ-REC-001",)),
     AlarmSpec("near_end", Priority.LOW, Response.CONTINUE, False,
               "Infusion near end", ("REQ-DEL-006",)),
     AlarmSpec("low_battery", Priority.LOW, Response.CONTINUE, False,
@@ -102,6 +104,7 @@ DOSE_LIMIT = INDEX["dose_limit"]
 VTBI_COMPLETE = INDEX["vtbi_complete"]
 PAUSED_TOO_LONG = INDEX["paused_too_long"]
 CALLBACK = INDEX["callback"]
+POWER_LOSS = INDEX["power_loss"]
 NEAR_END = INDEX["near_end"]
 LOW_BATTERY = INDEX["low_battery"]
 

@@ -99,4 +99,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from controller.cli import main as _main  # plugins register into controller.cli, not __main__
+
+    raise SystemExit(_main())

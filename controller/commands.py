@@ -58,7 +58,7 @@ class Annunciate:
 
 
 Command = StopMotor | SetFlow | RelievePressure | RaiseAlarm | ClearAlarm | Annunciate
-RELIEF_MAX_VU = VU_PER_ML  # at most 1 mL of back-off per occlusion alarm
+RELIEF_MAX_VU = 2 * VU_PER_ML  # at most 2 mL of back-off per occlusion alarm (20 psi x 0.01 mL/kPa = 1.4 mL)
 
 
 def annunciation(v: Vars) -> Annunciate:

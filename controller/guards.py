@@ -93,7 +93,8 @@ def tick_ok(v: Vars, e: Event, s: str) -> bool:
 
 @cond("post_running: self-test still within its time limit", "REQ-FLT-001")
 def post_timed_out(v: Vars, e: Event, s: str) -> bool:
-    return v.flow.clock + e.dt_ms >= POST_TIMEOUT_MS
+    """POST began at ``touched_at`` (0 at power-on, the restore time after a power loss)."""
+    return v.flow.clock + e.dt_ms - v.marks.touched_at >= POST_TIMEOUT_MS
 
 
 # --- configuration and programs --------------------------------------------------------------
@@ -131,6 +132,17 @@ def confirmation_pending(v: Vars, e: Event, s: str) -> bool:
 @cond("soft_limit_unconfirmed: confirm the soft-limit override first", "REQ-DRG-003")
 def confirmed(v: Vars, e: Event, s: str) -> bool:
     return any_of(not_(v.prog.needs_confirm), v.marks.confirmed)
+
+
+@cond("nothing_restored", "REQ-REC-001")
+def restored_program(v: Vars, e: Event, s: str) -> bool:
+    return v.prog.loaded
+
+
+@cond("nothing_delivered_before_power_loss", "REQ-REC-001")
+def restored_infusion(v: Vars, e: Event, s: str) -> bool:
+    """Something moved under the restored program: it comes back paused, never running."""
+    return v.flow.odo > v.marks.odo0
 
 
 @cond("program_loaded: the pump has a program", "REQ-PRM-001")

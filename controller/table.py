@@ -101,6 +101,11 @@ TABLE: tuple[Row, ...] = (
     _r("tick", "BOLUS", "RUNNING", (*TICK, G.tick_raises_alarm), E.tick, "REQ-BOL-004",
        note="any alarm ends a bolus in the step it is raised"),
     # --- power-on --------------------------------------------------------------------------
+    # after a power loss (controller.recovery) the program survives: back PAUSED or READY, never running
+    _r("self_test", "POST", "PAUSED", (*SYS, G.self_test_passed, G.restored_program, G.restored_infusion), E.pause,
+       "REQ-FLT-001", "REQ-REC-001"),
+    _r("self_test", "POST", "READY", (*SYS, G.self_test_passed, G.restored_program), E.touch,
+       "REQ-FLT-001", "REQ-REC-001"),
     _r("self_test", "POST", "IDLE", (*SYS, G.self_test_passed), E.nothing, "REQ-FLT-001"),
     _r("self_test", "POST", "FAILED", (*SYS, G.self_test_failed), E.set_cause(A.SELF_TEST_FAILED, True),
        "REQ-FLT-001"),

@@ -111,8 +111,8 @@ def _config_ok(st: StateView, v: Vars) -> bool:
         implies(p.loaded, program_ok(p, v.cfg)),
         implies(not_(p.loaded), same(p, NO_PROGRAM)),
         implies(st.is_(*LOADED_STATES), p.loaded),
-        implies(st.is_("POST", "IDLE", "FAILED"), not_(p.loaded)),
-        implies(st.is_("POST"), all_of(v.flow.clock < POST_TIMEOUT_MS, v.flow.odo == 0)),
+        implies(st.is_("IDLE"), not_(p.loaded)),
+        implies(st.is_("POST"), v.flow.clock - v.marks.touched_at < POST_TIMEOUT_MS),
         implies(st.is_("FAILED"), v.alarm.cause[A.SELF_TEST_FAILED]),
         implies(st.is_("KVO"), v.flow.delivered >= p.vtbi),
     )

@@ -25,7 +25,7 @@ from pathlib import Path
 from controller import windows
 from controller.doses import dose_to_ml_h, parse_dose_unit
 from controller.limits import Limits
-from controller.program import Program, program_ok, rate_cap  # noqa: F401 - used by a contract
+from controller.program import Program, program_ok, rate_cap
 from controller.programs import clinician_bolus_payload
 from controller.state import Ring
 from controller.units import VU_PER_ML, ml_h_to_rate, ml_to_vu, s_to_ms
@@ -91,13 +91,16 @@ def window_advance(cur: int, b0: int, b1: int, b2: int, end: int, clock: int, dt
     return windows.advance(cur, ring, clock, dt, rate, moved, bucket)
 
 
+def cap_for(route: int, hard_max: int) -> int:
+    return rate_cap(Program(loaded=True, route=route, rate_hard_max=hard_max), Limits())
+
+
 def valid_program_respects_caps(rate: int, pca_rate: int, hard_max: int, route: int) -> bool:
     """Program validation guarantees basal + patient-bolus rate within every cap (REQ-DEL-002).
 
     pre: 0 <= rate <= 2_000_000 and 0 <= pca_rate <= 2_000_000 and 0 <= hard_max <= 2_000_000
     pre: 0 <= route <= 3
-    post: (not __return__) or rate + pca_rate <= rate_cap(
-              Program(loaded=True, route=route, rate_hard_max=hard_max), Limits())
+    post: (not __return__) or rate + pca_rate <= cap_for(route, hard_max)
     """
     pca_ms = 1_000 if pca_rate else 0
     p = Program(loaded=True, route=route, step_rate=(rate, 0, 0, 0), vtbi=100 * VU_PER_ML, rate_hard_max=hard_max,

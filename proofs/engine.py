@@ -94,7 +94,8 @@ class Engine:
         return z3.substitute(self.relation, *pairs)
 
     # --- inductive step, k = 1 -------------------------------------------------------------
-    def inductive_step(self, assumed: Sequence[Inv] | None = None) -> dict[str, tuple[bool, str, float]]:
+    def inductive_step(self, assumed: Sequence[Inv] | None = None,
+                       goals: Sequence[Inv] | None = None) -> dict[str, tuple[bool, str, float]]:
         """Per obligation in ``assumed`` (default: all): (holds after every row when all of ``assumed``
         hold before, first failing row if not, seconds spent). Sound only for the whole set: see
         ``houdini``."""
@@ -106,7 +107,8 @@ class Engine:
         for inv in invs:
             if isinstance(inv, StateInv):
                 sol.add(_bool(inv.pred(f.st, f.v)))
-        result: dict[str, tuple[bool, str, float]] = {inv.id: (True, "", 0.0) for inv in invs}
+        targets = list(invs if goals is None else goals)
+        result: dict[str, tuple[bool, str, float]] = {inv.id: (True, "", 0.0) for inv in targets}
         refused = z3.Not(z3.Or(*(x.fire for x in self.fired)))
         cases = [(x.fire, At(x.dest), x.result, f"row {x.row} from {x.source}") for x in self.fired]
         cases.append((refused, f.st, f.v, "refused event"))
@@ -114,13 +116,13 @@ class Engine:
             t0 = time.perf_counter()
             sol.push()
             sol.add(fire)
-            goals = {inv.id: _bool(holds_after(inv, f, s, dest, post)) for inv in invs}
+            goal_terms = {inv.id: _bool(holds_after(inv, f, s, dest, post)) for inv in targets}
             sol.push()
-            sol.add(z3.Not(z3.And(*goals.values())))
+            sol.add(z3.Not(z3.And(*goal_terms.values())))
             verdict = sol.check()
             sol.pop()
             if verdict != z3.unsat:
-                for inv_id, goal in goals.items():
+                for inv_id, goal in goal_terms.items():
                     sol.push()
                     sol.add(z3.Not(goal))
                     r = sol.check()
@@ -131,9 +133,9 @@ class Engine:
                         result[inv_id] = (False, first or f"{label}: {why}", spent)
             sol.pop()
             spent_case = time.perf_counter() - t0
-            for inv_id in goals:
+            for inv_id in goal_terms:
                 ok, first, spent = result[inv_id]
-                result[inv_id] = (ok, first, spent + spent_case / len(goals))
+                result[inv_id] = (ok, first, spent + spent_case / len(goal_terms))
         return result
 
     def houdini(self) -> tuple[list[Inv], dict[str, str], float]:
@@ -151,6 +153,37 @@ class Engine:
             if not failing:
                 return kept, dropped, time.perf_counter() - t0
             kept = [inv for inv in kept if inv.id not in failing]
+
+    def check_restore(self, assumed: Sequence[Inv]) -> tuple[bool, str]:
+        """REC-001: restoring a snapshot of any state that satisfies ``assumed`` (with the odometer
+        anywhere the write-ahead rule allows) gives a POST state satisfying every state obligation,
+        and no dose window goes over its limit on the volume the restore adds."""
+        from controller import windows
+        from controller.program import N_WINDOWS
+        from controller.recovery import bound_ok, restore
+
+        f = self.f0
+        pushed = z3.Int("restore.pushed_to")
+        sol = z3.Solver()
+        sol.set("timeout", self.timeout_ms)
+        sol.add(E.domain(f), _bool(bound_ok(f.v, pushed)))
+        for inv in assumed:
+            if isinstance(inv, StateInv):
+                sol.add(_bool(inv.pred(f.st, f.v)))
+        for state in STATES:
+            post = restore(f.v, state, pushed)
+            goals = [_bool(inv.pred(At("POST"), post)) for inv in self.invs if isinstance(inv, StateInv)]
+            for j in range(N_WINDOWS):
+                before = windows.used(f.v.flow.wcur[j], f.v.win[j])
+                after = windows.used(post.flow.wcur[j], post.win[j])
+                goals.append(z3.Implies(z3.And(f.v.prog.lim_vol[j] > 0, after > before), after <= f.v.prog.lim_vol[j]))
+            sol.push()
+            sol.add(f.st.term == E.STATE_CODE[state], z3.Not(z3.And(*goals)))
+            r = sol.check()
+            sol.pop()
+            if r != z3.unsat:
+                return False, f"restoring a snapshot taken in {state}: {r}"
+        return True, f"restore of every state ({len(STATES)}) re-establishes every state obligation"
 
     # --- base case: bounded model checking from power-on -------------------------------------
     def bmc(self, depth: int, only: Sequence[str] | None = None) -> dict[str, Verdict]:

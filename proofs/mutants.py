@@ -187,16 +187,26 @@ class MutantResult:
     replayed: bool
 
 
-def evaluate(m: Mutant, depth: int = 8, timeout_ms: int = 30_000) -> MutantResult:
-    from proofs.prove import run
+def evaluate(m: Mutant, depth: int = 8, timeout_ms: int = 120_000) -> MutantResult:
+    """One inductive pass on the mutated table finds the obligations it breaks; BMC from power-on
+    then looks for a real counterexample to one of them (first found wins)."""
+    from proofs.engine import Engine
 
     t0 = time.perf_counter()
     with applied(m) as table:
-        r = run(table, depth=depth, kmax=1, timeout_ms=timeout_ms, wellformed=False)
-    by = [v.id for v in r.verdicts if v.verdict == "counterexample"]
-    suspected = [v.id for v in r.verdicts if v.verdict == "unknown"]
-    replayed = all(v.replayed for v in r.verdicts if v.verdict == "counterexample")
-    return MutantResult(m.id, m.text, bool(by), by, suspected, time.perf_counter() - t0, replayed)
+        eng = Engine(table=table, timeout_ms=timeout_ms)
+        base = eng.bmc(0)
+        step = eng.inductive_step()
+        suspects = [i for i, (ok, _, _) in step.items() if not ok and i not in base]
+        found = dict(base)
+        for inv_id in suspects:
+            if found:
+                break
+            found.update(eng.bmc(depth, only=[inv_id]))
+    by = sorted(found)
+    replayed = all(v.replayed for v in found.values())
+    return MutantResult(m.id, m.text, bool(by), by, [s for s in suspects if s not in found],
+                        time.perf_counter() - t0, replayed)
 
 
 def _evaluate_id(mutant_id: str) -> MutantResult:

@@ -95,6 +95,13 @@ def run(table: tuple[Row, ...] = TABLE, *, only: list[str] | None = None, depth:
             verdict.detail += f"; k={k}: {r}"
         verdict.seconds = time.perf_counter() - t0 + spent
         verdicts.append(verdict)
+    if not only or "REC-001" in only:
+        t0 = time.perf_counter()
+        ok, detail = eng.check_restore(inductive)
+        verdicts.append(Verdict("REC-001", ("REQ-REC-001", "REQ-REC-002"),
+                                "a restored snapshot of any reachable state satisfies every state obligation and "
+                                "adds no dose beyond any window limit", True, "proved" if ok else "unknown",
+                                1 if ok else None, time.perf_counter() - t0, detail))
     wf = check_wellformed(eng, depth) if wellformed and not only else None
     if wf is not None:
         timings["well-formedness"] = wf.seconds

@@ -410,6 +410,31 @@ def ex_refusals_change_nothing() -> list[Step]:
     return steps
 
 
+@example
+def ex_power_loss_restore() -> list[Step]:
+    from controller.recovery import from_snapshot, restore, snapshot
+
+    c = running(pca_program())
+    steps = [must(c.handle(ev("patient_bolus")))]
+    steps += run_for(c, 10_000)
+    state, v = from_snapshot(snapshot(c.state, c.vars))
+    r = Controller(v.cfg, vars=restore(v, state, v.flow.cap), state="POST")
+    assert r.vars.flow.odo == v.flow.cap and r.vars.flow.delivered >= v.flow.delivered
+    assert r.vars.bolus.times == v.bolus.times and "power_loss" in active(r)
+    steps.append(must(r.handle(ev("self_test", flag=True))))
+    assert r.state == "PAUSED" and r.vars.flow.rate == 0
+    steps.append(refused(r.handle(ev("patient_bolus")), "not_allowed_in_state"))
+    steps.append(must(r.handle(ev("acknowledge"))))
+    steps.append(must(r.handle(ev("resume"))))
+    steps.append(refused(r.handle(ev("patient_bolus")), "lockout"))  # the lockout survived the power loss
+    c = ready()
+    state, v = from_snapshot(snapshot(c.state, c.vars))
+    r = Controller(v.cfg, vars=restore(v, state, v.flow.cap), state="POST")
+    steps.append(must(r.handle(ev("self_test", flag=True))))
+    assert r.state == "READY" and not active(r)
+    return steps
+
+
 @pytest.mark.parametrize("fn", EXAMPLES, ids=lambda f: f.__name__)
 def test_example(fn: Callable[[], list[Step]]) -> None:
     steps = fn()
@@ -426,6 +451,7 @@ def test_every_row_state_and_alarm_is_exercised() -> None:
             if s.row is not None:
                 fired.add(s.row)
             alarms.update(c.alarm for c in s.commands if isinstance(c, RaiseAlarm))
+            alarms.update(A.IDS[i] for i, on in enumerate(s.vars.alarm.active) if on)  # e.g. raised by a restore
     missing_rows = [f"{i}: {r.trigger} from {r.sources} -> {r.dest}" for i, r in enumerate(TABLE) if i not in fired]
     assert not missing_rows, "rows never fired:\n" + "\n".join(missing_rows)
     assert set(STATES) <= states, f"states never visited: {set(STATES) - states}"

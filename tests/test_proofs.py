@@ -84,3 +84,20 @@ def test_crosshair_finds_a_broken_contract(tmp_path: Path) -> None:
                            "--per_condition_timeout=20", str(src)], capture_output=True, text=True,
                           cwd=Path(__file__).parent.parent, timeout=300)
     assert proc.returncode == 1 and "error: false when calling rate_rounds_up" in proc.stdout, proc.stdout
+
+
+def test_every_contract_condition_is_valid_python() -> None:
+    """A syntax error in a docstring condition would make CrossHair report a bogus failure."""
+    import ast
+    import inspect
+
+    import proofs.contracts as C
+
+    seen = 0
+    for name in C.FUNCTIONS:
+        doc = inspect.getdoc(getattr(C, name)) or ""
+        for line in doc.splitlines():
+            if line.startswith(("pre:", "post:")):
+                ast.parse(line.split(":", 1)[1].strip(), mode="eval")
+                seen += 1
+    assert seen >= 2 * len(C.FUNCTIONS) - 1

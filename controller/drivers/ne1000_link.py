@@ -1,0 +1,266 @@
+"""One command, one reply: the NE-1000 transaction layer over a serial port.
+
+Theory of operation
+-------------------
+``Link.command`` sends one command and returns the pump's reply, or raises a ``LinkFault``
+saying exactly what went wrong. One exchange is:
+
+1. *drain*: every byte already waiting is decoded; complete packets are unsolicited
+   (safe-mode auto-alarms, or a reply that came too late) and only their alarms are kept;
+   a half packet is dropped, so a late byte can never be glued to the next reply;
+2. *send* the command in the current framing (basic or safe);
+3. *read* until one packet from our address decodes, or the deadline passes. In safe mode
+   an alarm packet may be an auto-alarm sent just before the reply, so a second packet is
+   awaited briefly and, if it comes, it is the reply.
+
+``command`` retries timeouts, garbled or implausible replies and ``?COM`` up to ``retries``
+times, each time after the line has been quiet for one reply time (so a late reply is thrown
+away, not taken for the next command's); an alarm reply acknowledges the alarm (the pump
+did not execute the command), is reported through ``on_alarm`` and the command is sent again
+only if the caller says so.
+
+Rules
+1. Every wait is bounded: an exchange never takes longer than ``2 x reply_timeout``, a quiet
+   wait never longer than ``4 x reply_timeout``, and a command never more than
+   ``(retries + 1)`` exchanges and quiet waits (plus two alarm re-sends).
+2. Port errors (``OSError``, which includes pyserial's ``SerialException``) become
+   ``Disconnected`` at once and are never retried: an unplugged cable is not a glitch.
+3. A reply is accepted only if ``check`` finds it plausible for the command sent, so a late
+   reply to an earlier command is retried, not believed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from enum import Enum
+from typing import Protocol
+
+from controller.drivers import ne1000_framing as F
+from controller.drivers.ne1000_protocol import (
+    Alarm,
+    CommandError,
+    FrameError,
+    Prompt,
+    PumpReply,
+    ReplyError,
+    parse_reply,
+)
+from controller.errors import PumpError
+
+
+class SerialPort(Protocol):
+    """What the link needs from ``serial.Serial`` (a fake port works too)."""
+
+    @property
+    def in_waiting(self) -> int: ...
+
+    def read(self, size: int = 1) -> bytes: ...
+
+    def write(self, data: bytes) -> int | None: ...
+
+    def close(self) -> None: ...
+
+
+class Mode(Enum):
+    BASIC = "basic"
+    SAFE = "safe"
+
+
+class LinkFault(PumpError):
+    """A command that did not get a usable reply; ``reason`` is one of ``base.REASONS``."""
+
+    reason = "timeout"
+
+    def __init__(self, command: str, detail: str) -> None:
+        self.command, self.detail = command, detail
+        super().__init__(f"{command or '(status)'}: {detail}")
+
+
+class ReplyTimeout(LinkFault):
+    pass
+
+
+class Garbled(LinkFault):
+    pass
+
+
+class Disconnected(LinkFault):
+    reason = "not_connected"
+
+
+class DeviceRefused(LinkFault):
+    def __init__(self, command: str, error: CommandError) -> None:
+        self.error = error
+        self.reason = "out_of_range" if error is CommandError.OUT_OF_RANGE else "device_error"
+        super().__init__(command, f"pump answered ?{error.value} ({error.name.lower()})")
+
+
+class AlarmRaised(LinkFault):
+    reason = "device_error"
+
+    def __init__(self, command: str, alarm: Alarm) -> None:
+        self.alarm = alarm
+        super().__init__(command, f"pump alarm {alarm.value} ({alarm.name.lower()}); command not executed")
+
+
+Check = Callable[[PumpReply], str | None]  # None: plausible; else why not
+
+
+def status_only(r: PumpReply) -> str | None:
+    return None if r.data == "" else f"unexpected data {r.data[:20]!r} for a set command"
+
+
+def stp_reply(r: PumpReply) -> str | None:
+    return None if r.data == "" and r.prompt in (Prompt.PAUSED, Prompt.STOPPED) else "STP reply not P/S"
+
+
+def run_reply(r: PumpReply) -> str | None:
+    ok = (Prompt.INFUSING, Prompt.WITHDRAWING, Prompt.STOPPED)
+    return None if r.data == "" and r.prompt in ok else "RUN reply not I/W/S"
+
+
+class Link:
+    def __init__(self, port: SerialPort, address: int, reply_timeout_ms: int, retries: int,
+                 on_alarm: Callable[[Alarm], None]) -> None:
+        self.port: SerialPort | None = port
+        self.address, self.retries = address, retries
+        self.timeout_s = reply_timeout_ms / 1_000
+        self.on_alarm = on_alarm
+        self.mode = Mode.BASIC
+        self._decoder: F.SafeDecoder | F.BasicReplyDecoder = F.BasicReplyDecoder()
+        self._ready: list[F.Item] = []
+        self.stats = {"exchanges": 0, "timeouts": 0, "garbled": 0, "noise": 0, "alarms": 0, "unsolicited": 0}
+        self.clean = False  # the last command got a usable reply to its first send
+
+    def set_mode(self, mode: Mode) -> None:
+        self.mode = mode
+        self._decoder = F.SafeDecoder() if mode is Mode.SAFE else F.BasicReplyDecoder()
+        self._ready.clear()
+
+    def close(self) -> None:
+        port, self.port = self.port, None
+        if port is not None:
+            with contextlib.suppress(OSError):
+                port.close()
+
+    # --- bytes -----------------------------------------------------------------------------------
+    def _port(self, command: str) -> SerialPort:
+        if self.port is None:
+            raise Disconnected(command, "port is closed")
+        return self.port
+
+    def write(self, packet: bytes, command: str = "") -> None:
+        try:
+            self._port(command).write(packet)
+        except OSError as exc:  # rule 2
+            self.close()
+            raise Disconnected(command, f"write failed: {exc}") from None
+
+    def _pull(self, command: str, block: bool) -> None:
+        port = self._port(command)
+        try:
+            waiting = port.in_waiting
+            chunk = port.read(waiting) if waiting else (port.read(1) if block else b"")
+            if chunk and block:
+                chunk += port.read(port.in_waiting) if port.in_waiting else b""
+        except OSError as exc:
+            self.close()
+            raise Disconnected(command, f"read failed: {exc}") from None
+        if chunk:
+            self._ready += self._decoder.feed(chunk)
+
+    def drain(self) -> None:
+        self._pull("", block=False)
+        for item in self._ready:
+            if isinstance(item, bytes):
+                try:
+                    reply = parse_reply(item)
+                except ReplyError:
+                    continue
+                self.stats["unsolicited"] += 1
+                if reply.alarm is not None and reply.address == self.address:
+                    self.on_alarm(reply.alarm)
+        self._ready.clear()
+        self._decoder = F.SafeDecoder() if self.mode is Mode.SAFE else F.BasicReplyDecoder()
+
+    def quiet(self) -> None:
+        """Discard bytes until the line has been silent for one reply time (at most four)."""
+        start = last = time.monotonic()
+        while time.monotonic() - last < self.timeout_s and time.monotonic() - start < 4 * self.timeout_s:
+            before = len(self._ready)
+            self._pull("", block=True)
+            if len(self._ready) != before or self._decoder.pending:
+                last = time.monotonic()
+        self.drain()
+
+    def _read(self, command: str, deadline: float) -> PumpReply:
+        while True:
+            while self._ready:
+                item = self._ready.pop(0)
+                if isinstance(item, FrameError):
+                    if item.field == "noise":
+                        self.stats["noise"] += 1
+                        continue
+                    raise Garbled(command, str(item))
+                try:
+                    reply = parse_reply(item)
+                except ReplyError as exc:
+                    raise Garbled(command, str(exc)) from None
+                if reply.address == self.address:
+                    return reply
+            if time.monotonic() >= deadline:
+                raise ReplyTimeout(command, f"no reply within {self.timeout_s * 1_000:.0f} ms")
+            self._pull(command, block=True)
+
+    def exchange(self, command: str) -> PumpReply:
+        """Steps 1-3 of the module docstring, once."""
+        self.drain()
+        data = F.command_data(self.address, command)
+        self.write(F.encode_safe(data) if self.mode is Mode.SAFE else F.encode_basic_command(data), command)
+        self.stats["exchanges"] += 1
+        reply = self._read(command, time.monotonic() + self.timeout_s)
+        if reply.alarm is not None and self.mode is Mode.SAFE:
+            self.on_alarm(reply.alarm)  # auto-alarm or reply: either way the pump has this alarm
+            try:
+                return self._read(command, time.monotonic() + self.timeout_s)
+            except ReplyTimeout:
+                return reply
+        return reply
+
+    def command(self, command: str, check: Check = status_only, *, resend_after_alarm: bool = True,
+                retries: int | None = None) -> PumpReply:
+        """One command with retries (module docstring); raises a ``LinkFault``."""
+        budget = self.retries if retries is None else retries
+        attempt, alarms = 0, 0
+        last: LinkFault = ReplyTimeout(command, "not sent")
+        while attempt <= budget:
+            try:
+                reply = self.exchange(command)
+            except (ReplyTimeout, Garbled) as fault:
+                self.stats["timeouts" if isinstance(fault, ReplyTimeout) else "garbled"] += 1
+                last, attempt = fault, attempt + 1
+                self.quiet()
+                continue
+            if reply.alarm is not None:
+                self.stats["alarms"] += 1
+                self.on_alarm(reply.alarm)
+                if not resend_after_alarm or alarms >= 2:
+                    raise AlarmRaised(command, reply.alarm)
+                alarms += 1
+                continue
+            if reply.error is CommandError.COMMUNICATION:
+                last, attempt = Garbled(command, "pump answered ?COM (it got a corrupted packet)"), attempt + 1
+                continue
+            if reply.error is not None:
+                raise DeviceRefused(command, reply.error)
+            problem = check(reply)
+            if problem is not None:
+                self.stats["garbled"] += 1
+                last, attempt = Garbled(command, problem), attempt + 1
+                self.quiet()
+                continue
+            self.clean = attempt == 0
+            return reply
+        raise last

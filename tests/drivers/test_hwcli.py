@@ -1,0 +1,129 @@
+"""``pumpctl emulate`` and ``pumpctl run``: the hardware mode a new user tries first.
+
+Wall-clock tests (the real loop), kept to a second or two each; every wait polls a
+condition with a deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import serial  # type: ignore[import-untyped]
+
+from controller.cli import main
+from controller.drivers.ne1000_emulator import EmulatorServer
+from controller.shell import Shell
+from tests.drivers.helpers import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+FAST_PROGRAM = 'rate_ml_h = 360\nvtbi_ml = 0.1\nreservoir_ml = 10\nend_action = "stop"\n'  # 1 s
+LONG_PROGRAM = '[program]\nrate_ml_h = 36\nvtbi_ml = 50\nreservoir_ml = 60\n'
+
+
+def pumpctl(*args: str) -> subprocess.Popen[str]:
+    # not ``-m controller.cli``: run as __main__, cli.py registers plugins into a second copy of itself
+    entry = "from controller.cli import main; raise SystemExit(main())"
+    return subprocess.Popen([sys.executable, "-c", entry, *args], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_emulate_prints_its_port_answers_like_a_pump_and_stops_on_ctrl_c() -> None:
+    proc = pumpctl("emulate", "--address", "3", "--diameter", "14.5")
+    try:
+        assert proc.stdout is not None
+        port = proc.stdout.readline().strip()
+        assert port.startswith("/dev/")
+        with serial.Serial(port, 19_200, timeout=1) as link:
+            link.write(b"3VER\r")
+            assert link.read_until(b"\x03") == b"\x0203A?R\x03"  # power-up is reported as a reset
+            link.write(b"3 ver\r")
+            assert link.read_until(b"\x03") == b"\x0203SNE1000V3.928\x03"
+            link.write(b"3DIA\r")
+            assert link.read_until(b"\x03") == b"\x0203S14.50\x03"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize(("args", "field"), [
+    (["--period-ms", "5"], "--period-ms"),
+    (["--safe-timeout", "1", "--period-ms", "500"], "--safe-timeout"),
+    (["--duration", "0"], "--duration"),
+    (["--address", "100"], "address"),
+])
+def test_run_refuses_bad_arguments(args: list[str], field: str, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    program = tmp_path / "p.toml"
+    program.write_text(FAST_PROGRAM)
+    assert main(["run", "--port", "/dev/null", "--program", str(program), *args]) == 2
+    assert field in capsys.readouterr().err
+
+
+def test_run_refuses_a_bad_program_naming_the_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    program = tmp_path / "p.toml"
+    program.write_text("rate_ml_h = -1\nvtbi_ml = 1\n")
+    with EmulatorServer() as emu:
+        assert main(["run", "--port", emu.port, "--program", str(program)]) == 2
+        assert "rate_ml_h" in capsys.readouterr().err
+        assert not emu.truth().moving
+    program.write_text("rate_ml_h = [")
+    assert main(["run", "--port", "/dev/null", "--program", str(program)]) == 2
+
+
+def test_run_delivers_a_program_in_real_time_and_leaves_the_pump_stopped(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    program = tmp_path / "p.toml"
+    program.write_text(FAST_PROGRAM)
+    with EmulatorServer() as emu:
+        rc = main(["run", "--port", emu.port, "--program", str(program), "--period-ms", "50", "--print-every", "0.5"])
+        out = capsys.readouterr().out
+        assert rc == 0, out
+        assert "state=RUNNING" in out and "end: state=STOPPED delivered=0.100 mL" in out
+        truth = emu.truth()
+        assert not truth.moving and 98 <= truth.infused_ul <= 100
+        assert wait_for(lambda: emu.pump.saf_s == 0)  # stopped and confirmed: handed back in basic mode
+
+
+def test_a_crash_in_the_loop_still_leaves_the_pump_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    program = tmp_path / "p.toml"
+    program.write_text(LONG_PROGRAM)
+    calls = {"n": 0}
+    real_step = Shell.step
+
+    def exploding_step(self: Shell) -> list[object]:
+        calls["n"] += 1
+        if calls["n"] > 5:
+            raise RuntimeError("boom")
+        return real_step(self)  # type: ignore[return-value]
+
+    monkeypatch.setattr(Shell, "step", exploding_step)
+    with EmulatorServer() as emu:
+        with pytest.raises(RuntimeError, match="boom"):
+            main(["run", "--port", emu.port, "--program", str(program), "--period-ms", "20"])
+        assert emu.truth().infused_ul > 0 and not emu.truth().moving
+
+
+def test_ctrl_c_during_a_run_stops_the_pump(tmp_path: Path) -> None:
+    program = tmp_path / "p.toml"
+    program.write_text(LONG_PROGRAM)
+    with EmulatorServer() as emu:
+        proc = pumpctl("run", "--port", emu.port, "--program", str(program), "--period-ms", "50")
+        try:
+            assert wait_for(lambda: emu.truth().moving, timeout_s=15), proc.stderr.read() if proc.stderr else ""
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=10) == 130
+            assert wait_for(lambda: not emu.truth().moving, timeout_s=2)
+            time.sleep(0.05)
+            assert not emu.truth().moving and emu.pump.alarm is None  # stopped by STP, not by a time-out
+        finally:
+            proc.kill()
+            proc.wait()

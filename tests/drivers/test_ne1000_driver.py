@@ -1,0 +1,142 @@
+"""NE1000Driver against a synchronous loopback pump (no pty, no thread): outcome mapping and rules.
+
+``Loopback`` is a serial port whose writes go straight into a ``SimPump`` (through the real
+framing) and whose replies can be rewritten, to make the pump answer ?NA, ?IGN, ?COM or
+nonsense exactly when a test wants it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from controller.commands import SetFlow, StopMotor
+from controller.drivers import ne1000_framing as F
+from controller.drivers.ne1000 import NE1000Config, NE1000Driver
+from controller.drivers.ne1000_pump import SimPump
+from controller.errors import ConfigurationError
+from controller.units import VU_PER_UL
+
+Rewrite = Callable[[bytes, bytes], bytes | None]  # (command payload, reply payload) -> new reply or None (lost)
+
+
+class Loopback:
+    def __init__(self, pump: SimPump) -> None:
+        self.pump, self.t_ms, self.buf = pump, 0, b""
+        self.basic, self.safe = F.BasicCommandDecoder(), F.SafeDecoder()
+        self.rewrite: Rewrite = lambda cmd, reply: reply
+        self.sent: list[bytes] = []
+
+    @property
+    def in_waiting(self) -> int:
+        return len(self.buf)
+
+    def read(self, size: int = 1) -> bytes:
+        out, self.buf = self.buf[:size], self.buf[size:]
+        return out
+
+    def write(self, data: bytes) -> int:
+        safe = self.pump.saf_s > 0
+        for item in (self.safe if safe else self.basic).feed(data):
+            if isinstance(item, bytes):
+                self.sent.append(item)
+                reply = self.pump.handle(item, self.t_ms, safe)
+                reply = None if reply is None else self.rewrite(item, reply)
+                if reply is not None:
+                    self.buf += F.encode_safe(reply) if safe else F.encode_basic_reply(reply)
+        return len(data)
+
+    def close(self) -> None:
+        pass
+
+
+def opened(**config: object) -> tuple[NE1000Driver, Loopback]:
+    port = Loopback(SimPump(now_ms=0))
+    options = {"reply_timeout_ms": 5, "retries": 1, **config}
+    return NE1000Driver(NE1000Config("loopback", **options), port).open(0), port  # type: ignore[arg-type]
+
+
+def answer(to: str, data: bytes, times: int = 1) -> Rewrite:
+    """Rewrite the reply to the first ``times`` commands starting with ``to``."""
+    left = [times]
+
+    def rewrite(cmd: bytes, reply: bytes) -> bytes | None:
+        if cmd.lstrip(b"0123456789").startswith(to.encode()) and left[0] > 0:
+            left[0] -= 1
+            return reply[:3] + data if data else None
+        return reply
+
+    return rewrite
+
+
+@pytest.mark.parametrize(("error", "reason"), [(b"?OOR", "out_of_range"), (b"?NA", "device_error"),
+                                              (b"?IGN", "device_error"), (b"?", "device_error")])
+def test_command_errors_become_typed_refusals_and_the_pump_is_left_stopped(error: bytes, reason: str) -> None:
+    driver, port = opened()
+    port.rewrite = answer("RUN", error)
+    reply = driver.request(SetFlow(100_000, 10 * VU_PER_UL))
+    assert not reply.accepted and reply.reason == reason and error.decode().lstrip("?") in reply.detail
+    assert not port.pump.truth(0).moving
+
+
+def test_com_error_and_a_lost_reply_are_retried() -> None:
+    driver, port = opened()
+    port.rewrite = answer("RAT", b"?COM")
+    assert driver.request(SetFlow(100_000, 10 * VU_PER_UL)).accepted
+    driver.request(StopMotor(0))
+    port.rewrite = answer("VOL", b"")  # one reply lost
+    assert driver.request(SetFlow(200_000, 10 * VU_PER_UL)).accepted
+    assert port.pump.truth(0).moving
+
+
+def test_a_lost_run_reply_is_resolved_by_asking_not_by_sending_run_again() -> None:
+    driver, port = opened()
+    port.rewrite = answer("RUN", b"")
+    assert driver.request(SetFlow(100_000, 10 * VU_PER_UL)).accepted
+    assert sum(1 for p in port.sent if p.lstrip(b"0123456789") == b"RUN") == 1
+    assert port.pump.truth(0).moving
+
+
+def test_vol_zero_is_never_sent_with_run() -> None:
+    driver, port = opened()
+    assert driver.request(SetFlow(100_000, VU_PER_UL // 2_000)).accepted  # 0.5 nL: below the wire's 1 uL step
+    assert not any(p.lstrip(b"0123456789").startswith(b"RUN") for p in port.sent)
+    assert not any(p.lstrip(b"0123456789") in (b"VOL 0", b"VOL 0.000") for p in port.sent)
+
+
+def test_a_setting_that_reads_back_wrong_is_not_run() -> None:
+    driver, port = opened()
+    port.rewrite = answer("VOL", b"9999ML", times=10)  # every read-back (and set) of VOL lies
+    reply = driver.request(SetFlow(100_000, 10 * VU_PER_UL))
+    assert not reply.accepted and not any(p.lstrip(b"0123456789").startswith(b"RUN") for p in port.sent)
+
+
+def test_an_implausible_reading_is_not_believed() -> None:
+    driver, port = opened()
+    assert driver.request(SetFlow(36_000, 10 * VU_PER_UL)).accepted  # 10 uL/s
+    port.t_ms = 500
+    assert driver.poll(500) == [] and driver.measured_vu() == 4 * VU_PER_UL  # 4.99 uL shown as 0.004 mL
+    port.t_ms = 600
+    assert driver.poll(600) == [] and driver.measured_vu() is None  # a status poll: no reading this period
+    port.rewrite = answer("DIS", b"I0.900W0.000ML", times=2)  # 900 uL in 0.2 s: impossible at 10 uL/s
+    port.t_ms = 700
+    assert driver.poll(700) == [] and driver.measured_vu() is None  # retried, refused: unknown now
+    assert driver.odo.high < 20 and driver.link is not None and driver.link.stats["garbled"] == 2
+    port.t_ms = 900
+    driver.poll(800)
+    assert driver.poll(900) == [] and driver.measured_vu() == 8 * VU_PER_UL  # believed again
+
+
+def test_a_pump_moving_when_it_should_not_is_a_motor_fault() -> None:
+    driver, port = opened(safe_timeout_s=0)
+    port.pump.handle(b"RUN", 0, False)  # someone pressed RUN on the keypad
+    events = [e.kind for e in driver.poll(100)]
+    assert events == ["motor_fault"] and not port.pump.truth(100).moving
+
+
+def test_config_refuses_bad_values_naming_the_field() -> None:
+    for field, value in [("address", 100), ("retries", -1), ("baudrate", 115_200), ("diameter_mm", "0"),
+                         ("diameter_mm", "12.345"), ("safe_timeout_s", 256), ("relief_ul", True)]:
+        with pytest.raises(ConfigurationError, match=field):
+            NE1000Config("x", **{field: value})  # type: ignore[arg-type]

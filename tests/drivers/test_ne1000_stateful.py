@@ -1,0 +1,172 @@
+"""Hypothesis stateful test through the serial stack: core + Shell + NE1000Driver + emulated pump.
+
+Random clinician events, random time, random pump faults (stall, power reset) and random
+communication faults (one lost or garbled reply, noise) and, planned for a random moment of
+most runs, a lasting one: every reply lost, every reply garbled, every reply late, or the
+cable pulled. After every step:
+
+- every invariant of specs/invariants.py holds on every core step (``proofs.walk.check_step``
+  via ``CheckedController``), refusals included;
+- physical truth: what the emulated plunger really pushed never exceeds the largest cap the
+  core ever gave the motor, nor the program's VTBI (tolerance: 0 uL - the pump stops at or
+  below every cap, see docs/hardware.md);
+- a lasting communication fault puts the controller in FAILSAFE within ``CORE_BOUND_MS`` and
+  has the plunger standing within ``MOTOR_BOUND_MS`` of the fault (simulated time).
+
+One machine per kind of lasting fault (and one whose link stays up). The claim is "N runs per
+machine (``NE1000_STATEFUL_EXAMPLES``, default 4, derandomized) of up to 25 steps, no
+violation", not a proof.
+"""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+
+import pytest
+from hypothesis import HealthCheck, event, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from controller.commands import Command, RelievePressure, SetFlow
+from controller.drivers.ne1000 import NE1000Config, NE1000Driver
+from controller.drivers.ne1000_emulator import EmulatorServer, Fault
+from controller.drivers.ne1000_pump import SimPump
+from controller.events import ev
+from controller.limits import Limits
+from controller.programs import build_program
+from controller.shell import Shell, SimClock
+from controller.units import VU_PER_UL
+from tests.drivers.helpers import FAST, PERIOD_MS, CheckedController
+
+REQUEST = {"rate_ml_h": 360, "vtbi_ml": 2, "reservoir_ml": 10, "end_action": "stop",
+           "bolus_ml": 0.1, "bolus_rate_ml_h": 360, "lockout_s": 2}
+CONFIG = {**FAST, "reply_timeout_ms": 30, "comm_loss_ms": 300}  # short waits: faults cost wall time
+CORE_BOUND_MS = CONFIG["comm_loss_ms"] + PERIOD_MS
+MOTOR_BOUND_MS = max(CORE_BOUND_MS, CONFIG["safe_timeout_s"] * 1_000)
+LASTING = [Fault("drop"), Fault("garble"), Fault("slow", arg=100), Fault("unplug")]
+TRANSIENT = [Fault("drop", arg=1), Fault("garble", arg=1), Fault("noise"), Fault("heal")]
+USER = ["pause", "resume", "stop", "start", "acknowledge", "silence", "patient_bolus"]
+
+
+class PumpOverSerial(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = SimClock()
+        self.emu = EmulatorServer(SimPump(now_ms=0), clock=self.clock.now_ms).start()
+        self.driver = NE1000Driver(NE1000Config(self.emu.port, **CONFIG)).open(0)  # type: ignore[arg-type]
+        self.ctl = CheckedController()
+        self.shell = Shell(self.ctl, self.driver, self.clock)
+        self.max_cap = 0
+        self.shell.on_command.append(self._carried_out)
+        self.shell.step()
+        self.program = build_program(REQUEST, Limits()).program
+        for e in (ev("self_test", flag=True), ev("program", program=self.program), ev("start")):
+            self.shell.submit(e)
+        self.fault: tuple[int, Fault] | None = None  # (when, what) once a lasting fault is injected
+        self.planned: tuple[int, Fault] | None = None
+
+    def _carried_out(self, cmd: Command) -> None:
+        if isinstance(cmd, SetFlow):
+            self.max_cap = max(self.max_cap, cmd.cap)
+        elif isinstance(cmd, RelievePressure):
+            self.driver.relieve(cmd.max_vu)
+
+    def teardown(self) -> None:
+        """A run that ended before its planned fault gets it now, and every faulty run is followed
+        past the bound, with the invariants checked each period."""
+        self._inject_planned()
+        if self.fault is not None:
+            for _ in range(MOTOR_BOUND_MS // PERIOD_MS + 1):
+                self.time_passes(1)
+                self.every_core_step_keeps_every_invariant()
+                self.the_plunger_never_passes_a_cap_or_the_vtbi()
+                self.a_lasting_comm_fault_ends_in_a_safe_stop_within_the_bound()
+        event(f"ended in {self.ctl.state}")  # --hypothesis-show-statistics shows what was covered
+        event(f"lasting fault: {self.fault[1].kind if self.fault else 'none'}")
+        if self.ctl.vars.flow.delivered >= self.program.vtbi:
+            event("VTBI delivered")
+        try:
+            self.shell.shutdown()
+        finally:
+            self.emu.stop()
+        assert self.emu.crash is None, self.emu.crash
+
+    lasting: Fault | None = None  # set by each subclass below
+
+    @initialize(at_periods=st.integers(1, 40))
+    def plan_the_lasting_comm_fault(self, at_periods: int) -> None:
+        """The link goes for good at a random moment (injected as time passes)."""
+        if self.lasting is not None:
+            self.planned = (at_periods * PERIOD_MS, self.lasting)
+
+    def _inject_planned(self) -> None:
+        if self.planned is not None:
+            event(f"comm fault {self.planned[1].kind} in {self.ctl.state}")
+            self.emu.inject(self.planned[1])
+            self.fault, self.planned = (self.clock.t_ms, self.planned[1]), None
+
+    @rule(periods=st.integers(1, 30))
+    def time_passes(self, periods: int) -> None:
+        for _ in range(periods):
+            if self.planned is not None and self.clock.t_ms >= self.planned[0]:
+                self._inject_planned()
+            self.clock.advance(PERIOD_MS)
+            self.shell.step()
+
+    @rule(kind=st.sampled_from(USER))
+    def clinician(self, kind: str) -> None:
+        self.shell.submit(ev(kind))
+
+    @precondition(lambda self: self.fault is None)
+    @rule(fault=st.sampled_from(TRANSIENT))
+    def comm_glitch(self, fault: Fault) -> None:
+        self.emu.inject(fault)
+
+    @rule(fault=st.sampled_from([Fault("stall"), Fault("heal"), Fault("reset"), Fault("slip", arg=50)]))
+    def pump_fault(self, fault: Fault) -> None:
+        if self.fault is None or fault.kind != "heal":
+            event(f"pump fault {fault.kind} in {self.ctl.state}")
+            self.emu.inject(fault)
+
+    @invariant()
+    def every_core_step_keeps_every_invariant(self) -> None:
+        assert not self.ctl.broken, self.ctl.broken[:3]
+
+    @invariant()
+    def the_plunger_never_passes_a_cap_or_the_vtbi(self) -> None:
+        pushed = self.emu.truth().infused_ul
+        assert pushed <= Fraction(self.max_cap, VU_PER_UL), (float(pushed), self.max_cap / VU_PER_UL)
+        assert pushed <= Fraction(self.program.vtbi, VU_PER_UL)
+
+    @invariant()
+    def a_lasting_comm_fault_ends_in_a_safe_stop_within_the_bound(self) -> None:
+        if self.fault is None:
+            return
+        since = self.clock.t_ms - self.fault[0]
+        if since >= CORE_BOUND_MS:
+            assert self.ctl.state == "FAILSAFE", (self.fault, since, self.ctl.state)
+        if since >= MOTOR_BOUND_MS:
+            assert not self.emu.truth().moving, (self.fault, since)
+
+
+SETTINGS = settings(
+    max_examples=int(os.environ.get("NE1000_STATEFUL_EXAMPLES", "4")), stateful_step_count=25, deadline=None,
+    derandomize=True,  # the same runs every time: a failure here is a regression, not bad luck
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+REQS = pytest.mark.req("REQ-FLT-002", "REQ-FLT-003", "REQ-OVI-001", "REQ-OCC-001", "REQ-DEL-001")
+
+
+def _machine(name: str, fault: Fault | None) -> type:
+    machine = type(name, (PumpOverSerial,), {"lasting": fault})
+    case = REQS(machine.TestCase)
+    case.settings = SETTINGS
+    return case
+
+
+TestLinkStaysUp = _machine("LinkStaysUp", None)
+TestRepliesLost = _machine("RepliesLost", LASTING[0])
+TestRepliesGarbled = _machine("RepliesGarbled", LASTING[1])
+TestRepliesLate = _machine("RepliesLate", LASTING[2])
+TestCablePulled = _machine("CablePulled", LASTING[3])

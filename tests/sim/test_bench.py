@@ -1,0 +1,54 @@
+"""The IEC 60601-2-24 style bench on the full stack (core + shell + simulated pump)."""
+
+from __future__ import annotations
+
+import pytest
+
+from controller import bench
+from controller.detect import PSI_KPA
+
+
+@pytest.mark.req("REQ-DEL-008")
+@pytest.mark.parametrize(("mechanism", "a_pct", "trumpet_31_pct"), [("syringe", 0.5, 1.0), ("cassette", 1.0, 2.0)])
+def test_flow_accuracy_at_the_intermediate_rate(mechanism: str, a_pct: float, trumpet_31_pct: float) -> None:
+    (r,) = bench.accuracy((25.0,), bench.BenchOptions(mechanism=mechanism, control_period_ms=1000))
+    assert len(r.flow_ml_h) == 240  # 30 s samples over 120 min
+    assert r.windows_min == (2, 5, 11, 19, 31)
+    assert abs(r.mean_error_pct) < a_pct
+    assert -trumpet_31_pct < r.ep_min[-1] <= r.ep_max[-1] < trumpet_31_pct
+    assert all(lo <= hi for lo, hi in zip(r.ep_min, r.ep_max, strict=True))
+    assert r.ep_max[0] - r.ep_min[0] >= r.ep_max[-1] - r.ep_min[-1]  # the trumpet narrows with the window
+    assert r.violations == 0
+    assert "31 min" in bench.accuracy_table([r])
+
+
+@pytest.mark.req("REQ-DEL-008", "REQ-BOL-001")
+def test_bolus_volume_accuracy_at_the_minimum_and_maximum_bolus() -> None:
+    runs = bench.bolus_accuracy((0.1, 10.0), bench.BenchOptions(control_period_ms=250))
+    for r in runs:
+        assert abs(r.error_pct) < 5.0, r
+        assert r.measured_ml <= r.volume_ml * 1.01, "a bolus is never overstated beyond the mechanism's error"
+        assert r.violations == 0
+    assert "10 mL bolus" in bench.bolus_table(runs)
+
+
+@pytest.mark.req("REQ-OCC-003", "REQ-OCC-004")
+def test_occlusion_bench_latency_bolus_and_trend_speed() -> None:
+    runs = bench.occlusion((1.0, 25.0), bench.BenchOptions(control_period_ms=100), thresholds_psi=(10.0,))
+    by = {(r.rate_ml_h, r.detector): r for r in runs}
+    for r in runs:
+        assert r.time_to_alarm_s is not None, r
+        assert r.latency_ms is not None and 0 <= r.latency_ms <= 100, "alarm within one control period"
+        assert r.bolus_ml <= 0.1, f"unintended bolus {r.bolus_ml} mL at {r.rate_ml_h} mL/h ({r.detector})"
+        assert r.violations == 0
+    static = by[(25.0, "static")]
+    assert static.detected_by == "static"
+    assert static.pressure_at_alarm_kpa == pytest.approx(10 * PSI_KPA, abs=1.5)
+    assert static.stored_at_alarm_ml is not None and static.stored_at_alarm_ml > 0.6  # what relief saves
+    assert static.time_to_alarm_s == pytest.approx(0.01 * (10 * PSI_KPA) / (25 / 3600), rel=0.05)
+    slow_static, slow_trend = by[(1.0, "static")], by[(1.0, "trend")]
+    assert slow_trend.detected_by == "trend"
+    assert slow_trend.time_to_alarm_s <= slow_static.time_to_alarm_s / 3  # type: ignore[operator]
+    table = bench.occlusion_table(runs)
+    assert "trend vs static at 1 mL/h" in table
+    assert bench.occlusion_json(runs)[0]["rate_ml_h"] == 1.0
