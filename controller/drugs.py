@@ -134,7 +134,8 @@ def parse_entry(raw: Mapping[str, object], source: str = "") -> DrugEntry:
                                  f"a unit measured in {AMOUNTS[conc_amount][0]} like the concentration",
                                  "unit mismatch", source=source)
     routes_raw = raw.get("routes", list(ROUTE_NAMES))
-    if not isinstance(routes_raw, list) or not routes_raw or any(r not in ROUTE_NAMES for r in routes_raw):
+    if (not isinstance(routes_raw, list) or not routes_raw
+            or any(not isinstance(r, str) or r not in ROUTE_NAMES for r in routes_raw)):
         raise ConfigurationError(f"{name}.routes", routes_raw, "a non-empty list of " + ", ".join(ROUTE_NAMES),
                                  source=source)
     limit_ml = raw.get("limit_ml")

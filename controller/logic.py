@@ -55,6 +55,10 @@ def is_concrete(x: object) -> bool:
 
 def ite(cond: bool, then: T, other: T) -> T:
     """If-then-else over values (both branches are always evaluated)."""
+    if cond is True:
+        return then
+    if cond is False:
+        return other
     if isinstance(cond, bool):
         return then if cond else other
     result: T = _backend(_IF)(cond, then, other)
@@ -113,8 +117,9 @@ def implies(a: bool, b: bool) -> bool:
 def minimum(first: int, *rest: int) -> int:
     out = first
     for x in rest:
-        if isinstance(out, int) and isinstance(x, int):
-            out = x if x < out else out
+        if type(x) is int and type(out) is int:  # run time (exact type: fastest check)
+            if x < out:
+                out = x
         else:
             out = ite(x < out, x, out)
     return out
@@ -123,8 +128,9 @@ def minimum(first: int, *rest: int) -> int:
 def maximum(first: int, *rest: int) -> int:
     out = first
     for x in rest:
-        if isinstance(out, int) and isinstance(x, int):
-            out = x if x > out else out
+        if type(x) is int and type(out) is int:
+            if x > out:
+                out = x
         else:
             out = ite(x > out, x, out)
     return out
@@ -163,7 +169,7 @@ def count(conds: Sequence[bool]) -> int:
 
 def pick(index: int, options: Sequence[T]) -> T:
     """``options[index]`` for a possibly symbolic index (the last option for out-of-range)."""
-    if isinstance(index, int):
+    if type(index) is int or isinstance(index, int):
         return options[index] if 0 <= index < len(options) else options[-1]
     out = options[-1]
     for i in range(len(options) - 2, -1, -1):

@@ -127,7 +127,7 @@ def build_program(req: Mapping[str, object], limits: Limits, library: Library | 
     if kind not in KINDS:
         raise ConfigurationError("kind", kind, ", ".join(KINDS))
     route_name = req.get("route", "intravenous")
-    if route_name not in ROUTE_NAMES:
+    if not isinstance(route_name, str) or route_name not in ROUTE_NAMES:
         raise ConfigurationError("route", route_name, ", ".join(ROUTE_NAMES))
     route = ROUTE_NAMES[str(route_name)]
     entry = None

@@ -74,7 +74,7 @@ TOP_FIELDS: tuple[Field, ...] = (
     Flag("check_invariants", True),
     Text("library", None),
 )
-SECTIONS = ("pump", "plant", "drug", "event", "expect")
+SECTIONS = ("pump", "plant", "drug", "event", "expect", "requirements")
 MAX_SAMPLES = 20_000
 # Program checks speak core field names; a scenario author wrote these keys instead.
 _USER_NAMES = {
@@ -146,6 +146,7 @@ class Scenario:
     library: Library | None
     events: tuple[EventSpec, ...]
     expect: Expect
+    requirements: tuple[str, ...] = ()  # the requirement ids this scenario verifies (evidence links)
 
 
 def load(path: str | Path) -> Scenario:
@@ -200,7 +201,14 @@ def parse(raw: Mapping[str, object], source: str = "<scenario>", base: Path | No
         sample_ms=sample_ms, watchdog_ms=int(top["watchdog_ms"]),  # type: ignore[call-overload]
         check_invariants=bool(top["check_invariants"]), limits=limits, sensing=sensing, plant=plant,
         library=library, events=events, expect=_expect(raw.get("expect", {}), source),
+        requirements=_requirements(raw.get("requirements", []), source),
     )
+
+
+def _requirements(raw: object, source: str) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(r, str) and r.startswith("REQ-") for r in raw):
+        raise ConfigurationError("requirements", raw, 'a list of requirement ids like "REQ-DEL-001"', source=source)
+    return tuple(raw)
 
 
 def _library(raw: Mapping[str, object], lib_path: object, source: str, base: Path | None) -> Library | None:

@@ -38,6 +38,7 @@ MS_PER_H = 3_600_000
 NL_PER_UL = 1_000  # air unit: nL
 
 Rounding = Literal["down", "up"]
+MAX_USER_NUMBER = 10**15  # far above any pump quantity; keeps exact arithmetic and messages bounded
 
 
 def to_fraction(value: object, field: str, *, allow_negative: bool = False) -> Fraction:
@@ -60,9 +61,15 @@ def to_fraction(value: object, field: str, *, allow_negative: bool = False) -> F
             raise ConfigurationError(field, value, "a finite number") from None
         if not dec.is_finite():
             raise ConfigurationError(field, value, "a finite number", "NaN and infinity are never valid")
+        if len(dec.as_tuple().digits) > 30 or (dec and not -30 <= dec.adjusted() < 15):
+            # refused before Fraction(): "1e999999999" would otherwise compute 10**999999999
+            raise ConfigurationError(field, value, "a number of at most 30 digits below 1e15")
         out = Fraction(dec)
     else:
         raise ConfigurationError(field, value, "a finite number")
+    if abs(out) >= MAX_USER_NUMBER:
+        raise ConfigurationError(field, value if not isinstance(value, int) else "a huge integer",
+                                 "a number below 1e15")
     if out < 0 and not allow_negative:
         raise ConfigurationError(field, value, "a number >= 0")
     return out

@@ -11,62 +11,45 @@ from controller.cli import command
 
 
 def _verify_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="evidence", help="output directory (default: evidence/)")
+    p.add_argument("--out", default="evidence", help="output directory (default: evidence/, git-ignored)")
     p.add_argument("--walk-steps", type=int, default=20_000, help="random-walk steps (default 20000)")
     p.add_argument("--seed", type=int, default=1, help="random-walk seed (default 1)")
-    p.add_argument("--no-mutants", action="store_true", help="skip the mutation campaign")
+    for name, what in (("mutants", "the mutation campaign"), ("tests", "the requirement-tagged tests"),
+                       ("scenarios", "the scenario suite"), ("bench", "the IEC 60601-2-24 bench")):
+        p.add_argument(f"--no-{name}", action="store_true", help=f"skip {what} (its evidence is then missing)")
+    p.add_argument("--accept-texts", action="store_true",
+                   help="record the current requirement texts as reviewed (specs/evidence.lock) and exit")
 
 
-@command("verify", "run the verification suite and write the evidence (see README)")(_verify_args)
+@command("verify", "run every proof, test, scenario and bench and write the evidence package (see README)")(
+    _verify_args)
 def _verify(args: argparse.Namespace) -> int:
-    from controller.table import TABLE, check_table
-    from proofs.contracts import finish_crosshair, start_crosshair
-    from proofs.prove import run
-    from proofs.report import print_run, run_to_json, write_counterexamples
-    from proofs.walk import walk
+    from proofs.evidence import Options, collect, write_lock
+    from proofs.package import write_package
+    from specs.catalog import load
 
+    if args.accept_texts:
+        write_lock(load())
+        print("specs/evidence.lock: current requirement texts recorded as reviewed")
+        return 0
     if args.walk_steps < 1:
         print(f"pumpctl verify: --walk-steps {args.walk_steps} must be at least 1")
         return 2
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    check_table()
-    print(f"== table: {len(TABLE)} rows, structural checks passed")
-    print("== proofs (Z3 k-induction over the real table; CrossHair contracts)")
-    crosshair = start_crosshair(5)
-    proofs = run()
-    contracts = finish_crosshair(crosshair, 5)
-    print_run(proofs, contracts)
-    write_counterexamples(proofs, out / "counterexamples")
-    summary: dict[str, object] = {"proofs": run_to_json(proofs, contracts)}
-    ok = proofs.ok and contracts.ok
-    if not args.no_mutants:
-        from proofs.mutants import run_campaign
-
-        print("== mutation check (each mutant must be refuted by a counterexample)")
-        results = run_campaign(None, 2)
-        killed = sum(r.killed for r in results)
-        for r in results:
-            print(f"{r.id:30s} {'killed' if r.killed else 'SURVIVED':8s} by {', '.join(r.by)}")
-        print(f"kill rate {killed}/{len(results)}")
-        summary["mutants"] = [{"id": r.id, "killed": r.killed, "by": r.by} for r in results]
-        ok = ok and killed == len(results)
-    print(f"== random walk: {args.walk_steps} events, seed {args.seed}")
-    result = walk(args.walk_steps, args.seed)
-    print(f"{result.steps} events, {result.accepted} accepted, {len(result.states)} states visited, "
-          f"{len(result.violations)} invariant violation(s)")
-    for v in result.violations[:20]:
-        print(f"    {v}")
-    ok = ok and not result.violations
-    summary["walk"] = {"steps": result.steps, "seed": result.seed, "accepted": result.accepted,
-                       "states": sorted(result.states), "violations": result.violations}
-    summary["verdict"] = "pass" if ok else "fail"
-    summary["incomplete"] = ["scenarios (issue 4)", "bench (issue 4)", "report (issue 7)"]
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    print("== still to come: the simulator scenario suite and bench (issue 4), the full evidence report (issue 7)")
-    print(f"== verdict: {'PASS' if ok else 'FAIL'}; evidence in {out}/ ({time.perf_counter() - t0:.0f} s)")
-    return 0 if ok else 1
+    opts = Options(out, args.walk_steps, args.seed, not args.no_mutants, not args.no_tests, not args.no_scenarios,
+                   not args.no_bench)
+    evidence = collect(opts, lambda line: print(line, flush=True))
+    written = write_package(evidence, out)
+    v = evidence["results"]["verdict"]
+    for path in written:
+        print(f"wrote      {path}")
+    for rid in v["failed"]:
+        print(f"FAILED     {rid}")
+    for rid in v["unverified"]:
+        print(f"UNVERIFIED {rid}")
+    print(f"== {v['summary']} ({time.perf_counter() - t0:.0f} s)")
+    return 0 if v["pass"] else 1
 
 
 def _prove_args(p: argparse.ArgumentParser) -> None:

@@ -131,6 +131,15 @@ class CrossHairRun:
 
 FUNCTIONS = ["volume_rounds_down", "rate_rounds_down", "spacing_rounds_up", "mcg_kg_min_to_rate",
              "clinician_bolus_never_exceeds", "window_advance", "valid_program_respects_caps"]
+REQUIREMENTS: dict[str, tuple[str, ...]] = {  # what each contract is evidence for
+    "volume_rounds_down": ("REQ-DRG-004", "REQ-PRG-002"),
+    "rate_rounds_down": ("REQ-DRG-004", "REQ-PRG-002"),
+    "spacing_rounds_up": ("REQ-DRG-004", "REQ-BOL-002"),
+    "mcg_kg_min_to_rate": ("REQ-DRG-004",),
+    "clinician_bolus_never_exceeds": ("REQ-BOL-005",),
+    "window_advance": ("REQ-DOS-004", "REQ-DOS-005"),
+    "valid_program_respects_caps": ("REQ-DEL-002", "REQ-PRG-001"),
+}
 
 
 def start_crosshair(per_condition_timeout: int = 5) -> tuple[subprocess.Popen[str] | None, float, str]:

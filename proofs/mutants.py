@@ -41,6 +41,7 @@ class Mutant:
     text: str
     patches: Callable[[], list[Patch]]
     table: Callable[[tuple[Row, ...]], tuple[Row, ...]] = lambda t: t
+    expect: tuple[str, ...] = ()  # obligations expected to refute it (searched first; any obligation counts)
 
 
 @contextlib.contextmanager
@@ -128,51 +129,56 @@ def _therapy_rate_uncapped(v: Any) -> int:
 
 MUTANTS: tuple[Mutant, ...] = (
     Mutant("M01-window-at-bolus-only", "the classic overdose: dose windows checked only when a bolus starts, "
-           "basal keeps running past the limit", lambda: [(F, "therapy_budget", _budget_without_windows)]),
+           "basal keeps running past the limit", lambda: [(F, "therapy_budget", _budget_without_windows)],
+           expect=("INV-DOS-004",)),
     Mutant("M02-drop-route-cap", "route rate caps dropped everywhere (validation, guards, motor command)",
            lambda: [(P, "rate_cap", _rate_cap_no_route), (F, "rate_cap", _rate_cap_no_route),
-                    (G, "rate_cap", _rate_cap_no_route)]),
+                    (G, "rate_cap", _rate_cap_no_route)], expect=("INV-DEL-002",)),
     Mutant("M03-vtbi-off-by-one", "motor budget one unit past the VTBI",
            lambda: [(F, "therapy_budget", lambda v, rate: minimum(_orig_budget(v, rate) + 1,
-                                                                   v.prog.vtbi - v.flow.delivered + 1))]),
+                                                                   v.prog.vtbi - v.flow.delivered + 1))],
+           expect=("INV-DEL-001",)),
     Mutant("M04-budget-max-not-min", "motor budget takes the largest allowance instead of the smallest",
-           lambda: [(F, "minimum", maximum)]),
+           lambda: [(F, "minimum", maximum)], expect=("INV-DEL-001",)),
     Mutant("M05-window-skips-update", "delivery not added to the dose windows",
-           lambda: [(W, "advance", _advance_skips_current)]),
+           lambda: [(W, "advance", _advance_skips_current)], expect=("STEP-DOS-005",)),
     Mutant("M06-alarm-keeps-running", "ALARM state keeps the therapy motor command",
-           lambda: [(F, "MODE_OF", {**F.MODE_OF, "ALARM": F.Mode.THERAPY})]),
+           lambda: [(F, "MODE_OF", {**F.MODE_OF, "ALARM": F.Mode.THERAPY})], expect=("INV-DEL-004",)),
     Mutant("M07-door-open-no-stop", "door opened while running does not leave RUNNING", lambda: [],
-           _redirect("door_open", "RUNNING", None)),
+           _redirect("door_open", "RUNNING", None), expect=("STEP-ALM-004",)),
     Mutant("M08-start-unconfirmed", "start ignores a pending soft-limit confirmation", lambda: [],
-           _drop_cond(G.confirmed, "start")),
+           _drop_cond(G.confirmed, "start"), expect=("INV-DRG-003",)),
     Mutant("M09-patient-programs", "program event accepted from any actor", lambda: [],
-           _drop_cond(G.by_clinician, "program")),
+           _drop_cond(G.by_clinician, "program"), expect=("STEP-ROL-001",)),
     Mutant("M10-bolus-during-alarm", "patient bolus allowed while an alarm is active", lambda: [],
-           _drop_cond(G.no_alarm, "patient_bolus")),
+           _drop_cond(G.no_alarm, "patient_bolus"), expect=("INV-BOL-004",)),
     Mutant("M11-kvo-max-not-min", "KVO rate takes the larger of configured and programmed rate",
            lambda: [(P, "kvo_rate", lambda p, c: maximum(c.kvo_rate, pick(p.n_steps - 1, p.step_rate))),
-                    (F, "kvo_rate", lambda p, c: maximum(c.kvo_rate, pick(p.n_steps - 1, p.step_rate)))]),
+                    (F, "kvo_rate", lambda p, c: maximum(c.kvo_rate, pick(p.n_steps - 1, p.step_rate)))],
+           expect=("INV-DEL-007",)),
     Mutant("M12-silence-too-long", "audio pause ten times the configured length", lambda: [],
-           lambda t: tuple(replace(r, change=_silence_too_long) if r.trigger == "silence" else r for r in t)),
+           lambda t: tuple(replace(r, change=_silence_too_long) if r.trigger == "silence" else r for r in t),
+           expect=("INV-ALM-006",)),
     Mutant("M13-ack-ignores-cause", "acknowledge clears latched alarms whose cause persists",
-           lambda: [(EF.AN, "acknowledge", _ack_ignores_cause)]),
+           lambda: [(EF.AN, "acknowledge", _ack_ignores_cause)], expect=("STEP-ALM-005",)),
     Mutant("M14-no-hourly-count", "patient bolus count per hour not checked", lambda: [],
-           _drop_cond(G.under_hourly_count, "patient_bolus")),
+           _drop_cond(G.under_hourly_count, "patient_bolus"), expect=("STEP-BOL-003",)),
     Mutant("M15-lockout-off-by-one", "lockout compared one millisecond early", lambda: [],
-           _swap_cond(G.lockout_over, G.Cond("lockout_over", _lockout_off_by_one, G.lockout_over.reason))),
+           _swap_cond(G.lockout_over, G.Cond("lockout_over", _lockout_off_by_one, G.lockout_over.reason)),
+           expect=("STEP-BOL-002",)),
     Mutant("M16-failed-self-test-boots", "a failed self-test leads to IDLE", lambda: [],
            lambda t: tuple(replace(r, dest="IDLE") if r.trigger == "self_test" and r.dest == "FAILED" else r
-                           for r in t)),
+                           for r in t), expect=("INV-FLT-001",)),
     Mutant("M17-failsafe-escapes", "a watchdog in FAILSAFE returns to IDLE", lambda: [],
-           _redirect("watchdog", "FAILSAFE", "IDLE")),
+           _redirect("watchdog", "FAILSAFE", "IDLE"), expect=("STEP-FLT-004",)),
     Mutant("M18-kvo-not-counted", "KVO volume not counted in the dose windows",
-           lambda: [(F, "COUNTED", (F.Mode.THERAPY,))]),
+           lambda: [(F, "COUNTED", (F.Mode.THERAPY,))], expect=("STEP-DOS-005",)),
     Mutant("M19-bolus-rate-uncapped", "basal + bolus rate not clamped to the caps",
-           lambda: [(F, "therapy_rate", _therapy_rate_uncapped)]),
+           lambda: [(F, "therapy_rate", _therapy_rate_uncapped)], expect=("INV-DEL-002",)),
     Mutant("M20-reservoir-ignored", "motor budget ignores the container volume",
-           lambda: [(F, "therapy_budget", _budget_without_reservoir)]),
+           lambda: [(F, "therapy_budget", _budget_without_reservoir)], expect=("INV-RES-001",)),
     Mutant("M21-stop-alarm-allows-start", "start ignores stop-flow alarm causes", lambda: [],
-           _drop_cond(G.no_stop_condition, "start")),
+           _drop_cond(G.no_stop_condition, "start"), expect=("STEP-ALM-004",)),
 )
 
 
@@ -195,6 +201,11 @@ def evaluate(m: Mutant, depth: int = 8, timeout_ms: int = 120_000) -> MutantResu
     t0 = time.perf_counter()
     with applied(m) as table:
         eng = Engine(table=table, timeout_ms=timeout_ms)
+        if m.expect:  # the obligation written against this fault: a counterexample from it suffices
+            found = eng.bmc(depth, only=list(m.expect))
+            if found:
+                return MutantResult(m.id, m.text, True, sorted(found), [], time.perf_counter() - t0,
+                                    all(v.replayed for v in found.values()))
         base = eng.bmc(0)
         step = eng.inductive_step()
         suspects = [i for i, (ok, _, _) in step.items() if not ok and i not in base]

@@ -21,14 +21,21 @@ from controller.table import TABLE
 from tests.helpers import HOUR, ML, ML_H, active, booted, must, pca_program, program, ready, refused, run_for, running
 
 EXAMPLES: list[Callable[[], list[Step]]] = []
+REQS: dict[str, tuple[str, ...]] = {}
 
 
-def example(fn: Callable[[], list[Step]]) -> Callable[[], list[Step]]:
-    EXAMPLES.append(fn)
-    return fn
+def example(*reqs: str) -> Callable[[Callable[[], list[Step]]], Callable[[], list[Step]]]:
+    """Register a worked example and the requirement ids it verifies."""
+
+    def add(fn: Callable[[], list[Step]]) -> Callable[[], list[Step]]:
+        EXAMPLES.append(fn)
+        REQS[fn.__name__] = reqs
+        return fn
+
+    return add
 
 
-@example
+@example("REQ-FLT-001")
 def ex_power_on_and_self_test() -> list[Step]:
     c = Controller()
     assert c.state == "POST"
@@ -39,7 +46,7 @@ def ex_power_on_and_self_test() -> list[Step]:
     return steps
 
 
-@example
+@example("REQ-FLT-001")
 def ex_self_test_failure_is_latched() -> list[Step]:
     c = Controller()
     steps = [must(c.handle(ev("self_test", flag=False)))]
@@ -50,7 +57,7 @@ def ex_self_test_failure_is_latched() -> list[Step]:
     return steps
 
 
-@example
+@example("REQ-FLT-001")
 def ex_self_test_timeout() -> list[Step]:
     c = Controller()
     steps = run_for(c, 70_000)
@@ -58,7 +65,7 @@ def ex_self_test_timeout() -> list[Step]:
     return steps
 
 
-@example
+@example("REQ-ROL-002", "REQ-CFG-001")
 def ex_configure_by_admin_only() -> list[Step]:
     c = booted()
     new = Limits(kvo_rate=2 * ML_H)
@@ -69,7 +76,7 @@ def ex_configure_by_admin_only() -> list[Step]:
     return steps
 
 
-@example
+@example("REQ-PRG-001", "REQ-DRG-003", "REQ-ROL-001")
 def ex_program_confirm_clear() -> list[Step]:
     c = booted()
     steps = [refused(c.handle(ev("program", Actor.PATIENT, program=program())), "actor_not_permitted")]
@@ -85,7 +92,7 @@ def ex_program_confirm_clear() -> list[Step]:
     return steps
 
 
-@example
+@example("REQ-PRM-001", "REQ-PRM-002")
 def ex_prime_needs_disconnected_line_and_is_capped() -> list[Step]:
     c = ready()
     steps = [refused(c.handle(ev("prime", volume=2 * ML, flag=False)), "line_not_disconnected")]
@@ -100,7 +107,7 @@ def ex_prime_needs_disconnected_line_and_is_capped() -> list[Step]:
     return steps
 
 
-@example
+@example("REQ-DEL-001", "REQ-DEL-005", "REQ-DEL-007")
 def ex_run_to_vtbi_then_kvo() -> list[Step]:
     c = running(program(vtbi=1 * ML))
     steps = run_for(c, 36_000)
@@ -114,7 +121,7 @@ def ex_run_to_vtbi_then_kvo() -> list[Step]:
     return steps
 
 
-@example
+@example("REQ-DEL-005")
 def ex_run_to_vtbi_then_stop() -> list[Step]:
     c = running(program(vtbi=1 * ML, end_kvo=False))
     steps = run_for(c, 40_000)
@@ -122,7 +129,7 @@ def ex_run_to_vtbi_then_stop() -> list[Step]:
     return steps
 
 
-@example
+@example("REQ-DEL-006")
 def ex_near_end_alarm() -> list[Step]:
     c = running(program(vtbi=20 * ML, reservoir_vol=50 * ML))  # 12 min at 100 mL/h
     steps = run_for(c, 60_000)
@@ -132,7 +139,7 @@ def ex_near_end_alarm() -> list[Step]:
     return steps
 
 
-@example
+@example("REQ-PRG-004", "REQ-DEL-004")
 def ex_pause_resume_paused_too_long() -> list[Step]:
     c = running()
     steps = [must(c.handle(ev("pause")))]
@@ -147,7 +154,7 @@ def ex_pause_resume_paused_too_long() -> list[Step]:
     return steps
 
 
-@example
+@example("REQ-PRG-003")
 def ex_callback_when_programming_unattended() -> list[Step]:
     c = ready()
     steps = run_for(c, 300_000)
@@ -157,7 +164,7 @@ def ex_callback_when_programming_unattended() -> list[Step]:
     return steps
 
 
-@example
+@example("REQ-BOL-001", "REQ-BOL-002", "REQ-BOL-003", "REQ-ROL-001")
 def ex_patient_bolus_lockout_and_hourly_count() -> list[Step]:
     c = running(pca_program(lockout_ms=60_000, pca_max_h=2))
     steps = [refused(c.handle(ev("patient_bolus", Actor.ADMIN)), "actor_not_permitted")]
@@ -177,7 +184,7 @@ def ex_patient_bolus_lockout_and_hourly_count() -> list[Step]:
     return steps
 
 
-@example
+@example("REQ-BOL-005", "REQ-ROL-001")
 def ex_clinician_bolus() -> list[Step]:
     c = running(program(clin_bolus_max=2 * ML, vtbi=50 * ML))
     steps = [refused(c.handle(ev("clinician_bolus", Actor.PATIENT, volume=ML, rate=100 * ML_H, duration_ms=36_000)),
@@ -191,7 +198,7 @@ def ex_clinician_bolus() -> list[Step]:
     return steps
 
 
-@example
+@example("REQ-BOL-006", "REQ-DOS-004")
 def ex_bolus_refused_by_dose_window() -> list[Step]:
     c = running(pca_program(lim_vol=(ML + ML // 2, 0), lim_bucket_ms=(300_000, 1_200_000)))
     steps = [must(c.handle(ev("patient_bolus")))]
@@ -201,7 +208,7 @@ def ex_bolus_refused_by_dose_window() -> list[Step]:
     return steps
 
 
-@example
+@example("REQ-DOS-004", "REQ-DOS-005")
 def ex_dose_window_limits_basal() -> list[Step]:
     c = running(program(step_rate=(10 * ML_H, 0, 0, 0), vtbi=100 * ML, lim_vol=(5 * ML, 0),
                         lim_bucket_ms=(300_000, 1_200_000)))
@@ -215,7 +222,7 @@ def ex_dose_window_limits_basal() -> list[Step]:
     return steps
 
 
-@example
+@example("REQ-DOR-001", "REQ-ALM-004", "REQ-ALM-005", "REQ-ALM-006", "REQ-ROL-003")
 def ex_door_alarm_stop_ack_resume() -> list[Step]:
     c = running()
     s = must(c.handle(ev("door_open")))
@@ -233,7 +240,7 @@ def ex_door_alarm_stop_ack_resume() -> list[Step]:
     return steps
 
 
-@example
+@example("REQ-OCC-001", "REQ-OCC-002", "REQ-AIR-001", "REQ-AIR-002")
 def ex_occlusion_and_air() -> list[Step]:
     c = running()
     steps = [refused(c.handle(ev("occlusion", site=2)), "bad_site")]
@@ -259,7 +266,7 @@ def ex_occlusion_and_air() -> list[Step]:
     return steps
 
 
-@example
+@example("REQ-ALM-004", "REQ-OCC-001")
 def ex_occlusion_while_stopped_blocks_start() -> list[Step]:
     c = ready()
     steps = [must(c.handle(ev("occlusion", site=0)))]
@@ -272,7 +279,7 @@ def ex_occlusion_while_stopped_blocks_start() -> list[Step]:
     return steps
 
 
-@example
+@example("REQ-RES-001")
 def ex_reservoir_empty_sensed_and_computed() -> list[Step]:
     c = running(program(vtbi=10 * ML, reservoir_vol=1 * ML))
     steps = run_for(c, 36_000)
@@ -287,7 +294,7 @@ def ex_reservoir_empty_sensed_and_computed() -> list[Step]:
     return steps
 
 
-@example
+@example("REQ-RES-001", "REQ-PRM-002")
 def ex_reservoir_empty_while_priming() -> list[Step]:
     c = ready(program(reservoir_vol=1 * ML))
     steps = [must(c.handle(ev("prime", volume=2 * ML, flag=True)))]
@@ -296,7 +303,7 @@ def ex_reservoir_empty_while_priming() -> list[Step]:
     return steps
 
 
-@example
+@example("REQ-PWR-001", "REQ-PWR-002")
 def ex_battery_low_and_depleted() -> list[Step]:
     c = running()
     steps = [refused(c.handle(ev("battery", level=-1, flag=False)), "bad_payload")]
@@ -310,7 +317,7 @@ def ex_battery_low_and_depleted() -> list[Step]:
     return steps
 
 
-@example
+@example("REQ-BOL-004")
 def ex_alarm_ends_bolus() -> list[Step]:
     c = running(pca_program())
     steps = [must(c.handle(ev("patient_bolus")))]
@@ -327,7 +334,7 @@ def ex_alarm_ends_bolus() -> list[Step]:
     return steps
 
 
-@example
+@example("REQ-DEL-001", "REQ-RES-001")
 def ex_bolus_reaches_vtbi_and_reservoir() -> list[Step]:
     c = running(pca_program(vtbi=ML, reservoir_vol=10 * ML), Limits(near_end_ms=0))
     steps = [must(c.handle(ev("patient_bolus")))]
@@ -348,7 +355,7 @@ def ex_bolus_reaches_vtbi_and_reservoir() -> list[Step]:
     return steps
 
 
-@example
+@example("REQ-FLT-002", "REQ-FLT-003", "REQ-FLT-004")
 def ex_faults_latch_failsafe() -> list[Step]:
     steps = []
     for kind in ("motor_fault", "watchdog"):
@@ -372,7 +379,7 @@ def ex_faults_latch_failsafe() -> list[Step]:
     return steps
 
 
-@example
+@example("REQ-ALM-004", "REQ-DEL-004")
 def ex_kvo_sensor_alarms_and_pause_states() -> list[Step]:
     steps = []
     for kind, payload in (("door_open", {}), ("occlusion", {"site": 0}), ("air", {"volume": 300_000}),
@@ -397,7 +404,7 @@ def ex_kvo_sensor_alarms_and_pause_states() -> list[Step]:
     return steps
 
 
-@example
+@example("REQ-PRG-001", "REQ-CFG-002")
 def ex_refusals_change_nothing() -> list[Step]:
     c = running()
     steps = []
@@ -410,7 +417,7 @@ def ex_refusals_change_nothing() -> list[Step]:
     return steps
 
 
-@example
+@example("REQ-REC-001", "REQ-REC-002", "REQ-REC-003")
 def ex_power_loss_restore() -> list[Step]:
     from controller.recovery import from_snapshot, restore, snapshot
 
@@ -435,7 +442,8 @@ def ex_power_loss_restore() -> list[Step]:
     return steps
 
 
-@pytest.mark.parametrize("fn", EXAMPLES, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("fn", [pytest.param(f, marks=pytest.mark.req(*REQS[f.__name__]), id=f.__name__)
+                                for f in EXAMPLES])
 def test_example(fn: Callable[[], list[Step]]) -> None:
     steps = fn()
     assert steps, "an example must take steps"

@@ -21,6 +21,7 @@ def real_run():  # type: ignore[no-untyped-def]
     return run()
 
 
+@pytest.mark.slow  # pumpctl verify runs the proofs itself; this keeps them in the plain test run
 @pytest.mark.req("REQ-DEL-001", "REQ-DEL-002", "REQ-DEL-004", "REQ-DEL-007", "REQ-DOS-004", "REQ-DOS-005",
                  "REQ-BOL-002", "REQ-BOL-003", "REQ-BOL-004", "REQ-ALM-002", "REQ-ALM-004", "REQ-ALM-005",
                  "REQ-ALM-006", "REQ-FLT-001", "REQ-FLT-004", "REQ-ROL-001", "REQ-DRG-003", "REQ-PRM-002",
@@ -31,6 +32,7 @@ def test_every_obligation_is_proved_for_the_real_table(real_run) -> None:  # typ
     assert len(real_run.verdicts) >= 30
 
 
+@pytest.mark.slow
 def test_table_is_well_formed(real_run) -> None:  # type: ignore[no-untyped-def]
     wf = real_run.wellformed
     assert wf.unsat_rows == [] and wf.unreachable == []
@@ -42,10 +44,12 @@ def test_table_is_well_formed(real_run) -> None:  # type: ignore[no-untyped-def]
 @pytest.mark.req("REQ-DOS-004", "REQ-DOS-005")
 def test_classic_overdose_is_refuted_with_a_replayable_trace(tmp_path: Path) -> None:
     """Window limit checked only when a bolus starts while basal keeps running (Open PCA EC24)."""
+    from proofs.engine import Engine
+
     m = next(m for m in MUTANTS if m.id == "M01-window-at-bolus-only")
     with applied(m) as table:
-        r = run(table, only=["STEP-DOS-004"], wellformed=False)
-        (v,) = r.verdicts
+        found = Engine(table=table).bmc(8, only=["STEP-DOS-004"])
+        v = found["STEP-DOS-004"]
         assert v.verdict == "counterexample" and v.replayed
         last = v.trace[-1].vars
         used = last.flow.wcur[0] + last.win[0].total, last.flow.wcur[1] + last.win[1].total
