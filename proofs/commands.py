@@ -19,18 +19,24 @@ def _verify_args(p: argparse.ArgumentParser) -> None:
         p.add_argument(f"--no-{name}", action="store_true", help=f"skip {what} (its evidence is then missing)")
     p.add_argument("--accept-texts", action="store_true",
                    help="record the current requirement texts as reviewed (specs/evidence.lock) and exit")
+    p.add_argument("--accept-inspections", action="store_true",
+                   help="record the files of specs/inspections.toml as reviewed (specs/inspections.lock) and exit")
 
 
 @command("verify", "run every proof, test, scenario and bench and write the evidence package (see README)")(
     _verify_args)
 def _verify(args: argparse.Namespace) -> int:
-    from proofs.evidence import Options, collect, write_lock
+    from proofs.evidence import Options, collect, write_inspections_lock, write_lock
     from proofs.package import write_package
     from specs.catalog import load
 
-    if args.accept_texts:
-        write_lock(load())
-        print("specs/evidence.lock: current requirement texts recorded as reviewed")
+    if args.accept_texts or args.accept_inspections:
+        if args.accept_texts:
+            write_lock(load())
+            print("specs/evidence.lock: current requirement texts recorded as reviewed")
+        if args.accept_inspections:
+            write_inspections_lock()
+            print("specs/inspections.lock: the inspected files recorded as reviewed")
         return 0
     if args.walk_steps < 1:
         print(f"pumpctl verify: --walk-steps {args.walk_steps} must be at least 1")

@@ -24,10 +24,11 @@ from pathlib import Path
 
 from controller import windows
 from controller.doses import dose_to_ml_h, parse_dose_unit
+from controller.flow import moved_in
 from controller.limits import Limits
 from controller.program import Program, program_ok, rate_cap
 from controller.programs import clinician_bolus_payload
-from controller.state import Ring
+from controller.state import Ring, initial_vars
 from controller.units import VU_PER_ML, ml_h_to_rate, ml_to_vu, s_to_ms
 
 
@@ -91,6 +92,18 @@ def window_advance(cur: int, b0: int, b1: int, b2: int, end: int, clock: int, dt
     return windows.advance(cur, ring, clock, dt, rate, moved, bucket)
 
 
+def motor_moves_within_its_cap(rate: int, dt: int, odo: int, cap: int) -> int:
+    """A tick moves exactly rate x dt, never past the cap and never backwards (REQ-DEL-003).
+
+    pre: 0 <= rate <= 2_000_000 and 1 <= dt <= 10_000 and 0 <= odo <= cap
+    post: 0 <= __return__ <= rate * dt and odo + __return__ <= cap
+    post: __return__ == rate * dt or odo + __return__ == cap
+    """
+    v = initial_vars()
+    v = v._replace(flow=v.flow._replace(rate=rate, odo=odo, cap=cap))
+    return moved_in(v, dt)
+
+
 def cap_for(route: int, hard_max: int) -> int:
     return rate_cap(Program(loaded=True, route=route, rate_hard_max=hard_max), Limits())
 
@@ -130,7 +143,8 @@ class CrossHairRun:
 
 
 FUNCTIONS = ["volume_rounds_down", "rate_rounds_down", "spacing_rounds_up", "mcg_kg_min_to_rate",
-             "clinician_bolus_never_exceeds", "window_advance", "valid_program_respects_caps"]
+             "clinician_bolus_never_exceeds", "window_advance", "motor_moves_within_its_cap",
+             "valid_program_respects_caps"]
 REQUIREMENTS: dict[str, tuple[str, ...]] = {  # what each contract is evidence for
     "volume_rounds_down": ("REQ-DRG-004", "REQ-PRG-002"),
     "rate_rounds_down": ("REQ-DRG-004", "REQ-PRG-002"),
@@ -138,6 +152,7 @@ REQUIREMENTS: dict[str, tuple[str, ...]] = {  # what each contract is evidence f
     "mcg_kg_min_to_rate": ("REQ-DRG-004",),
     "clinician_bolus_never_exceeds": ("REQ-BOL-005",),
     "window_advance": ("REQ-DOS-004", "REQ-DOS-005"),
+    "motor_moves_within_its_cap": ("REQ-DEL-003",),
     "valid_program_respects_caps": ("REQ-DEL-002", "REQ-PRG-001"),
 }
 

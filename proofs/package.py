@@ -20,30 +20,42 @@ def dump(obj: Any) -> str:
     return json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def inputs() -> list[Path]:
-    """The files the evidence is about: specifications, the controller and the proof tooling."""
-    pats = ["specs/*.toml", "specs/*.py", "specs/evidence.lock", "specs/scenarios/*.toml",
-            "specs/scenarios/libraries/*.toml", "controller/*.py", "controller/drivers/*.py", "proofs/*.py",
-            "pyproject.toml"]
-    return sorted({p for pat in pats for p in ROOT.glob(pat) if p.is_file()})
+GENERATED = ("evidence.json", "results.json", "report.html", "report.pdf", "proofs.sarif", "sbom.cdx.json",
+             "manifest.sha256", "junit.xml", "pytest.log")
+GENERATED_DIRS = ("plots", "counterexamples")
+
+
+def clean(out: Path) -> None:
+    """Remove what an earlier run generated, so the manifest never certifies a stale file."""
+    import shutil
+
+    for name in GENERATED:
+        (out / name).unlink(missing_ok=True)
+    for name in GENERATED_DIRS:
+        shutil.rmtree(out / name, ignore_errors=True)
 
 
 def write_package(evidence: dict[str, Any], out: Path) -> list[Path]:
+    """evidence.json, results.json, report.html (+ PDF when WeasyPrint is there), SARIF, SBOM, and
+    the manifest over every input and artefact (written last)."""
+    from proofs.artefacts import input_files, write_manifest, write_sarif, write_sbom
+    from proofs.render import render_html, render_pdf
+
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "evidence.json", out / "results.json"]
     written[0].write_text(dump(evidence))
     written[1].write_text(dump(evidence["results"]))  # the byte-stable part alone, easy to diff
-    try:
-        from proofs import artefacts, render
-    except ImportError:  # the presentation layer is optional in a minimal install
-        return written
-    written.append(render.render_html(evidence, out))
-    pdf = out / "report.pdf"
-    if render.render_pdf(written[-1], pdf):
-        written.append(pdf)
-    artefacts.write_sarif(evidence, out / "counterexamples.sarif")
-    artefacts.write_sbom(out / "sbom.cdx.json")
-    written += [out / "counterexamples.sarif", out / "sbom.cdx.json"]
-    artefacts.write_manifest(out, inputs(), ROOT)
+    cex = out / "counterexamples"
+    for c in evidence["results"]["counterexamples"]:
+        cex.mkdir(exist_ok=True)
+        (cex / f"cex-{c['obligation']}.toml").write_text(c["scenario"])
+    html = render_html(evidence, out)
+    written.append(html)
+    if render_pdf(html, out / "report.pdf"):
+        written.append(out / "report.pdf")
+    write_sarif(evidence, out / "proofs.sarif")
+    write_sbom(out / "sbom.cdx.json")
+    written += [out / "proofs.sarif", out / "sbom.cdx.json"]
+    write_manifest(out, input_files(ROOT), ROOT)
     written.append(out / "manifest.sha256")
     return written

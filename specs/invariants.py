@@ -24,12 +24,12 @@ from controller import alarms as A
 from controller import annunciation as AN
 from controller import windows
 from controller.events import Actor, Event
-from controller.flow import reservoir_used
+from controller.flow import basal_rate, dose_allowance, kvo_limited, reservoir_used, waiting
 from controller.guards import boluses_last_hour
-from controller.limits import SILENCE_MAX_MS
-from controller.logic import all_of, any_of, implies, ite, maximum, not_, pick, same
-from controller.program import N_WINDOWS, kvo_rate, rate_cap
-from controller.state import NO_FLOW, Vars
+from controller.limits import SILENCE_MAX_MS, limits_ok
+from controller.logic import all_of, any_of, implies, ite, maximum, minimum, not_, pick, same
+from controller.program import N_WINDOWS, kvo_rate, program_ok, rate_cap
+from controller.state import ALARMABLE, NO_FLOW, Vars
 
 
 class StateView(Protocol):
@@ -89,7 +89,7 @@ STATE_INVARIANTS: tuple[StateInv, ...] = (
     StateInv("INV-DEL-004", ("REQ-DEL-004", "REQ-FLT-004"),
              "no flow in POST, FAILED, IDLE, READY, PAUSED, STOPPED, ALARM or FAILSAFE",
              lambda st, v: implies(st.is_(*NO_FLOW), all_of(v.flow.rate == 0, v.flow.cap == v.flow.odo))),
-    StateInv("INV-DEL-005", ("REQ-DEL-003",),
+    StateInv("INV-DEL-005", ("REQ-DEL-003", "REQ-REV-001"),
              "the motor never passes its cap and never runs backwards",
              lambda st, v: all_of(v.flow.rate >= 0, v.flow.odo <= v.flow.cap)),
     StateInv("INV-DEL-007", ("REQ-DEL-007", "REQ-DOS-005"),
@@ -132,6 +132,36 @@ STATE_INVARIANTS: tuple[StateInv, ...] = (
              "the motor never draws more than the container holds",
              lambda st, v: implies(v.prog.loaded, reservoir_used(v) + _budget(v) <= maximum(v.prog.reservoir_vol,
                                                                                              reservoir_used(v)))),
+    StateInv("INV-ALM-007", ("REQ-ALM-004", "REQ-OCC-002", "REQ-AIR-001", "REQ-AIR-002", "REQ-DOR-001",
+                             "REQ-RES-001", "REQ-PWR-002"),
+             "a stop-flow cause in a state that annunciates is an active alarm",
+             lambda st, v: implies(st.is_(*ALARMABLE),
+                                   all_of(*(implies(v.alarm.cause[i], v.alarm.active[i]) for i in A.STOP_ALARMS)))),
+    StateInv("INV-PWR-001", ("REQ-PWR-001",), "below the low-battery threshold on battery, low_battery is active",
+             lambda st, v: implies(AN.battery_low(v.marks.on_mains, v.marks.battery_min, v.cfg),
+                                   v.alarm.active[A.LOW_BATTERY])),
+    StateInv("INV-DEL-006", ("REQ-DEL-005", "REQ-DEL-006"),
+             "in KVO the VTBI is delivered and vtbi_complete is active; near the end near_end is active",
+             lambda st, v: all_of(
+                 implies(st.is_("KVO"), all_of(v.flow.delivered >= v.prog.vtbi, v.alarm.active[A.VTBI_COMPLETE])),
+                 implies(all_of(st.is_("RUNNING", "BOLUS"), basal_rate(v) > 0,
+                                v.prog.vtbi - v.flow.delivered <= basal_rate(v) * v.cfg.near_end_ms),
+                         v.alarm.active[A.NEAR_END]))),
+    StateInv("INV-PRG-003", ("REQ-PRG-003", "REQ-PRG-004"),
+             "unattended programming and a long pause are annunciated",
+             lambda st, v: all_of(
+                 implies(all_of(st.is_("READY"), v.flow.clock - v.marks.touched_at >= v.cfg.callback_ms),
+                         v.alarm.active[A.CALLBACK]),
+                 implies(all_of(st.is_("PAUSED"), v.flow.clock - v.marks.paused_at >= v.cfg.paused_limit_ms),
+                         v.alarm.active[A.PAUSED_TOO_LONG]))),
+    StateInv("INV-THR-001", ("REQ-THR-001", "REQ-THR-002", "REQ-BOL-001"),
+             "the rate is the current step's rate (plus the bolus), 0 between intermittent doses",
+             lambda st, v: all_of(
+                 implies(all_of(st.is_("RUNNING"), not_(kvo_limited(v)), not_(waiting(v))),
+                         v.flow.rate == minimum(pick(v.flow.step, v.prog.step_rate), rate_cap(v.prog, v.cfg))),
+                 implies(all_of(st.is_("RUNNING"), waiting(v)), v.flow.rate == 0),
+                 implies(st.is_("BOLUS"),
+                         v.flow.rate == minimum(basal_rate(v) + v.bolus.rate, rate_cap(v.prog, v.cfg))))),
 )
 
 
@@ -146,6 +176,9 @@ def _annunciation_ok(v: Vars) -> bool:
 
 def _bolus_started(pre: Vars, post: Vars) -> bool:
     return post.bolus.times[0] != pre.bolus.times[0]
+
+
+_SENSED = (A.OCC_DOWN, A.OCC_UP, A.AIR, A.DOOR, A.MOTOR_FAULT, A.WATCHDOG, A.SELF_TEST_FAILED)
 
 
 def _window_used(v: Vars, j: int) -> int:
@@ -213,4 +246,42 @@ STEP_INVARIANTS: tuple[StepInv, ...] = (
                 all_of(s1.is_("RUNNING"), s0.is_("READY", "STOPPED", "PAUSED")),
                 all_of(any_of(e.actor == Actor.CLINICIAN, e.actor == Actor.ADMIN),
                        not_(AN.stop_cause(v0.alarm)), not_(AN.stop_active(v0.alarm))))),
+    StepInv("STEP-CFG-002", ("REQ-CFG-002",), "time advances only by ticks of 1 ms to max_tick_ms",
+            lambda s0, v0, e, s1, v1: implies(v1.flow.clock != v0.flow.clock,
+                                              all_of(e.kind == "tick", 1 <= e.dt_ms, e.dt_ms <= v0.cfg.max_tick_ms))),
+    StepInv("STEP-ROL-003", ("REQ-ROL-003",), "sensor-held causes change only on events from the pump itself",
+            lambda s0, v0, e, s1, v1: implies(
+                any_of(*(v1.alarm.cause[i] != v0.alarm.cause[i] for i in _SENSED)), e.actor == Actor.SYSTEM)),
+    StepInv("STEP-CFG-001", ("REQ-CFG-001", "REQ-ROL-002"),
+            "the pump limits change only by an administrator's valid configuration",
+            lambda s0, v0, e, s1, v1: implies(not_(same(v1.cfg, v0.cfg)),
+                                              all_of(e.kind == "configure", limits_ok(e.limits),
+                                                     e.actor == Actor.ADMIN))),
+    StepInv("STEP-PRG-001", ("REQ-PRG-001", "REQ-DRG-002", "REQ-DEL-009"),
+            "the program changes only by a clinician's valid program, or by clearing it",
+            lambda s0, v0, e, s1, v1: implies(
+                not_(same(v1.prog, v0.prog)),
+                any_of(all_of(e.kind == "program", program_ok(e.program, v0.cfg),
+                              any_of(e.actor == Actor.CLINICIAN, e.actor == Actor.ADMIN)),
+                       e.kind == "clear"))),
+    StepInv("STEP-PRG-005", ("REQ-PRG-005",), "a program in use (priming to alarm) is never changed in place",
+            lambda s0, v0, e, s1, v1: implies(s0.is_("PRIMING", "RUNNING", "BOLUS", "PAUSED", "KVO", "ALARM"),
+                                              same(v1.prog, v0.prog))),
+    StepInv("STEP-DOS-006", ("REQ-DOS-006",), "loading or clearing a program never forgets delivered dose",
+            lambda s0, v0, e, s1, v1: implies(
+                any_of(e.kind == "program", e.kind == "clear"),
+                all_of(*(_window_used(v1, j) >= _window_used(v0, j) for j in range(N_WINDOWS))))),
+    StepInv("STEP-BOL-005", ("REQ-BOL-005", "REQ-BOL-006"),
+            "a clinician bolus starts only within its volume limit and fitting the VTBI and every dose window",
+            lambda s0, v0, e, s1, v1: implies(
+                all_of(s1.is_("BOLUS"), not_(s0.is_("BOLUS")), e.kind == "clinician_bolus"),
+                all_of(0 < e.volume, e.volume <= v0.prog.clin_bolus_max, e.rate * e.duration_ms <= e.volume,
+                       e.rate * e.duration_ms <= v0.prog.vtbi - v0.flow.delivered,
+                       e.rate * e.duration_ms <= dose_allowance(v0, v0.prog.vtbi)))),
+    StepInv("STEP-BOL-006", ("REQ-BOL-006", "REQ-BOL-001"),
+            "a patient bolus starts only when its volume fits the VTBI and every dose window",
+            lambda s0, v0, e, s1, v1: implies(
+                _bolus_started(v0, v1),
+                all_of(v0.prog.pca_rate * v0.prog.pca_ms <= v0.prog.vtbi - v0.flow.delivered,
+                       v0.prog.pca_rate * v0.prog.pca_ms <= dose_allowance(v0, v0.prog.vtbi)))),
 )

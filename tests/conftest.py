@@ -20,3 +20,5 @@ def _record_requirements(request: pytest.FixtureRequest, record_property) -> Non
     for marker in request.node.iter_markers("req"):
         for req in marker.args:
             record_property("requirement", req)
+    for marker in request.node.iter_markers("method"):  # the verification method this test is evidence of
+        record_property("method", marker.args[0])

@@ -67,7 +67,7 @@ def test_soft_limit_needs_confirmation() -> None:
     assert c.handle(ev("confirm_soft_limit")).accepted and c.handle(ev("start")).accepted
 
 
-@pytest.mark.req("REQ-DRG-002", "REQ-PRG-002")
+@pytest.mark.req("REQ-DRG-002", "REQ-PRG-002", "REQ-DEL-009", "REQ-RTE-001")
 @pytest.mark.parametrize("req, field, allowed", [
     ({"drug": "Dopamine", "care_area": "ICU", "dose": 60, "weight_kg": 70}, "dose", "50 mcg/kg/min (hard"),
     ({"drug": "Dopamine", "care_area": "ICU", "dose": 5, "weight_kg": 400}, "weight_kg", "350 kg (hard"),
@@ -131,6 +131,7 @@ def test_clinician_bolus_payload() -> None:
         clinician_bolus_payload(1, 0)
 
 
+@pytest.mark.req("REQ-DRG-001", "REQ-PRG-002")
 def test_library_schema_errors() -> None:
     with pytest.raises(ConfigurationError, match="hard_min"):
         Library.from_data({"drug": [{"drug": "X", "concentration": 1, "dose": {"hard_min": 5, "soft_min": 2}}]})
@@ -145,6 +146,7 @@ def test_library_schema_errors() -> None:
         Library.from_data({"drug": [{"drug": "X", "concentration": 1, "colour": "red"}]})
 
 
+@pytest.mark.req("REQ-CFG-001", "REQ-CFG-003")
 def test_limits_validation_names_field() -> None:
     with pytest.raises(ConfigurationError) as exc:
         validate_limits(Limits(silence_ms=600_000))

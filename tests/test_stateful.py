@@ -13,6 +13,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from controller.core import Controller
 from controller.events import Event, ev, tick
 from proofs.walk import check_step
+from specs.invariants import STATE_INVARIANTS, STEP_INVARIANTS
 from tests import strategies as S
 from tests.helpers import pca_program, program
 
@@ -63,9 +64,9 @@ class PumpMachine(RuleBasedStateMachine):
         assert v.flow.odo <= v.flow.cap
 
 
-TestPump = pytest.mark.req(
-    "REQ-DEL-001", "REQ-DEL-002", "REQ-DEL-004", "REQ-DOS-004", "REQ-BOL-002", "REQ-BOL-003", "REQ-BOL-004",
-    "REQ-ALM-004", "REQ-ALM-005", "REQ-ALM-006", "REQ-FLT-001", "REQ-FLT-004", "REQ-ROL-001", "REQ-DRG-003",
-)(PumpMachine.TestCase)
+# after every step the machine checks every invariant in specs/ (check_step): it is stateful
+# evidence for each requirement those invariants cite
+INVARIANT_REQS = sorted({r for inv in (*STATE_INVARIANTS, *STEP_INVARIANTS) for r in inv.reqs})
+TestPump = pytest.mark.req(*INVARIANT_REQS)(PumpMachine.TestCase)
 TestPump.settings = settings(max_examples=int(os.environ.get("PUMP_STATEFUL_EXAMPLES", "60")),
                              stateful_step_count=40, deadline=None)

@@ -18,6 +18,8 @@ from controller.drivers.ne1000_pump import SimPump
 from controller.errors import ConfigurationError
 from controller.units import VU_PER_UL
 
+pytestmark = pytest.mark.req("REQ-DRV-001", "REQ-DRV-003")
+
 Rewrite = Callable[[bytes, bytes], bytes | None]  # (command payload, reply payload) -> new reply or None (lost)
 
 

@@ -22,6 +22,8 @@ from controller.shell import SimClock
 from controller.units import VU_PER_UL
 from tests.drivers.helpers import FAST, PERIOD_MS, Rig, rig
 
+pytestmark = [pytest.mark.req("REQ-DRV-001", "REQ-DRV-002", "REQ-DEL-003"), pytest.mark.method("stateful")]
+
 REQUEST = {"rate_ml_h": 360, "vtbi_ml": 0.5, "reservoir_ml": 10, "end_action": "stop"}  # 100 uL/s for 5 s
 
 

@@ -21,6 +21,8 @@ from controller.drivers.ne1000_link import Link, LinkFault, Mode
 from controller.drivers.ne1000_protocol import FrameError, PumpReply, ReplyError
 from controller.drivers.ne1000_pump import SimPump
 
+pytestmark = pytest.mark.req("REQ-DRV-003")
+
 N = int(os.environ.get("NE1000_FUZZ_EXAMPLES", "500"))
 FUZZ = settings(max_examples=N, deadline=None, derandomize=True)  # same inputs every run
 

@@ -10,6 +10,8 @@ from controller.drivers import ne1000_framing as F
 from controller.drivers import ne1000_protocol as P
 from controller.drivers.ne1000_protocol import Alarm, CommandError, FrameError, Prompt, ProtocolError, ReplyError
 
+pytestmark = pytest.mark.req("REQ-DRV-003")
+
 
 def test_crc_is_xmodem_and_reproduces_the_manuals_saf0_packet() -> None:
     assert F.crc16(b"123456789") == 0x31C3  # the CRC-16/XMODEM check value

@@ -155,7 +155,8 @@ SETTINGS = settings(
     derandomize=True,  # the same runs every time: a failure here is a regression, not bad luck
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
-REQS = pytest.mark.req("REQ-FLT-002", "REQ-FLT-003", "REQ-OVI-001", "REQ-OCC-001", "REQ-DEL-001")
+REQS = pytest.mark.req("REQ-FLT-002", "REQ-FLT-003", "REQ-OVI-001", "REQ-OCC-001", "REQ-DEL-001", "REQ-DRV-001",
+                       "REQ-DRV-003")
 
 
 def _machine(name: str, fault: Fault | None) -> type:

@@ -1,0 +1,48 @@
+"""The report opened in a real headless browser (Debian's Chromium), as a reviewer would.
+
+Skipped where Chromium is not installed. The screenshot must be a real page: large enough,
+many colours, and the red of the FAIL banner where the verdict is (top left).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium not installed (apt-get install chromium)")
+
+
+def screenshot(html: Path, png: Path, profile: Path, size: str = "1400,2400") -> subprocess.CompletedProcess[str]:
+    # every flag that could reach the network is off: the page must render from the file alone
+    args = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={profile}", f"--screenshot={png}", f"--window-size={size}", html.resolve().as_uri()]
+    return subprocess.run(args, capture_output=True, text=True, timeout=180, env={**os.environ, "HOME": str(profile)})
+
+
+def test_the_report_renders_in_chromium(tmp_path: Path, sample: tuple[dict[str, Any], Path, str]) -> None:
+    _, out, _ = sample
+    png = tmp_path / "report.png"
+    result = screenshot(out / "report.html", png, tmp_path / "profile")
+    assert result.returncode == 0 and png.exists(), result.stderr[-2000:]
+    assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 50_000
+    image = pytest.importorskip("PIL.Image")
+    with image.open(png) as im:
+        rgb = im.convert("RGB")
+        assert rgb.size == (1400, 2400)
+        colours = rgb.getcolors(maxcolors=1 << 20) or []
+        assert len(colours) > 200  # text, diagrams, tiles: not a blank or single-colour page
+        white = max(colours)[0]
+        assert white < 0.95 * 1400 * 2400
+        # the FAIL banner: #8b1a1a text on #fdecea, in the top-left corner
+        banner = rgb.crop((0, 0, 300, 200))
+        px = banner.tobytes()
+        reds = sum(1 for i in range(0, len(px), 3) if px[i] > 120 and px[i + 1] < 60 and px[i + 2] < 60)
+        assert reds > 200
+    shutil.rmtree(tmp_path / "profile", ignore_errors=True)

@@ -1,0 +1,78 @@
+"""The alarm catalog and annunciation: priorities as decided, highest first, and dose carried over."""
+
+from __future__ import annotations
+
+import pytest
+
+from controller import alarms as A
+from controller.annunciation import annunciated
+from controller.events import ev
+from controller.state import Alarms
+from tests.helpers import ML, ML_H, must, program, run_for, running
+
+# DEC-016 (specs/decisions.toml): the IEC 60601-1-8 harm x onset decision for every alarm
+DECIDED = {
+    "motor_fault": ("HIGH", "STOP", True), "watchdog": ("HIGH", "STOP", True),
+    "self_test_failed": ("HIGH", "STOP", True), "occlusion_downstream": ("HIGH", "STOP", True),
+    "occlusion_upstream": ("HIGH", "STOP", True), "air_in_line": ("HIGH", "STOP", True),
+    "air_accumulated": ("HIGH", "STOP", True), "door_open": ("HIGH", "STOP", True),
+    "battery_depleted": ("HIGH", "STOP", True), "reservoir_empty": ("MEDIUM", "STOP", True),
+    "dose_limit": ("MEDIUM", "KVO", True), "vtbi_complete": ("MEDIUM", "CONTINUE", False),
+    "paused_too_long": ("MEDIUM", "CONTINUE", False), "callback": ("MEDIUM", "CONTINUE", False),
+    "power_loss": ("MEDIUM", "CONTINUE", True), "near_end": ("LOW", "CONTINUE", False),
+    "low_battery": ("LOW", "CONTINUE", False),
+}
+
+
+@pytest.mark.req("REQ-ALM-001", "REQ-ALM-008", "REQ-OCC-002")
+def test_catalog_matches_the_recorded_priority_decisions() -> None:
+    got = {a.id: (a.priority.name, a.response.name, a.latching) for a in A.CATALOG}
+    assert got == DECIDED
+    assert all(a.text and a.reqs for a in A.CATALOG)
+    assert len(set(A.IDS)) == len(A.IDS)
+
+
+@pytest.mark.req("REQ-ALM-002")
+def test_the_highest_priority_active_alarm_is_annunciated_ties_by_rank() -> None:
+    def with_active(*ids: str) -> Alarms:
+        active = tuple(i in ids for i in A.IDS)
+        return Alarms(active, active, 0)
+
+    assert annunciated(with_active()) == -1
+    assert A.IDS[annunciated(with_active("low_battery", "door_open", "near_end"))] == "door_open"
+    assert A.IDS[annunciated(with_active("callback", "reservoir_empty"))] == "reservoir_empty"  # rank
+    for i in range(A.N_ALARMS):
+        for j in range(A.N_ALARMS):
+            k = annunciated(with_active(A.IDS[i], A.IDS[j]))
+            assert A.PRIORITY[k] == max(A.PRIORITY[i], A.PRIORITY[j]) and k == min(i, j)
+
+
+@pytest.mark.req("REQ-DOS-006")
+def test_reprogramming_carries_the_delivered_dose_into_the_new_windows() -> None:
+    c = running(program(step_rate=(10 * ML_H, 0, 0, 0), vtbi=100 * ML, lim_vol=(5 * ML, 0),
+                        lim_bucket_ms=(300_000, 1_200_000)))
+    run_for(c, 20 * 60_000)
+    used = c.vars.flow.wcur[0] + c.vars.win[0].total
+    assert used > 3 * ML
+    must(c.handle(ev("stop")))
+    must(c.handle(ev("program", program=program(step_rate=(10 * ML_H, 0, 0, 0), vtbi=100 * ML,
+                                                 lim_vol=(5 * ML, 0), lim_bucket_ms=(60_000, 1_200_000)))))
+    assert c.vars.flow.wcur[0] + c.vars.win[0].total == used  # nothing forgotten, now in the current bucket
+    must(c.handle(ev("start")))
+    run_for(c, 5 * 60_000)
+    assert c.vars.flow.delivered <= 5 * ML - used + ML // 1000
+
+
+@pytest.mark.req("REQ-REV-001", "REQ-OCC-004")
+def test_the_only_reverse_motion_is_one_bounded_relief_per_downstream_occlusion() -> None:
+    from controller.commands import RELIEF_MAX_VU, RelievePressure
+
+    c = running(program())
+    up = must(c.handle(ev("occlusion", site=1)))
+    assert not any(isinstance(x, RelievePressure) for x in up.commands)  # upstream: nothing to relieve
+    down = must(c.handle(ev("occlusion", site=0)))
+    reliefs = [x for x in down.commands if isinstance(x, RelievePressure)]
+    assert reliefs == [RelievePressure(RELIEF_MAX_VU)] and RELIEF_MAX_VU <= 2 * ML
+    again = must(c.handle(ev("occlusion", site=0)))  # still occluded: no second back-off
+    assert not any(isinstance(x, RelievePressure) for x in again.commands)
+    assert c.vars.flow.rate == 0
