@@ -107,10 +107,16 @@ _NEXT = {(c, a, o, latch): next_active(c, a, o, latch) for c in _B for a in _B f
 _RISES = {(n, o): rises(n, o) for n in _B for o in _B}
 
 
-def refresh(v: Vars, state: str) -> Alarms:
-    """Causes and active flags after a step that ends in ``state``."""
+def refresh(v: Vars, state: str, settled: bool = False) -> Alarms:
+    """Causes and active flags after a step that ends in ``state``.
+
+    ``settled``: the flags are already the fixpoint for ``state`` (the step stayed in it and did
+    not touch the alarms); then, at run time, unchanged derived causes mean nothing changes
+    (``next_active`` is idempotent for fixed causes and state; tests/test_alarms.py checks it)."""
     a = v.alarm
     derived = derived_causes(v, state)
+    if settled and type(v.flow.clock) is int and all(a.cause[i] is c for i, c in zip(DERIVED, derived, strict=True)):
+        return a
     cause = list(a.cause)
     for i, c in zip(DERIVED, derived, strict=True):
         cause[i] = c

@@ -31,16 +31,20 @@ from controller.flow import Mode, advance, command, mode_of
 from controller.guards import bubble_limit
 from controller.logic import ite, minimum
 from controller.program import N_WINDOWS, NO_PROGRAM, Program
-from controller.state import Bolus, BolusKind, Flow, Vars
+from controller.state import Alarms, Bolus, BolusKind, Flow, Vars
 
 Change = Callable[[Vars, Event, str], Vars]
 
 
-def settle(v: Vars, state: str) -> Vars:
-    """Alarms, bolus and motor command for a step that ends in ``state``."""
+def settle(v: Vars, state: str, unchanged: Alarms | None = None) -> Vars:
+    """Alarms, bolus and motor command for a step that ends in ``state``.
+
+    ``unchanged`` (run time only) is the alarm record of the state the step started in when it
+    ends in the same state and the change did not touch the alarms: then the active flags are
+    already the fixpoint for this state, and only the derived causes need a look."""
     if state != "BOLUS" and (not isinstance(v.bolus.kind, int) or v.bolus.kind != BolusKind.NONE):
         v = v._replace(bolus=end_bolus(v))
-    alarm = AN.refresh(v, state)
+    alarm = AN.refresh(v, state, unchanged is not None and unchanged is v.alarm)
     if alarm is not v.alarm:
         v = v._replace(alarm=alarm)
     rate, cap = command(v, mode_of(state))

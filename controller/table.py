@@ -53,7 +53,8 @@ class Row:
 
     def apply(self, v: Vars, e: Event, source: str) -> Vars:
         """The variables after this row fires from ``source``."""
-        return E.settle(self.change(v, e, source), self.dest_for(source))
+        dest = self.dest_for(source)
+        return E.settle(self.change(v, e, source), dest, v.alarm if dest == source else None)
 
     @property
     def label(self) -> str:

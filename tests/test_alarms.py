@@ -76,3 +76,28 @@ def test_the_only_reverse_motion_is_one_bounded_relief_per_downstream_occlusion(
     again = must(c.handle(ev("occlusion", site=0)))  # still occluded: no second back-off
     assert not any(isinstance(x, RelievePressure) for x in again.commands)
     assert c.vars.flow.rate == 0
+
+
+@pytest.mark.req("REQ-ALM-004", "REQ-ALM-005")
+def test_the_run_time_shortcut_of_refresh_agrees_with_the_full_rule() -> None:
+    """refresh(settled=True) may skip recomputing the flags when the causes did not change; on
+    every state a random walk reaches, after a tick, it must give exactly the full result."""
+    import random
+
+    from controller.annunciation import refresh
+    from controller.core import Controller
+    from controller.effects import tick as tick_change
+    from controller.events import tick
+    from proofs.walk import sample_event
+
+    rng = random.Random(7)
+    c = Controller()
+    checked = 0
+    for _ in range(3000):
+        c.handle(sample_event(rng, c.vars.cfg))
+        ticked = tick_change(c.vars, tick(rng.choice([1, 100, 1000])), c.state)
+        full = refresh(ticked, c.state, settled=False)
+        fast = refresh(ticked, c.state, settled=True)
+        assert fast == full
+        checked += 1
+    assert checked == 3000
