@@ -17,6 +17,9 @@ def _verify_args(p: argparse.ArgumentParser) -> None:
     for name, what in (("mutants", "the mutation campaign"), ("tests", "the requirement-tagged tests"),
                        ("scenarios", "the scenario suite"), ("bench", "the IEC 60601-2-24 bench")):
         p.add_argument(f"--no-{name}", action="store_true", help=f"skip {what} (its evidence is then missing)")
+    p.add_argument("--junit", metavar="FILE", type=Path,
+                   help="take the test results from this JUnit XML (a pytest run of the same commit) instead of "
+                        "running the requirement-tagged tests again")
     p.add_argument("--accept-texts", action="store_true",
                    help="record the current requirement texts as reviewed (specs/evidence.lock) and exit")
     p.add_argument("--accept-inspections", action="store_true",
@@ -43,8 +46,11 @@ def _verify(args: argparse.Namespace) -> int:
         return 2
     out = Path(args.out)
     t0 = time.perf_counter()
+    if args.junit is not None and not args.junit.is_file():
+        print(f"pumpctl verify: --junit {args.junit}: not a readable file")
+        return 2
     opts = Options(out, args.walk_steps, args.seed, not args.no_mutants, not args.no_tests, not args.no_scenarios,
-                   not args.no_bench)
+                   not args.no_bench, args.junit)
     evidence = collect(opts, lambda line: print(line, flush=True))
     written = write_package(evidence, out)
     v = evidence["results"]["verdict"]
