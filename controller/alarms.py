@@ -70,6 +70,8 @@ CATALOG: tuple[AlarmSpec, ...] = (
               "Battery depleted: connect mains power", ("REQ-PWR-002",)),
     AlarmSpec("reservoir_empty", Priority.MEDIUM, Response.STOP, True,
               "Reservoir empty", ("REQ-RES-001",)),
+    AlarmSpec("overheat", Priority.MEDIUM, Response.STOP, True,
+              "Pump mechanism too hot: infusion stopped", ("REQ-TMP-001",)),
     AlarmSpec("dose_limit", Priority.MEDIUM, Response.KVO, True,
               "Dose limit for the time window reached: flow limited to KVO", ("REQ-DOS-004", "REQ-DOS-005")),
     AlarmSpec("vtbi_complete", Priority.MEDIUM, Response.CONTINUE, False,
@@ -84,6 +86,8 @@ CATALOG: tuple[AlarmSpec, ...] = (
               "Infusion near end", ("REQ-DEL-006",)),
     AlarmSpec("low_battery", Priority.LOW, Response.CONTINUE, False,
               "Battery low", ("REQ-PWR-001",)),
+    AlarmSpec("temperature_range", Priority.LOW, Response.CONTINUE, False,
+              "Pump outside its operating temperature range (10-45 C)", ("REQ-TMP-001",)),
 )
 
 N_ALARMS = len(CATALOG)
@@ -100,6 +104,7 @@ AIR_ACCUM = INDEX["air_accumulated"]
 DOOR = INDEX["door_open"]
 BATTERY_DEPLETED = INDEX["battery_depleted"]
 RESERVOIR_EMPTY = INDEX["reservoir_empty"]
+OVERHEAT = INDEX["overheat"]
 DOSE_LIMIT = INDEX["dose_limit"]
 VTBI_COMPLETE = INDEX["vtbi_complete"]
 PAUSED_TOO_LONG = INDEX["paused_too_long"]
@@ -107,6 +112,7 @@ CALLBACK = INDEX["callback"]
 POWER_LOSS = INDEX["power_loss"]
 NEAR_END = INDEX["near_end"]
 LOW_BATTERY = INDEX["low_battery"]
+TEMPERATURE_RANGE = INDEX["temperature_range"]
 
 STOP_ALARMS: tuple[int, ...] = tuple(i for i, a in enumerate(CATALOG) if a.response == Response.STOP)
 KVO_ALARMS: tuple[int, ...] = tuple(i for i, a in enumerate(CATALOG) if a.response == Response.KVO)

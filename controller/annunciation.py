@@ -34,7 +34,7 @@ from controller.state import ALARMABLE, THERAPY, Alarms, Ring, Vars
 
 DERIVED: tuple[int, ...] = (
     A.RESERVOIR_EMPTY, A.DOSE_LIMIT, A.VTBI_COMPLETE, A.PAUSED_TOO_LONG, A.CALLBACK,
-    A.NEAR_END, A.LOW_BATTERY, A.BATTERY_DEPLETED, A.AIR_ACCUM,
+    A.NEAR_END, A.LOW_BATTERY, A.BATTERY_DEPLETED, A.AIR_ACCUM, A.OVERHEAT, A.TEMPERATURE_RANGE,
 )
 _STOP = frozenset(A.STOP_ALARMS)
 
@@ -45,6 +45,10 @@ def battery_low(on_mains: bool, minutes: int, c: Limits) -> bool:
 
 def battery_depleted(on_mains: bool, minutes: int, c: Limits) -> bool:
     return all_of(not_(on_mains), minutes < c.battery_depleted_min)
+
+
+def overheated(temp_c10: int, c: Limits) -> bool:
+    return temp_c10 >= c.overheat_c10
 
 
 def air_over(air_cur: int, ring: Ring, c: Limits) -> bool:
@@ -79,6 +83,8 @@ def derived_causes(v: Vars, state: str) -> tuple[bool, ...]:
         battery_low(m.on_mains, m.battery_min, c),
         battery_depleted(m.on_mains, m.battery_min, c),
         air_over(m.air_cur, v.air, c),
+        overheated(m.temp_c10, c),
+        any_of(m.temp_c10 < c.temp_min_c10, m.temp_c10 > c.temp_max_c10),
     )
 
 

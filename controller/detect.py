@@ -256,7 +256,17 @@ class Sensing:
         self.power = PowerMonitor(inv)
         self.motor = MotorMonitor(max(2, math.ceil(c.slip_ul / self.ul_per_step)), c.overtravel_steps, inv)
         self.temperature: float | None = None
+        self._temp_reported: int | None = None
         self._last: tuple[float | None, float | None, float | None] = (0.0, 0.0, 1.0)
+
+    def temperature_event(self) -> Event | None:
+        """The mechanism temperature for the core, in tenths of a degree, when it moved by 0.5 C or
+        more; an invalid reading is reported as too hot (a failed sensor stops the pump: safe side)."""
+        c10 = 999 if self.temperature is None else round(self.temperature * 10)
+        if self._temp_reported is not None and abs(c10 - self._temp_reported) < 5:
+            return None
+        self._temp_reported = c10
+        return ev("temperature", level=c10)
 
     def set_bubble_limit(self, nl: int) -> None:
         self.bubble_limit_nl = nl
@@ -296,4 +306,8 @@ class Sensing:
         e = self.motor.update(enc, cmd_steps, rev, dt)
         if e is not None:
             out.append(e)
+        if sampled:
+            e = self.temperature_event()
+            if e is not None:
+                out.append(e)
         return out

@@ -170,6 +170,10 @@ def reservoir(v: Vars, e: Event, s: str) -> Vars:
     return v._replace(marks=v.marks._replace(res_sensed=e.flag))
 
 
+def temperature(v: Vars, e: Event, s: str) -> Vars:
+    return v._replace(marks=v.marks._replace(temp_c10=e.level))
+
+
 def battery(v: Vars, e: Event, s: str) -> Vars:
     return v._replace(marks=v.marks._replace(battery_min=e.level, on_mains=e.flag))
 

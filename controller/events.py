@@ -41,7 +41,7 @@ class Site(IntEnum):
 KINDS: tuple[str, ...] = (
     "self_test", "configure", "program", "confirm_soft_limit", "clear", "prime", "start", "pause",
     "resume", "stop", "patient_bolus", "clinician_bolus", "silence", "acknowledge", "door_open",
-    "door_close", "occlusion", "occlusion_clear", "air", "reservoir", "battery", "motor_fault",
+    "door_close", "occlusion", "occlusion_clear", "air", "reservoir", "battery", "temperature", "motor_fault",
     "watchdog", "tick",
 )
 USER_KINDS: frozenset[str] = frozenset(
@@ -63,7 +63,7 @@ class Event:
     volume: int = 0  # vu (prime, clinician bolus) or nL (air)
     rate: int = 0  # uL/h (clinician bolus extra rate)
     duration_ms: int = 0  # clinician bolus duration
-    level: int = 0  # battery minutes remaining
+    level: int = 0  # battery minutes remaining / temperature in tenths of a degree C
     flag: bool = False  # self-test passed / line disconnected / on mains / reservoir empty
     site: int = 0  # occlusion site
     program: Program = field(default=NO_PROGRAM)

@@ -283,6 +283,16 @@ def battery_depletes(v: Vars, e: Event, s: str) -> bool:
     return AN.battery_depleted(e.flag, e.level, v.cfg)
 
 
+@cond("no_stop: the mechanism is not too hot", "REQ-TMP-001")
+def overheats(v: Vars, e: Event, s: str) -> bool:
+    return AN.overheated(e.level, v.cfg)
+
+
+@cond("no_alarm_raised", "REQ-BOL-004")
+def temperature_alarms(v: Vars, e: Event, s: str) -> bool:
+    return any_of(e.level < v.cfg.temp_min_c10, e.level > v.cfg.temp_max_c10)
+
+
 @cond("no_alarm_raised", "REQ-BOL-004")
 def battery_alarms(v: Vars, e: Event, s: str) -> bool:
     return AN.battery_low(e.flag, e.level, v.cfg)

@@ -66,6 +66,9 @@ class Limits:
     air_bucket_ms: int = 3 * MS_PER_MIN  # 5 closed buckets + current => 15-18 min window
     battery_low_min: int = 15
     battery_depleted_min: int = 5
+    overheat_c10: int = 550  # mechanism temperature alarm, tenths of a degree C (OPCA R6.4.0(8): 55 C)
+    temp_min_c10: int = 100  # claimed operating range 10-45 C (REQ-TMP-001): a LOW alert outside it
+    temp_max_c10: int = 450
 
 
 LIMIT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Limits))
@@ -120,6 +123,11 @@ LIMIT_CHECKS: tuple[Check, ...] = (
           lambda c: f"<= air_bucket_ms ({c.air_bucket_ms})", lambda c: c.max_tick_ms, ("REQ-CFG-001",)),
     _rng("battery_low_min", 1, 120),
     _rng("battery_depleted_min", 0, 60),
+    _rng("overheat_c10", 400, 550),  # REQ-TMP-001: configurable only lower than 55 C
+    _rng("temp_min_c10", -100, 200),
+    _rng("temp_max_c10", 300, 500),
+    Check("temp_max_c10", lambda c: c.temp_max_c10 < c.overheat_c10,
+          lambda c: f"< overheat_c10 ({c.overheat_c10})", lambda c: c.temp_max_c10, ("REQ-CFG-001",)),
     Check("battery_depleted_min", lambda c: c.battery_depleted_min < c.battery_low_min,
           lambda c: f"< battery_low_min ({c.battery_low_min})", lambda c: c.battery_depleted_min, ("REQ-CFG-001",)),
 )

@@ -109,6 +109,7 @@ class Marks(NamedTuple):
     air_cur: int  # air (nL) in the current bucket of the air window
     res_sensed: bool  # the reservoir sensor reports empty
     odo0: int  # odometer reading when the program (and its container) was loaded
+    temp_c10: int  # last reported mechanism temperature, tenths of a degree C
 
 
 class Vars(NamedTuple):
@@ -132,7 +133,7 @@ def initial_vars(cfg: Limits | None = None) -> Vars:
         air=Ring((0,) * AIR_BUCKETS, c.air_bucket_ms, 0),
         bolus=Bolus(0, 0, 0, (NEVER,) * MAX_PCA),
         alarm=Alarms(NO_FLAGS, NO_FLAGS, 0),
-        marks=Marks(0, 0, 0, 0, 10**6, True, False, 0, False, 0),
+        marks=Marks(0, 0, 0, 0, 10**6, True, False, 0, False, 0, 250),
         cfg=c,
         prog=p,
     )

@@ -153,6 +153,9 @@ TABLE: tuple[Row, ...] = (
     _r("battery", FLOWING, "ALARM", (*SYS, G.level_nonneg, G.battery_depletes), E.battery, "REQ-PWR-002"),
     _r("battery", "BOLUS", "RUNNING", (*SYS, G.level_nonneg, G.battery_alarms), E.battery, "REQ-BOL-004"),
     _r("battery", ALL, None, (*SYS, G.level_nonneg), E.battery, "REQ-PWR-001"),
+    _r("temperature", FLOWING, "ALARM", (*SYS, G.overheats), E.temperature, "REQ-TMP-001", "REQ-ALM-004"),
+    _r("temperature", "BOLUS", "RUNNING", (*SYS, G.temperature_alarms), E.temperature, "REQ-BOL-004"),
+    _r("temperature", ALL, None, SYS, E.temperature, "REQ-TMP-001"),
     # --- internal faults latch FAILSAFE ----------------------------------------------------
     _r("motor_fault", tuple(s for s in ALL if s != "FAILSAFE"), "FAILSAFE", SYS, E.set_cause(A.MOTOR_FAULT, True),
        "REQ-FLT-003", "REQ-FLT-004"),

@@ -65,6 +65,7 @@ def sample_event(rng: random.Random, c: Limits) -> Event:
         "air": {"volume": rng.choice([0, 10_000, 60_000, 250_000])},
         "reservoir": {"flag": rng.random() < 0.2},
         "battery": {"level": rng.choice([2, 10, 60, 300]), "flag": rng.random() < 0.6},
+        "temperature": {"level": rng.choice([50, 250, 370, 480, 560, 999])},
     }
     return ev(kind, actor, **payloads.get(kind, {}))
 

@@ -67,6 +67,8 @@ def events(draw: st.DrawFn) -> Event:
         payload["duration_ms"] = draw(st.sampled_from([0, 1_000, 36_000]))
     if kind in ("battery",):
         payload["level"] = draw(st.sampled_from([-1, 0, 4, 14, 100]))
+    if kind == "temperature":
+        payload["level"] = draw(st.sampled_from([-50, 90, 250, 460, 550, 999]))
     if kind in ("occlusion", "occlusion_clear"):
         payload["site"] = draw(st.integers(-1, 2))
     if kind in ("self_test", "prime", "reservoir", "battery"):

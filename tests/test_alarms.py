@@ -20,7 +20,8 @@ DECIDED = {
     "dose_limit": ("MEDIUM", "KVO", True), "vtbi_complete": ("MEDIUM", "CONTINUE", False),
     "paused_too_long": ("MEDIUM", "CONTINUE", False), "callback": ("MEDIUM", "CONTINUE", False),
     "power_loss": ("MEDIUM", "CONTINUE", True), "near_end": ("LOW", "CONTINUE", False),
-    "low_battery": ("LOW", "CONTINUE", False),
+    "low_battery": ("LOW", "CONTINUE", False), "overheat": ("MEDIUM", "STOP", True),
+    "temperature_range": ("LOW", "CONTINUE", False),
 }
 
 

@@ -417,6 +417,25 @@ def ex_refusals_change_nothing() -> list[Step]:
     return steps
 
 
+@example("REQ-TMP-001", "REQ-BOL-004")
+def ex_temperature_range_and_overheat() -> list[Step]:
+    c = running(pca_program())
+    steps = [must(c.handle(ev("temperature", level=370)))]
+    assert not active(c)
+    steps.append(must(c.handle(ev("patient_bolus"))))
+    steps.append(must(c.handle(ev("temperature", level=480))))  # LOW alert ends the bolus, flow goes on
+    assert c.state == "RUNNING" and "temperature_range" in active(c) and c.vars.flow.rate == 2 * ML_H
+    steps.append(must(c.handle(ev("temperature", level=300))))
+    assert not active(c)
+    steps.append(must(c.handle(ev("temperature", level=560))))
+    assert c.state == "ALARM" and "overheat" in active(c) and c.vars.flow.rate == 0
+    steps.append(refused(c.handle(ev("acknowledge")), "cause_present"))
+    steps.append(must(c.handle(ev("temperature", level=400))))
+    steps.append(must(c.handle(ev("acknowledge"))))
+    assert c.state == "PAUSED" and not active(c)
+    return steps
+
+
 @example("REQ-REC-001", "REQ-REC-002", "REQ-REC-003")
 def ex_power_loss_restore() -> list[Step]:
     from controller.recovery import from_snapshot, restore, snapshot
