@@ -12,6 +12,8 @@ A scenario is a TOML file (``pumpctl simulate FILE.toml``)::
     watchdog_ms = 3000                        # optional: the shell's loop watchdog
     check_invariants = true                   # optional: specs/invariants.py after every step
     library = "libraries/icu.toml"            # optional drug library (relative to this file)
+    library_key = "keys/pharmacy.key"         # optional: the key a signed library must verify with
+    library_today = 2027-01-15                # optional: the pump's date for library expiry
 
     [pump]   # pump limits in user units (max_rate_ml_h, kvo_rate_ml_h, near_end_s, ...) and
              # sensing settings (occlusion_threshold_kpa, occlusion_trend, relief, ...)
@@ -34,6 +36,13 @@ A ``program`` event is built (``controller.programs.build_program``) and validat
 file is loaded; a program meant to be refused says ``expect_refused = true`` and is then
 recorded as a refusal when it happens.
 
+A library file with a ``[library]`` header or an ``[integrity]`` table (issue 6: digest,
+signature, expiry) is not trusted at load time: the scenario keeps its path
+(``library_file``), the runner checks it with a ``LibraryGate`` when the run starts and
+checks every program event against it at its time (``EventSpec.gated``). Only the program's
+field names are checked at load. A plain library (``[[drug]]`` tables only) is read at load
+as before.
+
 Rules
 1. Every refusal is a ``ConfigurationError`` naming the file, the field (``event[3].volume_ml``,
    ``pump.max_rate_ml_h``) and what is allowed. Unknown keys and unknown types are refused.
@@ -46,6 +55,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 
 from controller import alarms as A
@@ -54,6 +64,7 @@ from controller.drivers.sim_params import PlantParams, plant_params
 from controller.drugs import Library
 from controller.errors import ConfigurationError
 from controller.events import Actor
+from controller.libkeys import Key, load_key
 from controller.limits import Limits
 from controller.programs import REQUEST_FIELDS, BuiltProgram, build_program, clinician_bolus_payload
 from controller.scenario_events import CORE_TYPES, EVENT_TYPES, PHYSICAL_TYPES
@@ -63,6 +74,7 @@ from controller.state import STATES
 from controller.units import ml_to_vu
 
 ACTORS: dict[str, int] = {a.name.lower(): int(a) for a in Actor}
+SHELL_ALARMS = ("drug_library", "event_log")  # alarms the shell raises itself (library gate, log failure)
 TOP_FIELDS: tuple[Field, ...] = (
     Text("name", None),
     Text("description", ""),
@@ -73,7 +85,9 @@ TOP_FIELDS: tuple[Field, ...] = (
     Num("watchdog_ms", 100, 60_000, 3000, "ms", integer=True),
     Flag("check_invariants", True),
     Text("library", None),
+    Text("library_key", None),
 )
+LIBRARY_TODAY = "library_today"  # a TOML date or "YYYY-MM-DD", parsed by _today
 SECTIONS = ("pump", "plant", "drug", "event", "expect", "requirements")
 MAX_SAMPLES = 20_000
 # Program checks speak core field names; a scenario author wrote these keys instead.
@@ -96,6 +110,7 @@ class EventSpec:
     program: BuiltProgram | None = None
     refusal: str | None = None  # a program expected to be refused: why it was
     payload: Mapping[str, int] = field(default_factory=dict)  # core payload (clinician bolus, prime)
+    gated: bool = False  # a program checked by the library gate at run time (signed library file)
 
     @property
     def at_s(self) -> float:
@@ -147,6 +162,9 @@ class Scenario:
     events: tuple[EventSpec, ...]
     expect: Expect
     requirements: tuple[str, ...] = ()  # the requirement ids this scenario verifies (evidence links)
+    library_file: str | None = None  # a library file the runner's LibraryGate checks (see the docstring)
+    library_key: Key | None = None
+    library_today: date | None = None
 
 
 def load(path: str | Path) -> Scenario:
@@ -163,7 +181,8 @@ def load(path: str | Path) -> Scenario:
 
 
 def parse(raw: Mapping[str, object], source: str = "<scenario>", base: Path | None = None) -> Scenario:
-    top = parse_table({k: v for k, v in raw.items() if k not in SECTIONS}, TOP_FIELDS, "", source)
+    top = parse_table({k: v for k, v in raw.items() if k not in SECTIONS and k != LIBRARY_TODAY}, TOP_FIELDS, "",
+                      source)
     for key in ("name", "duration_s"):
         if key not in top:
             raise ConfigurationError(key, None, TOP_FIELDS[0].allowed() if key == "name" else "a number of seconds",
@@ -183,9 +202,17 @@ def parse(raw: Mapping[str, object], source: str = "<scenario>", base: Path | No
     if not isinstance(plant_raw, Mapping):
         raise ConfigurationError("plant", plant_raw, "a table", source=source)
     plant = plant_params(plant_raw, source)
-    library = _library(raw, top.get("library"), source, base)
+    library_file = _library_file(top.get("library"), base)
+    library = None if library_file is not None else _library(raw, top.get("library"), source, base)
+    if library_file is None and ("library_key" in top or LIBRARY_TODAY in raw):
+        name = "library_key" if "library_key" in top else LIBRARY_TODAY
+        raise ConfigurationError(name, top.get(name, raw.get(name)), "only with a library file that has a [library] "
+                                 "header or an [integrity] table", "sign the library or drop this key",
+                                 source=source)
+    lib_key = _key(top.get("library_key"), base, source)
     duration_ms = round(float(top["duration_s"]) * 1000)  # type: ignore[arg-type]
-    events = _events(raw.get("event", []), duration_ms, limits, library, plant, source)
+    events = _events(raw.get("event", []), duration_ms, limits, library, plant, source,
+                     gated=library_file is not None)
     period = int(top["control_period_ms"])  # type: ignore[call-overload]
     if "sample_interval_s" in top:
         sample_ms = max(period, round(float(top["sample_interval_s"]) * 1000))  # type: ignore[arg-type]
@@ -202,7 +229,47 @@ def parse(raw: Mapping[str, object], source: str = "<scenario>", base: Path | No
         check_invariants=bool(top["check_invariants"]), limits=limits, sensing=sensing, plant=plant,
         library=library, events=events, expect=_expect(raw.get("expect", {}), source),
         requirements=_requirements(raw.get("requirements", []), source),
+        library_file=library_file, library_key=lib_key, library_today=_today(raw.get(LIBRARY_TODAY), source),
     )
+
+
+def _library_file(lib_path: object, base: Path | None) -> str | None:
+    """The path of a protected library file (header or integrity table), or None for a plain one."""
+    if lib_path is None:
+        return None
+    path = (base or Path(".")) / str(lib_path)
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return None  # _library names the file it cannot read
+    if path.suffix.lower() == ".json":
+        return str(path)  # JSON libraries exist only as protected files (controller.libfile)
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+        # damaged: a protected file is the gate's to refuse (corrupt, with its alarm), a plain one _library's
+        return str(path) if b"[integrity]" in raw or b"[library]" in raw else None
+    return str(path) if "library" in data or "integrity" in data else None
+
+
+def _key(key_path: object, base: Path | None, source: str) -> Key | None:
+    if key_path is None:
+        return None
+    try:
+        return load_key((base or Path(".")) / str(key_path))
+    except ConfigurationError as exc:
+        raise ConfigurationError("library_key", key_path, exc.allowed, str(exc), source=source) from None
+
+
+def _today(value: object, source: str) -> date | None:
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ConfigurationError(LIBRARY_TODAY, value, "a date: 2027-01-15 or \"2027-01-15\"", source=source)
 
 
 def _requirements(raw: object, source: str) -> tuple[str, ...]:
@@ -232,7 +299,7 @@ def _library(raw: Mapping[str, object], lib_path: object, source: str, base: Pat
 
 
 def _events(raw: object, duration_ms: int, limits: Limits, library: Library | None, plant: PlantParams,
-            source: str) -> tuple[EventSpec, ...]:
+            source: str, gated: bool = False) -> tuple[EventSpec, ...]:
     if not isinstance(raw, list):
         raise ConfigurationError("event", type(raw).__name__, "an array of [[event]] tables", source=source)
     out = []
@@ -253,13 +320,13 @@ def _events(raw: object, duration_ms: int, limits: Limits, library: Library | No
             raise ConfigurationError(f"{where}.actor", actor, "one of " + ", ".join(ACTORS), source=source)
         body = {k: v for k, v in item.items() if k not in ("type", "at_s", "actor")}
         spec = _event(i, round(at_s * 1000), str(kind), ACTORS.get(str(actor)) if actor is not None else None,
-                      body, limits, library, plant, source)
+                      body, limits, library, plant, source, gated)
         out.append(spec)
     return tuple(sorted(out, key=lambda e: (e.at_ms, e.index)))
 
 
 def _event(i: int, at_ms: int, kind: str, actor: int | None, body: Mapping[str, object], limits: Limits,
-           library: Library | None, plant: PlantParams, source: str) -> EventSpec:
+           library: Library | None, plant: PlantParams, source: str, gated: bool = False) -> EventSpec:
     where = f"event[{i}]"
     if kind == "program":
         extra = set(body) - REQUEST_FIELDS - {"expect_refused"}
@@ -270,6 +337,8 @@ def _event(i: int, at_ms: int, kind: str, actor: int | None, body: Mapping[str, 
                                      "unknown program field (a typo?)", source=source)
         refuse = parse_value(Flag("expect_refused", False), body.get("expect_refused", False), where, source)
         req = {k: v for k, v in body.items() if k != "expect_refused"}
+        if gated:  # checked against the library file by the runner's gate, when it happens
+            return EventSpec(i, at_ms, kind, actor, req, gated=True)
         try:
             built = build_program(req, limits, library)
         except ConfigurationError as exc:
@@ -344,8 +413,8 @@ def _ids(v: object, where: str, source: str) -> tuple[str, ...]:
     if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
         raise ConfigurationError(where, v, "a list of alarm ids", source=source)
     for x in v:
-        if x not in A.IDS:
-            raise ConfigurationError(where, x, "alarm ids: " + ", ".join(A.IDS), source=source)
+        if x not in A.IDS and x not in SHELL_ALARMS:
+            raise ConfigurationError(where, x, "alarm ids: " + ", ".join((*A.IDS, *SHELL_ALARMS)), source=source)
     return tuple(v)
 
 

@@ -18,6 +18,19 @@ never beyond the VTBI plus the tolerance stated in ``therapy_tolerance_ul``.
 ``Shell`` forwards ``RelievePressure`` to ``SimPump.relieve``; the ``on_command`` hook only
 records alarms.
 
+Durable log (``store``, ``pumpctl simulate --log``): every core step is recorded and every
+snapshot the shell persists goes into the log with the scenario's context
+(``controller.logsim``), so the log is the durable store; the in-memory snapshot is kept for
+``power_cycle`` events. ``resume`` (a snapshot read back from the log) starts the run at the
+snapshot's scenario time with the controller restored and a rebuilt plant (see
+``controller.logsim`` for exactly how the clock, the events and the plant resume). Every
+shell call goes through ``LogStore.guard``: a snapshot that cannot be written stops flow.
+
+A scenario with a signed library file (``library_file``) goes through a ``LibraryGate``: the
+file is checked when the run starts, and every program event is checked against it at its
+time; a refusal keeps the pump stopped (the program never reaches the core), records the
+gate's ``drug_library`` alarm and is logged.
+
 Rules
 1. Deterministic: the same scenario gives the same result, bit for bit (no wall clock in
    the result; ``wall_s`` is reported separately).
@@ -28,13 +41,18 @@ Rules
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from controller import alarms as A
-from controller.commands import ClearAlarm, RaiseAlarm
+from controller.commands import ClearAlarm, Command, RaiseAlarm
 from controller.core import Controller, Step
 from controller.drivers.sim import SimPump
-from controller.events import ev
+from controller.events import Actor, ev
+from controller.libgate import GateResult, LibraryGate
+from controller.logsim import SimContext, rebuild_plant, sim_context
+from controller.logstore import LogStore, Snapshot, reached
 from controller.scenario import EventSpec, Scenario
 from controller.scenario_events import CORE_TYPES
 from controller.shell import Shell, SimClock
@@ -43,6 +61,7 @@ from controller.units import VU_PER_ML, VU_PER_UL
 from proofs.walk import check_step
 
 MAX_RECORDS = 200
+T = TypeVar("T")
 
 
 @dataclass
@@ -77,6 +96,8 @@ class Result:
     wall_s: float = 0.0
     plant: SimPump | None = None
     checked: bool = True
+    resumed_from: int | None = None  # seq of the log snapshot this run resumed from
+    restore: dict[str, Any] | None = None  # the restore record's payload
 
 
 def therapy_tolerance_ul(pump: SimPump, period_ms: int, runaway_ml_h: float, vtbi_ul: float) -> float:
@@ -102,11 +123,17 @@ HORIZON_PERIODS = 4  # the cap sent to the plant runs at most 4 control periods 
 
 
 class Runner:
-    def __init__(self, sc: Scenario, check: bool | None = None) -> None:
+    def __init__(self, sc: Scenario, check: bool | None = None, store: LogStore | None = None,
+                 resume: Snapshot | None = None) -> None:
         self.sc = sc
         self.check = sc.check_invariants if check is None else check
         self.clock = SimClock()
-        self.plant = SimPump(sc.plant, sc.sensing, sc.limits, sc.seed, clock=self.clock)
+        self.store = store
+        self.events = _expand(sc.events)
+        ctx = None if resume is None else SimContext.parse(resume.context, sc, len(self.events), resume.seq)
+        t0 = 0 if ctx is None else ctx.t_ms
+        self.clock.t_ms = t0
+        self.plant = SimPump(sc.plant, sc.sensing, sc.limits, sc.seed, t0_ms=t0, clock=self.clock)
         self.res = Result(sc.name, sc.path, sc.seed, sc.duration_ms, sc.control_period_ms, checked=self.check,
                           plant=self.plant)
         self.open: dict[str, AlarmRecord] = {}
@@ -120,14 +147,34 @@ class Runner:
         self.prev: Vars
         self.ctl: Controller
         self.shell: Shell
-        self.events = _expand(sc.events)
-        self.i = 0
-        self.t = 0
-        self.next_sample = 0
+        self.i = 0 if ctx is None else ctx.next_event
+        self.t = self.next_sample = t0
         self.stall_until = -1
         self.wall0 = time.perf_counter()
         self.snapshot: tuple[str, Vars, int] | None = None
+        self.snapshot_seq: int | str = "memory"
+        if store is not None:
+            store.clock = self.clock.now_ms
+            store.context = self._context
+            store.on_alarm = self._shell_alarm
+        self.gate: LibraryGate | None = None
+        if sc.library_file is not None:
+            day = sc.library_today
+            self.gate = LibraryGate(sc.library_key, store.log if store is not None else None,
+                                    today=(lambda: day) if day is not None else None)
+        if resume is not None and ctx is not None:
+            rebuild_plant(self.plant, self.events[:self.i], ctx, resume.vars, reached(resume.vars, resume.sent_cap))
+            self.runaway = max((float(e.values["rate_ml_h"]) for e in self.events[:self.i]  # type: ignore[arg-type]
+                                if e.type == "motor_runaway"), default=0.0)
+            self.snapshot = (resume.state, resume.vars, resume.sent_cap)
+            self.snapshot_seq = self.res.resumed_from = resume.seq
+        if self.gate is not None:
+            self._gate_result("library", self.gate.load(sc.library_file or "", self.clock.t_ms))
         self._boot()
+        if resume is not None:  # the plant's own count died with it: count the restored total as pushed
+            v = self.ctl.vars
+            self.therapy_ul = v.flow.delivered / VU_PER_UL
+            self.vtbi_ul = v.prog.vtbi / VU_PER_UL if v.prog.loaded else float("inf")
 
     # --- controller life cycle -------------------------------------------------------------
 
@@ -137,9 +184,14 @@ class Runner:
         self.ctl = Controller(self.sc.limits)
         self.shell = Shell(self.ctl, self.plant, self.clock, watchdog_ms=self.sc.watchdog_ms,
                            horizon_ms=HORIZON_PERIODS * self.sc.control_period_ms, persist=self._persist)
+        if self.store is not None:
+            self.shell.on_step.append(self.store.on_step)
         if self.snapshot is not None:
             state, v, sent = self.snapshot
-            self.shell.restore(state, v, sent_cap=sent, driver_odo=0)
+            if self.store is not None:
+                self.res.restore = self.store.restore(self.shell, state, v, sent, self.snapshot_seq, driver_odo=0)
+            else:
+                self.shell.restore(state, v, sent_cap=sent, driver_odo=0)
             self.ctl = self.shell.ctl
             self.res.power.append((self.clock.t_ms, "restored"))
             for i, on in enumerate(self.ctl.vars.alarm.active):  # alarms the restore itself raised
@@ -151,11 +203,46 @@ class Runner:
         self.prev = self.ctl.vars
         self.shell.on_step.append(self._on_step)
         self.on = True
-        self.shell.step()
-        self.shell.submit(ev("self_test", flag=self.plant.self_test()))
+        self._call(self.shell.step)
+        self._call(lambda: self.shell.submit(ev("self_test", flag=self.plant.self_test())))
 
     def _persist(self, state: str, v: Vars, sent_cap: int) -> None:
+        if self.store is not None:  # write-ahead: durable first (raises SnapshotWriteError otherwise)
+            self.store.persist(state, v, sent_cap)
+            if self.store.last_snapshot_seq is not None:
+                self.snapshot_seq = self.store.last_snapshot_seq
         self.snapshot = (state, v, sent_cap)
+
+    def _call(self, fn: Callable[[], T]) -> T | None:
+        """Every shell call: a failed snapshot write stops flow (``LogStore.guard``)."""
+        return fn() if self.store is None else self.store.guard(self.shell, fn)
+
+    def _context(self) -> dict[str, Any]:
+        return sim_context(self.sc.name, self.clock.t_ms, self.i, self.plant)
+
+    def _shell_alarm(self, alarm: str, priority: str, message: str) -> None:
+        """An alarm the shell raises itself (the log's LOW alarm, the library gate's)."""
+        del message
+        if alarm not in self.open:
+            rec = AlarmRecord(self.clock.t_ms, alarm, priority, self.plant.pressure_kpa)
+            self.res.alarms.append(rec)
+            self.open[alarm] = rec
+
+    def _gate_result(self, what: str, r: GateResult) -> None:
+        """Carry out and record what the library gate said (its alarm lives in the shell)."""
+        t = self.clock.t_ms
+        if not r.ok:
+            self.res.refusals.append((t, what, f"{r.code}: {r.message}"))
+        for c in r.commands:
+            if isinstance(c, RaiseAlarm):
+                self._shell_alarm(c.alarm, c.priority, r.message)
+            elif isinstance(c, ClearAlarm) and c.alarm in self.open:
+                self.open.pop(c.alarm).cleared_ms = t
+        if self.store is not None:
+            cmds: tuple[Command, ...] = r.commands
+            self.store.commands(cmds)
+            if r.log_error is not None:
+                self.store.warn(f"WARNING: library gate: log write failed ({r.log_error}); the decision stands")
 
     def _power_off(self, why: str) -> None:
         t = self.clock.t_ms
@@ -221,6 +308,14 @@ class Runner:
             if not self.on:
                 self.res.refusals.append((self.clock.t_ms, kind, "powered_off: the pump is off"))
                 return
+            if kind == "program" and self.gate is not None:
+                actor = e.actor if e.actor is not None else Actor.CLINICIAN
+                r = self.gate.program(e.values, self.sc.limits, self.clock.t_ms, actor)
+                self._gate_result(kind, r)
+                if r.event is not None:  # only a checked program reaches the core
+                    program_event = r.event
+                    self._call(lambda: self.shell.submit(program_event))
+                return
             if kind == "program" and e.program is None:
                 self.res.refusals.append((self.clock.t_ms, kind, e.refusal or "invalid_program"))
                 return
@@ -229,7 +324,8 @@ class Runner:
                 payload = {"program": e.program.program}
             elif kind == "prime":
                 payload["flag"] = bool(v.get("line_disconnected", True))
-            self.shell.submit(ev(CORE_TYPES[kind], e.actor, **payload))
+            core_event = ev(CORE_TYPES[kind], e.actor, **payload)
+            self._call(lambda: self.shell.submit(core_event))
             return
         t = self.clock.t_ms
         if kind == "door_open" or kind == "door_close":
@@ -311,7 +407,7 @@ class Runner:
                 plant.poll(t)
                 continue
             state0, pushed0 = self.ctl.state, plant.pushed_ul
-            self.shell.step()
+            self._call(self.shell.step)
             if state0 in THERAPY:
                 self.therapy_ul += plant.pushed_ul - pushed0
                 if self.therapy_ul > self.vtbi_ul + therapy_tolerance_ul(plant, period, self.runaway, self.vtbi_ul):

@@ -1,9 +1,17 @@
 """``pumpctl simulate`` and ``pumpctl bench``: registered here (simulator, issue 4).
 
+``pumpctl simulate FILE --log DB`` records every core step and every recovery snapshot in
+the event log DB (``controller.logstore``); ``--resume`` restores the log's newest snapshot
+and continues the scenario from its time (``controller.logsim`` says exactly how), writing a
+``restore`` record. Logging is off unless asked for: it costs an fsync per non-quiet step.
+
 Rules
 1. ``simulate`` exits 0 when every scenario meets its ``[expect]`` table (and no invariant or
-   physical-truth check failed), 1 otherwise, 2 on a malformed scenario (via ``cli.main``).
+   physical-truth check failed), 1 otherwise, 2 on a malformed scenario (via ``cli.main``) or
+   bad options (``--resume`` without ``--log``; ``--log`` with more than one scenario).
 2. matplotlib is imported only when a plot is asked for.
+3. A log that cannot be written does not stop the simulation (REQ-LOG-004: warnings on
+   stderr); a snapshot that cannot be written stops flow (``LogStore.guard``).
 """
 
 from __future__ import annotations
@@ -12,8 +20,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from controller.cli import command
+
+if TYPE_CHECKING:
+    from controller.scenario import Scenario
+    from controller.scenario_run import Result
 
 
 def _write_json(path: str, data: object) -> None:
@@ -31,6 +44,10 @@ def _simulate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", metavar="OUT.png", help="plot rate, volume, pressure and alarms (one scenario)")
     p.add_argument("--no-check", action="store_true", help="skip the invariant check after every step (faster)")
     p.add_argument("--quiet", "-q", action="store_true", help="print only failures")
+    p.add_argument("--log", metavar="DB", help="record every core step and every recovery snapshot in this event "
+                                                "log (SQLite; one scenario)")
+    p.add_argument("--resume", action="store_true", help="with --log: restore the log's newest snapshot and go on "
+                                                         "with the scenario from its time (after a crash)")
 
 
 @command("simulate", "run scenario files on the simulated pump and check their [expect] tables")(_simulate_args)
@@ -42,6 +59,13 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.plot and len(args.files) != 1:
         print("pumpctl simulate: --plot takes exactly one scenario file", file=sys.stderr)
         return 2
+    if args.resume and not args.log:
+        print("pumpctl simulate: --resume needs --log DB (the log to resume from)", file=sys.stderr)
+        return 2
+    if args.log and (len(args.files) != 1 or _is_core(args.files[0])):
+        print("pumpctl simulate: --log takes exactly one simulator scenario (not a core counterexample)",
+              file=sys.stderr)
+        return 2
     core_files = [f for f in args.files if _is_core(f)]
     if core_files:
         if len(core_files) != len(args.files) or args.plot:
@@ -51,7 +75,8 @@ def _simulate(args: argparse.Namespace) -> int:
     scenarios = [load(f) for f in args.files]  # all files are checked before anything runs
     outputs, failed = [], 0
     for sc in scenarios:
-        res = run(sc, check=False if args.no_check else None)
+        check = False if args.no_check else None
+        res = _run_logged(sc, check, args.log, args.resume, args.quiet) if args.log else run(sc, check=check)
         failures = verdict(sc, res)
         failed += bool(failures)
         if failures or not args.quiet:
@@ -69,6 +94,37 @@ def _simulate(args: argparse.Namespace) -> int:
     if len(scenarios) > 1:
         print(f"{len(scenarios) - failed} of {len(scenarios)} scenarios passed")
     return 1 if failed else 0
+
+
+def _run_logged(sc: Scenario, check: bool | None, db: str, resume: bool, quiet: bool) -> Result:
+    from controller.eventlog import EventLog
+    from controller.logstore import LogStore, latest
+    from controller.scenario_run import Runner
+    from controller.units import fmt_ml
+
+    log = EventLog(db)
+    try:
+        snap = latest(log) if resume else None
+        if resume and snap is None:
+            print(f"{db}: no snapshot to resume from: nothing was persisted, so nothing can have been delivered; "
+                  "the scenario starts from the beginning")
+        store = LogStore(log, clock=lambda: 0)  # the runner gives it its simulated clock
+        runner = Runner(sc, check, store=store, resume=snap)
+        if not quiet and runner.res.restore is not None:
+            r = runner.res.restore
+            b, a = r["before"], r["after"]
+            print(f"resumed from snapshot {r['from']} at t={r['context']['t_ms'] / 1000:g} s (state {r['state_before']}"
+                  f"): delivered {fmt_ml(b['delivered_vu'])} -> {fmt_ml(a['delivered_vu'])} mL, odometer "
+                  f"{b['odo_vu']} -> {a['odo_vu']} vu (bound: sent cap {r['sent_cap_vu']}, snapshot cap "
+                  f"{b['cap_vu']}); power_loss alarm {'on' if r['power_loss_alarm'] else 'off'}")
+        res = runner.run()
+        if not quiet:
+            per_step = res.wall_s / res.steps * 1000 if res.steps else 0.0
+            print(f"event log {db}: {store.steps} core steps recorded, {store.snapshots} snapshots, "
+                  f"{store.failures} failed writes; {per_step:.3f} ms wall per core step (logging included)")
+        return res
+    finally:
+        log.close()
 
 
 def _is_core(path: str) -> bool:

@@ -195,20 +195,28 @@ def collect(opts: Options, say: Progress = print) -> dict[str, Any]:
                  else v.detail)
         items.append(_item("proof", v.id, verdict, claim, "proof", v.reqs))
     mutants: list[dict[str, Any]] = []
-    if opts.mutants:
-        from proofs.mutants import run_campaign
+    pool, pending = None, None
+    if opts.mutants:  # in a separate process, beside the scenarios and the bench (patches never leak)
+        import multiprocessing
 
-        t0 = time.perf_counter()
-        say("mutants    applying every mutant, each must be refuted ...")
-        for r in run_campaign(None, 1):
-            mutants.append({"id": r.id, "text": r.text, "killed": r.killed, "by": r.by})
-        timings["mutants"] = time.perf_counter() - t0
-        say(f"mutants    {sum(m['killed'] for m in mutants)}/{len(mutants)} killed ({timings['mutants']:.0f} s)")
+        from proofs.mutants import MUTANTS, _evaluate_id
+
+        t_mut = time.perf_counter()
+        say("mutants    applying every mutant in a second process, each must be refuted ...")
+        pool = multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=4)
+        pending = pool.map_async(_evaluate_id, [m.id for m in MUTANTS], chunksize=1)
     scenarios = _scenarios(opts, items, timings, say) if opts.scenarios else []
     bench = _bench(opts, items, timings, say) if opts.bench else {"accuracy": None, "occlusion": None,
                                                                    "plots": {"trumpet": None, "occlusion": None}}
     walk = _walk(opts, items, timings, say)
     _inspections(items)
+    if pool is not None and pending is not None:
+        for r in pending.get():
+            mutants.append({"id": r.id, "text": r.text, "killed": r.killed, "by": r.by})
+        pool.close()
+        pool.join()
+        timings["mutants"] = time.perf_counter() - t_mut
+        say(f"mutants    {sum(m['killed'] for m in mutants)}/{len(mutants)} killed ({timings['mutants']:.0f} s)")
     contracts = finish_crosshair(crosshair, 5)
     timings["crosshair"] = contracts.seconds
     say(f"contracts  CrossHair: {contracts.claim}")
