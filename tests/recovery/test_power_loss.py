@@ -17,6 +17,8 @@ import pytest
 
 from tests.recovery.campaign import Stats, run_chain
 
+pytestmark = pytest.mark.method("stateful")  # a fault-injection campaign over event sequences
+
 HERE = Path(__file__).resolve().parent
 SCENARIOS = tuple(HERE / "scenarios" / f"{n}.toml" for n in ("continuous", "pca", "window"))
 KILLS = int(os.environ.get("PUMP_SIGKILL_RUNS", "40"))

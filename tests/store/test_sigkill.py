@@ -28,6 +28,8 @@ KILLS = 50
 CHILD = """
 import os, sys
 from controller.eventlog import EventLog
+
+pytestmark = pytest.mark.method("stateful")  # a fault-injection campaign over event sequences
 pid = os.urandom(8).hex()  # unique per child (a pid can be reused)
 log = EventLog(sys.argv[1], rotate_every=0)
 batch = 0
