@@ -262,7 +262,8 @@ class Sensing:
     def temperature_event(self) -> Event | None:
         """The mechanism temperature for the core, in tenths of a degree, when it moved by 0.5 C or
         more; an invalid reading is reported as too hot (a failed sensor stops the pump: safe side)."""
-        c10 = 999 if self.temperature is None else round(self.temperature * 10)
+        t = self.temperature
+        c10 = 999 if t is None or not math.isfinite(t) else round(t * 10)
         if self._temp_reported is not None and abs(c10 - self._temp_reported) < 5:
             return None
         self._temp_reported = c10

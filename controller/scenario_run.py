@@ -106,6 +106,9 @@ def therapy_tolerance_ul(pump: SimPump, period_ms: int, runaway_ml_h: float, vtb
     - the real volume per step may be larger than nominal (``volume_error_pct`` > 0);
     - a cassette delivers each stroke in the first part of the cam turn, so it can be up to
       one stroke's refill share ahead of its average (``stroke_ul x fill_fraction``);
+    - a syringe's lead screw has a once-per-revolution error: between two plunger positions
+      the displaced volume can exceed the nominal by its peak-to-peak amplitude (``2 x screw_k``),
+      e.g. when therapy starts after priming, at any screw phase;
     - two steps of quantization and the encoder's overtravel allowance;
     - a runaway driver stage pushes for at most two control periods before the overtravel
       check cuts motor power (one to be seen, one for the event to reach the core).
@@ -114,6 +117,8 @@ def therapy_tolerance_ul(pump: SimPump, period_ms: int, runaway_ml_h: float, vtb
     tol = (vtbi_ul if vtbi_ul != float("inf") else 0.0) * max(0.0, p.volume_error_pct) / 100.0
     if p.mechanism == "cassette":
         tol += p.stroke_ul * p.fill_fraction * (1.0 + max(0.0, p.volume_error_pct) / 100.0)
+    else:
+        tol += 2 * pump.mech.screw_k
     tol += (2 + pump.cfg.overtravel_steps) * pump.mech.true_ul
     tol += runaway_ml_h * 2 * period_ms / 3600.0
     return tol

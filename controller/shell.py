@@ -27,7 +27,9 @@ sent; a lower one is sent first. So at any instant the mechanism cannot be past 
 of the last snapshot (REQ-REC-002). ``restore`` restarts from a snapshot; the driver's
 odometer may restart from zero, so the shell keeps the offset between the two odometers.
 
-A refused motor command is a fault too (``motor_fault``). ``shutdown`` always asks the driver
+A refused motor command is a fault too (``motor_fault``). A step that latches FAILSAFE or FAILED
+also cuts motor power (``driver.safe_stop``): StopMotor does not stop a driver stage that failed
+on, and the fault that latched may have left motor power on. ``shutdown`` always asks the driver
 for a safe stop, so Ctrl-C and crash paths leave the pump stopped. The core stays pure: this
 module gives it events and carries out its commands, nothing else.
 """
@@ -45,7 +47,7 @@ from controller.drivers.base import PumpDriver
 from controller.events import Event, ev, tick
 from controller.logic import minimum
 from controller.recovery import restore
-from controller.state import Vars
+from controller.state import LATCHED, Vars
 from controller.units import VU_PER_UL
 
 Persist = Callable[[str, Vars, int], None]
@@ -134,6 +136,8 @@ class Shell:
                     relieve(cmd.max_vu)
         if save:
             self._save(step.state, step.vars)
+        if step.accepted and step.state in LATCHED and step.source != step.state:
+            self.driver.safe_stop()  # cut motor power: the only stop a failed-on driver stage obeys
         return step
 
     def _horizon_cap(self, rate: int, core_cap: int) -> int:
