@@ -47,6 +47,7 @@ from typing import Any
 from controller.drivers.sim import SimPump
 from controller.errors import ConfigurationError
 from controller.scenario import EventSpec, Scenario
+from controller.scenario_world import apply_world
 from controller.state import Vars
 from controller.units import VU_PER_UL
 
@@ -112,29 +113,6 @@ def rebuild_plant(plant: SimPump, past: Sequence[EventSpec], ctx: SimContext, v:
 
 
 def _world(plant: SimPump, e: EventSpec) -> None:
-    kind, v = e.type, e.values
-    if kind in ("door_open", "door_close"):
-        plant.set_door(kind == "door_open")
-    elif kind == "occlude_downstream":
-        factor = v.get("resistance_factor")
-        plant.occlude("downstream", float(factor) if factor is not None else None)  # type: ignore[arg-type]
-    elif kind == "occlude_upstream":
-        plant.occlude("upstream")
-    elif kind == "release_occlusion":
-        plant.release(str(v.get("site", "both")))
-    elif kind in ("mains_loss", "mains_restore"):
-        plant.set_mains(kind == "mains_restore")
-    elif kind == "motor_stall":
-        plant.motor_fault(stalled=bool(v.get("stalled", True)))
-    elif kind == "motor_runaway":
-        plant.motor_fault(runaway_ml_h=float(v["rate_ml_h"]))  # type: ignore[arg-type]
-    elif kind == "missed_steps":
-        plant.motor_fault(missed=float(v["fraction"]))  # type: ignore[arg-type]
-    elif kind == "sensor_fault":
-        value, factor = v.get("value"), v.get("factor")
-        plant.sensor_fault(str(v["sensor"]), str(v["mode"]), float(value) if value is not None else None,  # type: ignore[arg-type]
-                           float(factor) if factor is not None else 10.0)  # type: ignore[arg-type]
-    elif kind == "set_temperature":
-        plant.set_temperature(float(v["temperature_c"]))  # type: ignore[arg-type]
-    elif kind == "refill":
-        plant.refill(float(v["volume_ml"]) * 1000.0)  # type: ignore[arg-type]
+    apply_world(plant, e.type, e.values)
+
+

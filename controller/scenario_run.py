@@ -55,6 +55,7 @@ from controller.logsim import SimContext, rebuild_plant, sim_context
 from controller.logstore import LogStore, Snapshot, reached
 from controller.scenario import EventSpec, Scenario
 from controller.scenario_events import CORE_TYPES
+from controller.scenario_world import apply_world
 from controller.shell import Shell, SimClock
 from controller.state import NO_FLOW, THERAPY, Vars
 from controller.units import VU_PER_ML, VU_PER_UL
@@ -333,44 +334,20 @@ class Runner:
             self._call(lambda: self.shell.submit(core_event))
             return
         t = self.clock.t_ms
-        if kind == "door_open" or kind == "door_close":
-            plant.set_door(kind == "door_open")
-        elif kind == "occlude_downstream":
-            factor = v.get("resistance_factor")
-            plant.occlude("downstream", float(factor) if factor is not None else None)  # type: ignore[arg-type]
+        if kind == "occlude_downstream":
             self.occluded_at.setdefault("downstream", t)
         elif kind == "occlude_upstream":
-            plant.occlude("upstream")
             self.occluded_at.setdefault("upstream", t)
         elif kind == "release_occlusion":
             site = str(v.get("site", "both"))
-            plant.release(site)
             for s in ("downstream", "upstream"):
                 if site in (s, "both"):
                     self.occluded_at.pop(s, None)
-        elif kind == "air_bubble":
-            plant.add_bubble(float(v["volume_ul"]), float(v.get("upstream_ul", 0.0)))  # type: ignore[arg-type]
-        elif kind == "purge_air":
-            plant.purge_air()
-        elif kind == "mains_loss" or kind == "mains_restore":
-            plant.set_mains(kind == "mains_restore")
-            if kind == "mains_restore" and not self.on:
-                self._power_cycle()
-        elif kind == "motor_stall":
-            plant.motor_fault(stalled=bool(v.get("stalled", True)))
         elif kind == "motor_runaway":
             self.runaway = max(self.runaway, float(v["rate_ml_h"]))  # type: ignore[arg-type]
-            plant.motor_fault(runaway_ml_h=float(v["rate_ml_h"]))  # type: ignore[arg-type]
-        elif kind == "missed_steps":
-            plant.motor_fault(missed=float(v["fraction"]))  # type: ignore[arg-type]
-        elif kind == "sensor_fault":
-            value, factor = v.get("value"), v.get("factor")
-            plant.sensor_fault(str(v["sensor"]), str(v["mode"]), float(value) if value is not None else None,  # type: ignore[arg-type]
-                               float(factor) if factor is not None else 10.0)  # type: ignore[arg-type]
-        elif kind == "set_temperature":
-            plant.set_temperature(float(v["temperature_c"]))  # type: ignore[arg-type]
-        elif kind == "refill":
-            plant.refill(float(v["volume_ml"]) * 1000.0)  # type: ignore[arg-type]
+        if apply_world(plant, kind, v):
+            if kind == "mains_restore" and not self.on:
+                self._power_cycle()
         elif kind == "power_cycle":
             self._power_cycle()
         else:  # pragma: no cover - EVENT_TYPES and this dispatch are kept in step by the tests

@@ -141,9 +141,10 @@ def test_events_are_sorted_by_time_then_file_order(tmp_path: Path) -> None:
 def test_every_event_type_is_dispatched_by_the_runner() -> None:
     import inspect
 
-    from controller import scenario_run
+    from controller import scenario_run, scenario_world
 
-    src = inspect.getsource(scenario_run.Runner.apply) + inspect.getsource(scenario_run.Runner.advance)
+    src = (inspect.getsource(scenario_run.Runner.apply) + inspect.getsource(scenario_run.Runner.advance)
+           + inspect.getsource(scenario_world.apply_world))
     from controller.scenario_events import CORE_TYPES
 
     for kind in EVENT_TYPES:
