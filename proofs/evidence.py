@@ -121,7 +121,7 @@ def _inspections(items: list[dict[str, Any]]) -> None:
 def _start_tests(out: Path) -> subprocess.Popen[str]:
     env = dict(os.environ, HYPOTHESIS_PROFILE="verify", PYTHONHASHSEED="0")
     cmd = [sys.executable, "-m", "pytest", "-m", "req and not slow", f"--junitxml={out / 'junit.xml'}", "-q",
-           "-p", "no:cacheprovider", "-o", "junit_family=xunit2", str(ROOT / "tests")]
+           "-p", "no:cacheprovider", "-o", "junit_family=xunit1", str(ROOT / "tests")]
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

@@ -29,7 +29,6 @@ CHILD = """
 import os, sys
 from controller.eventlog import EventLog
 
-pytestmark = pytest.mark.method("stateful")  # a fault-injection campaign over event sequences
 pid = os.urandom(8).hex()  # unique per child (a pid can be reused)
 log = EventLog(sys.argv[1], rotate_every=0)
 batch = 0
@@ -39,6 +38,9 @@ while True:
     recs = log.append_many([("note", {"pid": pid, "batch": batch, "n": n, "j": j}) for j in range(n)], batch)
     print(recs[-1].seq, flush=True)
 """
+
+
+pytestmark = pytest.mark.method("stateful")  # a fault-injection campaign over event sequences
 
 
 def _run_once(db: Path, delay_s: float) -> list[int]:
