@@ -109,6 +109,10 @@ def _lockout_off_by_one(v: Any, e: Any, s: str) -> bool:
     return v.flow.clock - v.bolus.times[0] >= v.prog.lockout_ms - 1
 
 
+def _overheat_strict(v: Any, e: Any, s: str) -> bool:
+    return e.level > v.cfg.overheat_c10
+
+
 def _ack_ignores_cause(a: Any) -> Any:
     return a._replace(active=tuple(False for _ in a.active))
 
@@ -179,6 +183,9 @@ MUTANTS: tuple[Mutant, ...] = (
            lambda: [(F, "therapy_budget", _budget_without_reservoir)], expect=("INV-RES-001",)),
     Mutant("M21-stop-alarm-allows-start", "start ignores stop-flow alarm causes", lambda: [],
            _drop_cond(G.no_stop_condition, "start"), expect=("STEP-ALM-004",)),
+    Mutant("M22-overheat-off-by-one", "a mechanism exactly at the overheat threshold keeps running", lambda: [],
+           _swap_cond(G.overheats, G.Cond("overheats", _overheat_strict, G.overheats.reason)),
+           expect=("INV-TMP-001",)),
 )
 
 

@@ -29,7 +29,7 @@ from controller.guards import boluses_last_hour
 from controller.limits import SILENCE_MAX_MS, limits_ok
 from controller.logic import all_of, any_of, implies, ite, maximum, minimum, not_, pick, same
 from controller.program import N_WINDOWS, kvo_rate, program_ok, rate_cap
-from controller.state import ALARMABLE, NO_FLOW, Vars
+from controller.state import ALARMABLE, FLOWING, NO_FLOW, Vars
 
 
 class StateView(Protocol):
@@ -154,6 +154,18 @@ STATE_INVARIANTS: tuple[StateInv, ...] = (
                          v.alarm.active[A.CALLBACK]),
                  implies(all_of(st.is_("PAUSED"), v.flow.clock - v.marks.paused_at >= v.cfg.paused_limit_ms),
                          v.alarm.active[A.PAUSED_TOO_LONG]))),
+    StateInv("INV-TMP-001", ("REQ-TMP-001",),
+             "nothing flows with the mechanism at or above the overheat threshold or with overheat active; "
+             "where alarms annunciate, overheat is then active; outside the operating range "
+             "temperature_range is active",
+             lambda st, v: all_of(
+                 implies(st.is_(*FLOWING), all_of(not_(AN.overheated(v.marks.temp_c10, v.cfg)),
+                                                  not_(v.alarm.active[A.OVERHEAT]))),
+                 implies(AN.overheated(v.marks.temp_c10, v.cfg),
+                         all_of(v.flow.rate == 0, implies(st.is_(*ALARMABLE), v.alarm.active[A.OVERHEAT]))),
+                 implies(all_of(st.is_(*ALARMABLE), any_of(v.marks.temp_c10 < v.cfg.temp_min_c10,
+                                                           v.marks.temp_c10 > v.cfg.temp_max_c10)),
+                         v.alarm.active[A.TEMPERATURE_RANGE]))),
     StateInv("INV-THR-001", ("REQ-THR-001", "REQ-THR-002", "REQ-BOL-001"),
              "the rate is the current step's rate (plus the bolus), 0 between intermittent doses",
              lambda st, v: all_of(

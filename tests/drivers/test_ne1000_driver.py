@@ -142,3 +142,27 @@ def test_config_refuses_bad_values_naming_the_field() -> None:
                          ("diameter_mm", "12.345"), ("safe_timeout_s", 256), ("relief_ul", True)]:
         with pytest.raises(ConfigurationError, match=field):
             NE1000Config("x", **{field: value})  # type: ignore[arg-type]
+
+
+@pytest.mark.req("REQ-DRV-002")
+def test_open_arms_the_pumps_own_host_silence_watchdog_and_it_stops_a_silent_host() -> None:
+    driver, port = opened(safe_timeout_s=2)
+    assert any(p.lstrip(b"0123456789") == b"SAF2" for p in port.sent) and port.pump.saf_s == 2
+    assert driver.request(SetFlow(360_000, 1_000 * VU_PER_UL)).accepted  # 100 uL/s, 1 mL target
+    assert port.pump.truth(1_000).moving
+    # the host dies here: no more packets; the pump's own timer stops the motor 2 s after the last one
+    truth = port.pump.truth(10_000)
+    assert not truth.moving and truth.infused_ul <= 200 + 1  # at most 2 s at 100 uL/s
+
+
+@pytest.mark.req("REQ-DRV-002")
+def test_in_basic_mode_every_run_carries_a_volume_target_within_the_cap() -> None:
+    driver, port = opened(safe_timeout_s=0)
+    cap_ul = 30
+    assert driver.request(SetFlow(360_000, cap_ul * VU_PER_UL)).accepted
+    sent = [p.lstrip(b"0123456789") for p in port.sent]
+    run = sent.index(b"RUN")
+    vols = [p for p in sent[:run] if p.startswith(b"VOL") and p[3:4].isdigit()]  # the decoder drops spaces
+    assert vols and 0 < float(vols[-1][3:].decode()) * 1_000 <= cap_ul  # mL on the wire
+    truth = port.pump.truth(60_000)  # nobody talks to the pump for a minute
+    assert not truth.moving and truth.infused_ul <= cap_ul
