@@ -189,11 +189,13 @@ def replace_at(items: tuple[T, ...], index: int, value: T) -> tuple[T, ...]:
 
 def same(a: object, b: object) -> bool:
     """Structural equality of records (dataclasses, tuples) whose leaves may be symbolic."""
-    if is_dataclass(a) and not isinstance(a, type):
-        return all_of(*(same(getattr(a, f.name), getattr(b, f.name)) for f in fields(a)))
+    if a is b:  # one object (the run-time common case: an unchanged sub-record is shared)
+        return True
     if isinstance(a, tuple) and isinstance(b, tuple):
         if len(a) != len(b):
             return False
         return all_of(*(same(x, y) for x, y in zip(a, b, strict=True)))
+    if is_dataclass(a) and not isinstance(a, type):
+        return all_of(*(same(getattr(a, f.name), getattr(b, f.name)) for f in fields(a)))
     result: bool = a == b
     return result
