@@ -77,8 +77,8 @@ def encode_safe(data: bytes) -> bytes:
 Item = bytes | FrameError
 
 
-class SafeDecoder:
-    """Safe-mode packets, either direction."""
+class _Decoder:
+    """A byte buffer fed in chunks; ``pending`` is what waits for the rest of a frame."""
 
     def __init__(self) -> None:
         self._buf = bytearray()
@@ -87,15 +87,25 @@ class SafeDecoder:
     def pending(self) -> int:
         return len(self._buf)
 
+    def _noise(self, out: list[Item]) -> bool:
+        """Drop (and report) what stands before the next STX; True when something was dropped."""
+        start = self._buf.find(STX)
+        if start == 0:
+            return False
+        dropped = bytes(self._buf if start < 0 else self._buf[:start])
+        del self._buf[: len(dropped)]
+        out.append(FrameError("noise", dropped, "bytes starting with STX (0x02)"))
+        return True
+
+
+class SafeDecoder(_Decoder):
+    """Safe-mode packets, either direction."""
+
     def feed(self, chunk: bytes) -> list[Item]:
         out: list[Item] = []
         self._buf += chunk
         while self._buf:
-            start = self._buf.find(STX)
-            if start != 0:
-                dropped = bytes(self._buf if start < 0 else self._buf[:start])
-                del self._buf[: len(dropped)]
-                out.append(FrameError("noise", dropped, "bytes starting with STX (0x02)"))
+            if self._noise(out):
                 continue
             if len(self._buf) < 2:
                 break
@@ -121,25 +131,14 @@ class SafeDecoder:
         return out
 
 
-class BasicReplyDecoder:
+class BasicReplyDecoder(_Decoder):
     """Basic-mode replies: ``<STX><printable data><ETX>``."""
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-
-    @property
-    def pending(self) -> int:
-        return len(self._buf)
 
     def feed(self, chunk: bytes) -> list[Item]:
         out: list[Item] = []
         self._buf += chunk
         while self._buf:
-            start = self._buf.find(STX)
-            if start != 0:
-                dropped = bytes(self._buf if start < 0 else self._buf[:start])
-                del self._buf[: len(dropped)]
-                out.append(FrameError("noise", dropped, "bytes starting with STX (0x02)"))
+            if self._noise(out):
                 continue
             end = next((i for i in range(1, len(self._buf)) if self._buf[i] < 0x20 or self._buf[i] > 0x7E), -1)
             if end < 0:
@@ -158,16 +157,9 @@ class BasicReplyDecoder:
         return out
 
 
-class BasicCommandDecoder:
+class BasicCommandDecoder(_Decoder):
     """Basic-mode commands as the pump reads them: up to CR, spaces and control bytes
     stripped, upper-cased (so ``0 rat 25.5 mh\\r`` is ``0RAT25.5MH``)."""
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-
-    @property
-    def pending(self) -> int:
-        return len(self._buf)
 
     def feed(self, chunk: bytes) -> list[Item]:
         out: list[Item] = []

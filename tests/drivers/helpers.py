@@ -20,6 +20,23 @@ PERIOD_MS = 100
 FAST = {"reply_timeout_ms": 60, "retries": 1, "comm_loss_ms": 500, "safe_timeout_s": 1}
 
 
+class BufferPort:
+    """The reading half of a fake serial port: bytes queued in ``buf`` by ``write`` (subclasses)."""
+
+    buf = b""
+
+    @property
+    def in_waiting(self) -> int:
+        return len(self.buf)
+
+    def read(self, size: int = 1) -> bytes:
+        out, self.buf = self.buf[:size], self.buf[size:]
+        return out
+
+    def close(self) -> None:
+        pass
+
+
 def wait_for(pred: Callable[[], bool], timeout_s: float = 5.0) -> bool:
     """Poll ``pred`` until it holds or the deadline passes (never a bare sleep racing a thread)."""
     deadline = time.monotonic() + timeout_s

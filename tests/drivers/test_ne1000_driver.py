@@ -17,26 +17,19 @@ from controller.drivers.ne1000 import NE1000Config, NE1000Driver
 from controller.drivers.ne1000_pump import SimPump
 from controller.errors import ConfigurationError
 from controller.units import VU_PER_UL
+from tests.drivers.helpers import BufferPort
 
 pytestmark = pytest.mark.req("REQ-DRV-001", "REQ-DRV-003")
 
 Rewrite = Callable[[bytes, bytes], bytes | None]  # (command payload, reply payload) -> new reply or None (lost)
 
 
-class Loopback:
+class Loopback(BufferPort):
     def __init__(self, pump: SimPump) -> None:
         self.pump, self.t_ms, self.buf = pump, 0, b""
         self.basic, self.safe = F.BasicCommandDecoder(), F.SafeDecoder()
         self.rewrite: Rewrite = lambda cmd, reply: reply
         self.sent: list[bytes] = []
-
-    @property
-    def in_waiting(self) -> int:
-        return len(self.buf)
-
-    def read(self, size: int = 1) -> bytes:
-        out, self.buf = self.buf[:size], self.buf[size:]
-        return out
 
     def write(self, data: bytes) -> int:
         safe = self.pump.saf_s > 0
@@ -48,9 +41,6 @@ class Loopback:
                 if reply is not None:
                     self.buf += F.encode_safe(reply) if safe else F.encode_basic_reply(reply)
         return len(data)
-
-    def close(self) -> None:
-        pass
 
 
 def opened(**config: object) -> tuple[NE1000Driver, Loopback]:

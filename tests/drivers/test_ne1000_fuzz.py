@@ -20,6 +20,7 @@ from controller.drivers import ne1000_protocol as P
 from controller.drivers.ne1000_link import Link, LinkFault, Mode
 from controller.drivers.ne1000_protocol import FrameError, PumpReply, ReplyError
 from controller.drivers.ne1000_pump import SimPump
+from tests.drivers.helpers import BufferPort
 
 pytestmark = pytest.mark.req("REQ-DRV-003")
 
@@ -94,27 +95,16 @@ def test_format_down_is_the_largest_wire_number_not_above(x: Fraction) -> None:
     assert number.value == value <= x < value + number.resolution
 
 
-class HostilePort:
+class HostilePort(BufferPort):
     """A serial port that answers every write with the next chunk of hostile bytes."""
 
     def __init__(self, replies: list[bytes]) -> None:
         self.replies, self.buf = list(replies), b""
 
-    @property
-    def in_waiting(self) -> int:
-        return len(self.buf)
-
-    def read(self, size: int = 1) -> bytes:
-        out, self.buf = self.buf[:size], self.buf[size:]
-        return out
-
     def write(self, data: bytes) -> int:
         if self.replies:
             self.buf += self.replies.pop(0)
         return len(data)
-
-    def close(self) -> None:
-        pass
 
 
 @settings(max_examples=max(50, N // 5), deadline=None, derandomize=True)
