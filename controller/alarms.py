@@ -84,6 +84,8 @@ CATALOG: tuple[AlarmSpec, ...] = (
               "Power was lost during therapy: check the infusion before resuming", ("REQ-REC-001",)),
     AlarmSpec("near_end", Priority.LOW, Response.CONTINUE, False,
               "Infusion near end", ("REQ-DEL-006",)),
+    AlarmSpec("reservoir_low", Priority.LOW, Response.CONTINUE, False,
+              "Container nearly empty: less than the near-end time left at the programmed rate", ("REQ-RES-002",)),
     AlarmSpec("low_battery", Priority.LOW, Response.CONTINUE, False,
               "Battery low", ("REQ-PWR-001",)),
     AlarmSpec("temperature_range", Priority.LOW, Response.CONTINUE, False,
@@ -111,6 +113,7 @@ PAUSED_TOO_LONG = INDEX["paused_too_long"]
 CALLBACK = INDEX["callback"]
 POWER_LOSS = INDEX["power_loss"]
 NEAR_END = INDEX["near_end"]
+RESERVOIR_LOW = INDEX["reservoir_low"]
 LOW_BATTERY = INDEX["low_battery"]
 TEMPERATURE_RANGE = INDEX["temperature_range"]
 

@@ -5,7 +5,8 @@ Theory of operation
 Some causes are reported by sensors and held until the sensor reports otherwise
 (occlusion, single air bubble, door, motor fault, watchdog, self-test); the others are
 *derived* from the variables after every step (reservoir, dose limit, VTBI complete,
-paused too long, unattended programming, near end, battery, accumulated air).
+paused too long, unattended programming, near end, battery, accumulated air, temperature,
+container nearly empty).
 ``refresh`` recomputes the derived causes for the state the step ends in and updates the
 active flags:
 
@@ -26,15 +27,16 @@ from __future__ import annotations
 
 from controller import alarms as A
 from controller import windows
-from controller.flow import reservoir_used, waiting, window_allowance
+from controller.flow import reservoir_left, reservoir_used, waiting, window_allowance
 from controller.limits import Limits
 from controller.logic import all_of, any_of, ite, not_, pick
-from controller.program import N_WINDOWS
+from controller.program import N_WINDOWS, kvo_rate
 from controller.state import ALARMABLE, THERAPY, Alarms, Ring, Vars
 
 DERIVED: tuple[int, ...] = (
     A.RESERVOIR_EMPTY, A.DOSE_LIMIT, A.VTBI_COMPLETE, A.PAUSED_TOO_LONG, A.CALLBACK,
     A.NEAR_END, A.LOW_BATTERY, A.BATTERY_DEPLETED, A.AIR_ACCUM, A.OVERHEAT, A.TEMPERATURE_RANGE,
+    A.RESERVOIR_LOW,
 )
 _STOP = frozenset(A.STOP_ALARMS)
 
@@ -49,6 +51,12 @@ def battery_depleted(on_mains: bool, minutes: int, c: Limits) -> bool:
 
 def overheated(temp_c10: int, c: Limits) -> bool:
     return temp_c10 >= c.overheat_c10
+
+
+def container_low(v: Vars, rate: int, c: Limits) -> bool:
+    """The container lasts no longer than ``near_end_ms`` at ``rate`` (REQ-RES-002); multiplied out,
+    so no division (``flow.reservoir_time_ms`` gives the time itself)."""
+    return all_of(rate > 0, reservoir_left(v) <= rate * c.near_end_ms)
 
 
 def air_over(air_cur: int, ring: Ring, c: Limits) -> bool:
@@ -71,8 +79,10 @@ def derived_causes(v: Vars, state: str) -> tuple[bool, ...]:
     if state in THERAPY:
         basal = ite(waiting(v), 0, pick(f.step, p.step_rate))
         near_end = all_of(basal > 0, p.vtbi - f.delivered <= basal * c.near_end_ms)
+        low = container_low(v, basal, c)
     else:
         near_end = False
+        low = container_low(v, kvo_rate(p, c), c) if state == "KVO" else False
     return (
         reservoir,
         window_full,
@@ -85,6 +95,7 @@ def derived_causes(v: Vars, state: str) -> tuple[bool, ...]:
         air_over(m.air_cur, v.air, c),
         overheated(m.temp_c10, c),
         any_of(m.temp_c10 < c.temp_min_c10, m.temp_c10 > c.temp_max_c10),
+        low,
     )
 
 

@@ -43,7 +43,7 @@ from controller.campaign_runner import InfusionResult
 
 OUTCOMES = ("error", "post_failed", "failsafe", "off", "restored", "alarm", "refused", "no_effect")
 HEADS = (*OUTCOMES[1:], "FS>ok", "inv", "phys")  # table columns after the totals
-ROUTINE_ALARMS = frozenset({"vtbi_complete", "near_end", "paused_too_long", "callback"})
+ROUTINE_ALARMS = frozenset({"vtbi_complete", "near_end", "reservoir_low", "paused_too_long", "callback"})
 ROUTINE_REFUSALS = frozenset({"patient_bolus"})
 DELIVERING = frozenset({"RUNNING", "BOLUS", "KVO", "PRIMING"})
 MAX_VIOLATIONS = 20

@@ -57,6 +57,12 @@ def reservoir_left(v: Vars) -> int:
     return maximum(0, v.prog.reservoir_vol - reservoir_used(v))
 
 
+def reservoir_time_ms(v: Vars, rate: int) -> int | None:
+    """How long the container lasts at ``rate`` (whole ms, rounded down), or None when nothing flows.
+    Run time only (a division); the alarm uses ``annunciation.container_low`` (REQ-RES-002)."""
+    return None if rate <= 0 else reservoir_left(v) // rate
+
+
 def window_allowance(v: Vars, j: int, fallback: int) -> int:
     """What window j still allows, or ``fallback`` when the window is off."""
     left = v.prog.lim_vol[j] - windows.used(v.flow.wcur[j], v.win[j])

@@ -24,9 +24,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
+from controller import annunciation as AN
 from controller import effects as EF
 from controller import flow as F
 from controller import guards as G
+from controller import logic
 from controller import program as P
 from controller import windows as W
 from controller.logic import ite, maximum, minimum, pick
@@ -113,6 +115,10 @@ def _overheat_strict(v: Any, e: Any, s: str) -> bool:
     return e.level > v.cfg.overheat_c10
 
 
+def _container_low_strict(v: Any, rate: int, c: Any) -> Any:
+    return logic.all_of(rate > 0, F.reservoir_left(v) < rate * c.near_end_ms)
+
+
 def _ack_ignores_cause(a: Any) -> Any:
     return a._replace(active=tuple(False for _ in a.active))
 
@@ -186,6 +192,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("M22-overheat-off-by-one", "a mechanism exactly at the overheat threshold keeps running", lambda: [],
            _swap_cond(G.overheats, G.Cond("overheats", _overheat_strict, G.overheats.reason)),
            expect=("INV-TMP-001",)),
+    Mutant("M23-container-low-late", "the low-container alarm waits until strictly less than the near-end time is left",
+           lambda: [(AN, "container_low", _container_low_strict)], expect=("INV-RES-002",)),
 )
 
 

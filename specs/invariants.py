@@ -24,7 +24,7 @@ from controller import alarms as A
 from controller import annunciation as AN
 from controller import windows
 from controller.events import Actor, Event
-from controller.flow import basal_rate, dose_allowance, kvo_limited, reservoir_used, waiting
+from controller.flow import basal_rate, dose_allowance, kvo_limited, reservoir_left, reservoir_used, waiting
 from controller.guards import boluses_last_hour
 from controller.limits import SILENCE_MAX_MS, limits_ok
 from controller.logic import all_of, any_of, implies, ite, maximum, minimum, not_, pick, same
@@ -154,6 +154,16 @@ STATE_INVARIANTS: tuple[StateInv, ...] = (
                          v.alarm.active[A.CALLBACK]),
                  implies(all_of(st.is_("PAUSED"), v.flow.clock - v.marks.paused_at >= v.cfg.paused_limit_ms),
                          v.alarm.active[A.PAUSED_TOO_LONG]))),
+    StateInv("INV-RES-002", ("REQ-RES-002", "REQ-RES-001"),
+             "when the container lasts no longer than near_end_ms at the programmed (or KVO) rate, "
+             "reservoir_low is active",
+             lambda st, v: all_of(
+                 implies(all_of(st.is_("RUNNING", "BOLUS"), basal_rate(v) > 0,
+                                reservoir_left(v) <= basal_rate(v) * v.cfg.near_end_ms),
+                         v.alarm.active[A.RESERVOIR_LOW]),
+                 implies(all_of(st.is_("KVO"), reservoir_left(v) <= kvo_rate(v.prog, v.cfg) * v.cfg.near_end_ms,
+                                kvo_rate(v.prog, v.cfg) > 0),
+                         v.alarm.active[A.RESERVOIR_LOW]))),
     StateInv("INV-TMP-001", ("REQ-TMP-001",),
              "nothing flows with the mechanism at or above the overheat threshold or with overheat active; "
              "where alarms annunciate, overheat is then active; outside the operating range "

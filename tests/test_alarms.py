@@ -21,7 +21,7 @@ DECIDED = {
     "paused_too_long": ("MEDIUM", "CONTINUE", False), "callback": ("MEDIUM", "CONTINUE", False),
     "power_loss": ("MEDIUM", "CONTINUE", True), "near_end": ("LOW", "CONTINUE", False),
     "low_battery": ("LOW", "CONTINUE", False), "overheat": ("MEDIUM", "STOP", True),
-    "temperature_range": ("LOW", "CONTINUE", False),
+    "temperature_range": ("LOW", "CONTINUE", False), "reservoir_low": ("LOW", "CONTINUE", False),
 }
 
 

@@ -15,6 +15,7 @@ from controller import alarms as A
 from controller.commands import RaiseAlarm, SetFlow, StopMotor
 from controller.core import Controller, Step
 from controller.events import Actor, ev, tick
+from controller.flow import reservoir_time_ms
 from controller.limits import Limits
 from controller.state import STATES
 from controller.table import TABLE
@@ -118,6 +119,19 @@ def ex_run_to_vtbi_then_kvo() -> list[Step]:
     steps.append(must(c.handle(ev("stop"))))
     assert c.state == "STOPPED" and c.vars.flow.rate == 0
     steps.append(refused(c.handle(ev("start")), "vtbi_delivered"))
+    return steps
+
+
+@example("REQ-RES-002", "REQ-BOL-004")
+def ex_container_low_alarm_before_it_runs_dry() -> list[Step]:
+    c = ready(pca_program(step_rate=(100 * ML_H, 0, 0, 0), vtbi=50 * ML, reservoir_vol=20 * ML))
+    assert reservoir_time_ms(c.vars, 100 * ML_H) == 12 * 60_000  # computed before start: 20 mL at 100 mL/h
+    steps = [must(c.handle(ev("start")))]
+    steps += run_for(c, 7 * 60_000 - 1)  # 5 min + 1 ms left: more than near_end_ms
+    assert "reservoir_low" not in active(c) and reservoir_time_ms(c.vars, 100 * ML_H) == 5 * 60_000 + 1
+    steps += run_for(c, 1)  # exactly near_end_ms left
+    assert "reservoir_low" in active(c) and "near_end" not in active(c) and c.state == "RUNNING"
+    steps.append(refused(c.handle(ev("patient_bolus", actor=Actor.PATIENT)), "alarm_active"))
     return steps
 
 
