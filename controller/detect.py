@@ -69,9 +69,14 @@ class SensingConfig:
     overtravel_steps: int = 4
     battery_sample_s: float = 10.0
 
+    def __post_init__(self) -> None:
+        """Every setting in its range however the config is built (REQ-OCC-005): a typed error
+        naming the field, the value and the allowed range."""
+        parse_table({s.name: getattr(self, s.name) for s in SENSING_FIELDS}, SENSING_FIELDS, "sensing")
+
 
 SENSING_FIELDS: tuple[Field, ...] = (
-    Num("occlusion_threshold_kpa", round(2 * PSI_KPA, 2), round(20 * PSI_KPA, 2) - 0.01, None, "kPa",
+    Num("occlusion_threshold_kpa", 2 * PSI_KPA, 20 * PSI_KPA - 0.01, None, "kPa",
         doc="downstream threshold, 2 psi to below 20 psi (REQ-OCC-005)"),
     Num("upstream_threshold_kpa", 1.0, 50.0, None, "kPa"),
     Flag("occlusion_trend", None, "pressure-trend detector on top of the static threshold"),

@@ -29,6 +29,7 @@ Rules
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import subprocess
@@ -283,6 +284,7 @@ def _scenarios(opts: Options, items: list[dict[str, Any]], timings: dict[str, fl
 
 def _bench(opts: Options, items: list[dict[str, Any]], timings: dict[str, float], say: Progress) -> dict[str, Any]:
     from controller import bench
+    from controller.detect import PSI_KPA
     from controller.scenario_plot import plot_accuracy, plot_occlusion
 
     t0 = time.perf_counter()
@@ -306,6 +308,16 @@ def _bench(opts: Options, items: list[dict[str, Any]], timings: dict[str, float]
     items.append(_item("bench", "bench:occlusion", "pass" if worst_bolus <= 0.1 and worst_latency <= 1000 else "fail",
                        f"release bolus <= {worst_bolus:.3f} mL at <= 10 psi (target 0.1 mL); alarm latency "
                        f"<= {worst_latency} ms after the criterion", "bench", ["REQ-OCC-003", "REQ-OCC-004"]))
+    static = [r for r in occ_json if r["detector"] == "static"]
+    settings = sorted({float(r["threshold_kpa"]) for r in static})  # type: ignore[arg-type]
+    off = [abs(float(r["pressure_at_alarm_kpa"]) / float(r["threshold_kpa"]) - 1)  # type: ignore[arg-type]
+           if r["pressure_at_alarm_kpa"] is not None else math.inf for r in static]
+    spans = bool(static) and settings[0] <= 2 * PSI_KPA + 0.01 and settings[-1] >= 19 * PSI_KPA - 0.01
+    ok_thr = spans and max(off) <= 0.1
+    items.append(_item("bench", "bench:occlusion-thresholds", "pass" if ok_thr else "fail",
+                       f"static alarm at every threshold setting {', '.join(f'{s:.1f}' for s in settings)} kPa "
+                       f"(2 to 19 psi), pressure at alarm within {100 * max(off):.1f} % of the setting (limit 10 %)",
+                       "bench", ["REQ-OCC-005"]))
     timings["bench"] = time.perf_counter() - t0
     say(f"bench      accuracy worst mean {worst_mean:.2f} %, occlusion bolus <= {worst_bolus:.3f} mL "
         f"({timings['bench']:.0f} s)")

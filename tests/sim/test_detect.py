@@ -203,3 +203,22 @@ def test_sensing_reset_and_bubble_limit() -> None:
     assert s.air.limit_nl == 200_000
     s.reset()
     assert s.air.limit_nl == 200_000 and not s.down.occluded
+
+
+@pytest.mark.req("REQ-OCC-005")
+def test_occlusion_thresholds_are_validated_however_the_config_is_built() -> None:
+    from controller.errors import ConfigurationError
+    from controller.scenario import parse
+
+    default = SensingConfig()
+    assert default.occlusion_threshold_kpa == 10 * PSI_KPA and default.upstream_threshold_kpa == 1 * PSI_KPA
+    for psi in (2.0, 10.0, 19.99):
+        assert SensingConfig(occlusion_threshold_kpa=psi * PSI_KPA).occlusion_threshold_kpa == psi * PSI_KPA
+    for field, value in [("occlusion_threshold_kpa", 1.99 * PSI_KPA), ("occlusion_threshold_kpa", 20 * PSI_KPA),
+                         ("occlusion_threshold_kpa", math.nan), ("occlusion_threshold_kpa", math.inf),
+                         ("upstream_threshold_kpa", 0.5), ("upstream_threshold_kpa", -1.0)]:
+        with pytest.raises(ConfigurationError, match=f"{field} = .* allowed: a number from"):
+            SensingConfig(**{field: value})  # type: ignore[arg-type]
+    raw = {"name": "x", "duration_s": 1, "pump": {"occlusion_threshold_kpa": 140.0}}
+    with pytest.raises(ConfigurationError, match=r"pump\.occlusion_threshold_kpa = 140"):
+        parse(raw, "<test>")
