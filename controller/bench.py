@@ -26,6 +26,13 @@ finish (60 s), open the stopcock and weigh what flows in the next 120 s with the
 stopped: the unintended bolus (REQ-OCC-004). The bolus without relief (the volume stored at
 the alarm, compliance x pressure rise) is reported next to it.
 
+**Flow while stopped** (``stopped_flow``), per runaway rate (minimum, intermediate, maximum):
+run 60 s at 25 mL/h, pause, and 30 s later let the motor's driver stage fail on at that rate
+while the motor is commanded stopped; record the time from the fault to the motor_fault alarm,
+the state the pump ends in (FAILSAFE expected) and the volume the mechanism displaced after the
+fault, against the allowance of one control period plus the encoder's overtravel tolerance
+(REQ-FLF-002).
+
 Rules
 1. Figures only: the bench asserts nothing; tests and reports judge them.
 2. Each run is an ordinary scenario (parsed by ``controller.scenario``), seeded, reproducible.
@@ -42,6 +49,7 @@ from controller.scenario_run import Runner
 ACCURACY_RATES = (1.0, 25.0, 999.0)
 BOLUS_ML = (0.1, 10.0)  # minimum and maximum patient bolus measured (REQ-DEL-008, FDA 2014)
 OCCLUSION_RATES = (1.0, 25.0)
+STOPPED_FLOW_RATES = (1.0, 100.0, 1200.0)  # runaway rates: minimum, intermediate, the event's maximum
 THRESHOLDS_PSI = (2.0, 10.0, 19.0)  # minimum, default, maximum setting (REQ-OCC-005: below 20 psi)
 SAMPLE_S = 30
 WINDOWS_MIN = (2, 5, 11, 19, 31)
@@ -218,6 +226,48 @@ def _occlusion_one(rate: float, thr: float, detector: str, o: BenchOptions) -> O
     )
 
 
+@dataclass(frozen=True, slots=True)
+class StoppedFlowRun:
+    runaway_ml_h: float
+    control_period_ms: int
+    time_to_alarm_ms: int | None
+    final_state: str
+    leaked_ul: float  # displaced by the mechanism after the fault
+    allowance_ul: float  # one control period at the runaway rate + the overtravel tolerance + one step
+    violations: int
+
+
+def stopped_flow(rates: tuple[float, ...] = STOPPED_FLOW_RATES,
+                 opts: BenchOptions | None = None) -> list[StoppedFlowRun]:
+    o = opts or BenchOptions()
+    return [_stopped_flow_one(r, o) for r in rates]
+
+
+def _stopped_flow_one(rate: float, o: BenchOptions) -> StoppedFlowRun:
+    pause_ms, fault_ms, end_ms = 60_000, 90_000, 150_000
+    raw = _base(f"flow while stopped, runaway {rate:g} mL/h", end_ms / 1000, o, 10.0, {},
+                [_program(25.0, 1.0), {"at_s": 0, "type": "start"}, {"at_s": pause_ms / 1000, "type": "pause"},
+                 {"at_s": fault_ms / 1000, "type": "motor_runaway", "rate_ml_h": rate}])
+    run = Runner(parse(raw, f"<bench stopped flow {rate:g} mL/h>"))
+    run.advance(fault_ms - 1)
+    pushed0 = run.plant.pushed_ul
+    run.advance(end_ms)
+    leaked = run.plant.pushed_ul - pushed0
+    res = run.finish()
+    alarm = next((a for a in res.alarms if a.alarm == "motor_fault"), None)
+    step_ul = run.plant.params.ul_per_step
+    allowance = rate * o.control_period_ms / 3600.0 + (run.plant.sensing.cfg.overtravel_steps + 1) * step_ul
+    return StoppedFlowRun(rate, o.control_period_ms, alarm.at_ms - fault_ms if alarm is not None else None,
+                          res.final_state, leaked, allowance, res.n_invariant_violations + res.n_physical_violations)
+
+
+def stopped_flow_json(runs: list[StoppedFlowRun]) -> list[dict[str, object]]:
+    return [{"runaway_ml_h": r.runaway_ml_h, "control_period_ms": r.control_period_ms,
+             "time_to_alarm_ms": r.time_to_alarm_ms, "final_state": r.final_state,
+             "leaked_ul": round(r.leaked_ul, 3), "allowance_ul": round(r.allowance_ul, 3),
+             "violations": r.violations} for r in runs]
+
+
 # --- output ---------------------------------------------------------------------------------------
 
 def accuracy_table(runs: list[AccuracyRun]) -> str:
@@ -233,6 +283,15 @@ def accuracy_table(runs: list[AccuracyRun]) -> str:
 def bolus_table(runs: list[BolusRun]) -> str:
     lines = ["bolus volume accuracy (patient bolus at 100 mL/h, no basal, weighed to 60 s after its end)"]
     lines += [f"  {r.volume_ml:6g} mL bolus: {r.measured_ml:.4f} mL delivered ({r.error_pct:+.2f} %)"
+              + (f"  [{r.violations} violations]" if r.violations else "") for r in runs]
+    return "\n".join(lines)
+
+
+def stopped_flow_table(runs: list[StoppedFlowRun]) -> str:
+    lines = ["flow while the motor is commanded stopped (runaway driver stage 30 s into a pause)",
+             "runaway mL/h  alarm after ms  final state  leaked uL  allowance uL"]
+    lines += [f"{r.runaway_ml_h:12g}  {'-' if r.time_to_alarm_ms is None else r.time_to_alarm_ms:>13}  "
+              f"{r.final_state:11s}  {r.leaked_ul:9.3f}  {r.allowance_ul:12.3f}"
               + (f"  [{r.violations} violations]" if r.violations else "") for r in runs]
     return "\n".join(lines)
 

@@ -159,10 +159,12 @@ def _replay_core(files: list[str], args: argparse.Namespace) -> int:
 
 
 def _bench_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("procedure", choices=("accuracy", "occlusion"),
-                   help="accuracy: start-up and trumpet curves; occlusion: time to alarm, pressure, bolus")
+    p.add_argument("procedure", choices=("accuracy", "occlusion", "stopped-flow"),
+                   help="accuracy: start-up and trumpet curves; occlusion: time to alarm, pressure, bolus; "
+                        "stopped-flow: a runaway motor while commanded stopped (REQ-FLF-002)")
     p.add_argument("--mechanism", choices=("syringe", "cassette"), default="syringe")
-    p.add_argument("--rates", help="comma-separated rates in mL/h (accuracy default 1,25,999; occlusion 1,25)")
+    p.add_argument("--rates", help="comma-separated rates in mL/h (accuracy default 1,25,999; occlusion 1,25; "
+                                   "stopped-flow: runaway rates 1,100,1200)")
     p.add_argument("--control-period-ms", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", metavar="OUT", help="write the figures as JSON (- for stdout)")
@@ -184,6 +186,9 @@ def _bench(args: argparse.Namespace) -> int:
     if not 1 <= args.control_period_ms <= 2000:
         print(f"pumpctl bench: --control-period-ms {args.control_period_ms}: allowed: 1 to 2000", file=sys.stderr)
         return 2
+    if args.procedure == "stopped-flow" and args.plot:
+        print("pumpctl bench: --plot: allowed with accuracy and occlusion only", file=sys.stderr)
+        return 2
     opts = bench.BenchOptions(mechanism=args.mechanism, control_period_ms=args.control_period_ms, seed=args.seed,
                               check=args.check_invariants)
     if args.procedure == "accuracy":
@@ -196,6 +201,10 @@ def _bench(args: argparse.Namespace) -> int:
             from controller.scenario_plot import plot_accuracy
 
             plot_accuracy(acc, args.plot)
+    elif args.procedure == "stopped-flow":
+        sf = bench.stopped_flow(rates or bench.STOPPED_FLOW_RATES, opts)
+        print(bench.stopped_flow_table(sf))
+        data = bench.stopped_flow_json(sf)
     else:
         occ = bench.occlusion(rates or bench.OCCLUSION_RATES, opts)
         print(bench.occlusion_table(occ))

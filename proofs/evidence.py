@@ -318,10 +318,18 @@ def _bench(opts: Options, items: list[dict[str, Any]], timings: dict[str, float]
                        f"static alarm at every threshold setting {', '.join(f'{s:.1f}' for s in settings)} kPa "
                        f"(2 to 19 psi), pressure at alarm within {100 * max(off):.1f} % of the setting (limit 10 %)",
                        "bench", ["REQ-OCC-005"]))
+    sf = bench.stopped_flow_json(bench.stopped_flow(bench.STOPPED_FLOW_RATES, o))
+    ok_sf = all(r["final_state"] == "FAILSAFE" and r["time_to_alarm_ms"] is not None and not r["violations"]
+                and float(r["leaked_ul"]) <= float(r["allowance_ul"]) for r in sf)  # type: ignore[arg-type]
+    sf_rates = ", ".join(f"{float(r['runaway_ml_h']):g}" for r in sf)  # type: ignore[arg-type]
+    items.append(_item("bench", "bench:stopped-flow", "pass" if ok_sf else "fail",
+                       "a runaway motor while commanded stopped latches FAILSAFE with motor_fault at every rate "
+                       f"({sf_rates} mL/h); leaked volume within "
+                       "one control period plus the encoder tolerance", "bench", ["REQ-FLF-002"]))
     timings["bench"] = time.perf_counter() - t0
     say(f"bench      accuracy worst mean {worst_mean:.2f} %, occlusion bolus <= {worst_bolus:.3f} mL "
         f"({timings['bench']:.0f} s)")
-    return {"accuracy": acc_json, "occlusion": occ_json,
+    return {"accuracy": acc_json, "occlusion": occ_json, "stopped_flow": sf,
             "plots": {"trumpet": "plots/trumpet.png", "occlusion": "plots/occlusion.png"}}
 
 
