@@ -72,6 +72,9 @@ CATALOG: tuple[AlarmSpec, ...] = (
               "Reservoir empty", ("REQ-RES-001",)),
     AlarmSpec("overheat", Priority.MEDIUM, Response.STOP, True,
               "Pump mechanism too hot: infusion stopped", ("REQ-TMP-001",)),
+    AlarmSpec("repeated_stops", Priority.MEDIUM, Response.STOP, False,
+              "The same stop-flow alarm a third time within 10 min: clinician review needed before a restart",
+              ("REQ-OCC-006",)),
     AlarmSpec("dose_limit", Priority.MEDIUM, Response.KVO, True,
               "Dose limit for the time window reached: flow limited to KVO", ("REQ-DOS-004", "REQ-DOS-005")),
     AlarmSpec("vtbi_complete", Priority.MEDIUM, Response.CONTINUE, False,
@@ -107,6 +110,7 @@ DOOR = INDEX["door_open"]
 BATTERY_DEPLETED = INDEX["battery_depleted"]
 RESERVOIR_EMPTY = INDEX["reservoir_empty"]
 OVERHEAT = INDEX["overheat"]
+REPEATED_STOPS = INDEX["repeated_stops"]
 DOSE_LIMIT = INDEX["dose_limit"]
 VTBI_COMPLETE = INDEX["vtbi_complete"]
 PAUSED_TOO_LONG = INDEX["paused_too_long"]

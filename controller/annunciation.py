@@ -161,6 +161,15 @@ def acknowledge(a: Alarms) -> Alarms:
                                    for i, (act, c) in enumerate(zip(a.active, a.cause, strict=True))))
 
 
+def cleared_stop_kind(a: Alarms) -> int:
+    """The first (highest-priority) latched stop-flow alarm an acknowledge would clear, or -1."""
+    kind = -1
+    for i in reversed(A.STOP_ALARMS):
+        if A.LATCHING[i]:
+            kind = ite(all_of(a.active[i], not_(a.cause[i])), i, kind)
+    return kind
+
+
 def clearable(a: Alarms) -> bool:
     """Some latched alarm is active with its cause gone (an acknowledge would change something)."""
     return any_of(*(all_of(a.active[i], not_(a.cause[i])) for i in range(A.N_ALARMS) if A.LATCHING[i]))

@@ -28,10 +28,10 @@ from controller import annunciation as AN
 from controller import windows
 from controller.events import Event
 from controller.flow import Mode, advance, command, mode_of
-from controller.guards import bubble_limit
-from controller.logic import ite, minimum
+from controller.guards import bubble_limit, third_repeat
+from controller.logic import all_of, any_of, ite, minimum
 from controller.program import N_WINDOWS, NO_PROGRAM, Program
-from controller.state import Alarms, Bolus, BolusKind, Flow, Vars
+from controller.state import NEVER, Alarms, Bolus, BolusKind, Flow, Vars
 
 Change = Callable[[Vars, Event, str], Vars]
 
@@ -139,6 +139,25 @@ def silence(v: Vars, e: Event, s: str) -> Vars:
 
 def acknowledge(v: Vars, e: Event, s: str) -> Vars:
     return v._replace(alarm=AN.acknowledge(v.alarm))
+
+
+def count_stop_ack(v: Vars, e: Event, s: str) -> Vars:
+    """Record an ALARM -> PAUSED acknowledge of a stop-flow alarm; the third of one kind within
+    REPEAT_WINDOW_MS raises repeated_stops, which only a review clears (REQ-OCC-006, DEC-034)."""
+    a, m, clock = v.alarm, v.marks, v.flow.clock
+    k = AN.cleared_stop_kind(a)
+    counted = k >= 0
+    same = all_of(counted, k == m.ack_kind)
+    times = (ite(counted, ite(same, m.ack_times[1], NEVER), m.ack_times[0]), ite(counted, clock, m.ack_times[1]))
+    marks = m._replace(ack_kind=ite(counted, k, m.ack_kind), ack_times=times)
+    alarm = AN.set_cause(a, A.REPEATED_STOPS, any_of(a.cause[A.REPEATED_STOPS], third_repeat(v)))
+    return v._replace(alarm=alarm, marks=marks)
+
+
+def review(v: Vars, e: Event, s: str) -> Vars:
+    """A clinician reviewed the repeated stops: the count starts again (REQ-OCC-006)."""
+    return v._replace(alarm=AN.set_cause(v.alarm, A.REPEATED_STOPS, False),
+                      marks=v.marks._replace(ack_kind=-1, ack_times=(NEVER, NEVER)))
 
 
 def set_cause(index: int, value: bool) -> Change:

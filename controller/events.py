@@ -40,13 +40,13 @@ class Site(IntEnum):
 
 KINDS: tuple[str, ...] = (
     "self_test", "configure", "program", "confirm_soft_limit", "clear", "prime", "start", "pause",
-    "resume", "stop", "patient_bolus", "clinician_bolus", "silence", "acknowledge", "door_open",
+    "resume", "stop", "patient_bolus", "clinician_bolus", "silence", "acknowledge", "review", "door_open",
     "door_close", "occlusion", "occlusion_clear", "air", "reservoir", "battery", "temperature", "motor_fault",
     "watchdog", "tick",
 )
 USER_KINDS: frozenset[str] = frozenset(
     {"configure", "program", "confirm_soft_limit", "clear", "prime", "start", "pause", "resume", "stop",
-     "patient_bolus", "clinician_bolus", "silence", "acknowledge"}
+     "patient_bolus", "clinician_bolus", "silence", "acknowledge", "review"}
 )
 DEFAULT_ACTOR: dict[str, Actor] = {
     k: (Actor.PATIENT if k == "patient_bolus" else Actor.ADMIN if k == "configure"

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from controller import alarms as A
 from controller import annunciation as AN
 from controller.events import Actor, Event
 from controller.flow import Mode, advance, basal_rate, dose_allowance, moved_in, reservoir_left, reservoir_used
@@ -31,6 +32,7 @@ from controller.units import MS_PER_H, MS_PER_S
 
 Pred = Callable[[Vars, Event, str], bool]
 POST_TIMEOUT_MS = 70 * MS_PER_S  # REQ-FLT-001 (GIP 3.4: POST within 70 s)
+REPEAT_WINDOW_MS = 10 * 60 * MS_PER_S  # REQ-OCC-006 (OPCA R6.5.0(18): three cycles within 10 min)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +244,28 @@ def alarm_to_silence(v: Vars, e: Event, s: str) -> bool:
 @cond("cause_present: no latched alarm has its cause gone", "REQ-ALM-005")
 def clearable(v: Vars, e: Event, s: str) -> bool:
     return AN.clearable(v.alarm)
+
+
+def third_repeat(v: Vars) -> bool:
+    """This acknowledge ends the third ALARM of the same stop-flow kind within REPEAT_WINDOW_MS
+    (the two before it were acknowledged at ``ack_times``) (REQ-OCC-006, DEC-034)."""
+    k = AN.cleared_stop_kind(v.alarm)
+    return all_of(k >= 0, k == v.marks.ack_kind, v.flow.clock - v.marks.ack_times[0] <= REPEAT_WINDOW_MS)
+
+
+@cond("no_repeat: not the third identical stop-flow alarm within 10 min", "REQ-OCC-006")
+def repeats_third(v: Vars, e: Event, s: str) -> bool:
+    return third_repeat(v)
+
+
+@cond("nothing_to_review: no review of repeated stop-flow alarms is due", "REQ-OCC-006")
+def review_due(v: Vars, e: Event, s: str) -> bool:
+    return v.alarm.cause[A.REPEATED_STOPS]
+
+
+@cond("stop_alarm_remains: another stop-flow alarm stays active after the review", "REQ-OCC-006")
+def review_clears_all_stops(v: Vars, e: Event, s: str) -> bool:
+    return not_(any_of(*(v.alarm.active[i] for i in A.STOP_ALARMS if i != A.REPEATED_STOPS)))
 
 
 @cond("stop_alarm_remains: a stop-flow alarm stays active after acknowledging", "REQ-ALM-005")

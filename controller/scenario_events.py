@@ -28,7 +28,7 @@ NONE: tuple[tuple[Field, ...], tuple[str, ...]] = ((), ())
 CORE_TYPES: dict[str, str] = {  # scenario type -> core event kind
     "program": "program", "confirm_soft_limit": "confirm_soft_limit", "start": "start", "pause": "pause",
     "resume": "resume", "stop": "stop", "prime": "prime", "patient_bolus": "patient_bolus",
-    "clinician_bolus": "clinician_bolus", "silence": "silence", "acknowledge": "acknowledge",
+    "clinician_bolus": "clinician_bolus", "silence": "silence", "acknowledge": "acknowledge", "review": "review",
     "clear": "clear",  # addition: clear the loaded program
 }
 
@@ -40,7 +40,7 @@ EVENT_TYPES: dict[str, tuple[tuple[Field, ...], tuple[str, ...]]] = {
     "patient_bolus": NONE,
     "clinician_bolus": ((Num("volume_ml", 0.001, 10_000.0, None, "mL"), Num("duration_s", 0.001, 21_600.0, None, "s")),
                         ("volume_ml", "duration_s")),
-    "silence": NONE, "acknowledge": NONE,
+    "silence": NONE, "acknowledge": NONE, "review": NONE,
     "door_open": NONE, "door_close": NONE,
     "occlude_downstream": ((Num("resistance_factor", 1.5, 1e6, None,
                                 doc="addition: a partial occlusion multiplying the line resistance"),), ()),

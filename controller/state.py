@@ -110,6 +110,8 @@ class Marks(NamedTuple):
     res_sensed: bool  # the reservoir sensor reports empty
     odo0: int  # odometer reading when the program (and its container) was loaded
     temp_c10: int  # last reported mechanism temperature, tenths of a degree C
+    ack_kind: int  # the stop-flow alarm of the last ALARM -> PAUSED acknowledge (-1: none since review)
+    ack_times: tuple[int, int]  # clock of the two acknowledges of ack_kind before now (older, newer)
 
 
 class Vars(NamedTuple):
@@ -133,7 +135,7 @@ def initial_vars(cfg: Limits | None = None) -> Vars:
         air=Ring((0,) * AIR_BUCKETS, c.air_bucket_ms, 0),
         bolus=Bolus(0, 0, 0, (NEVER,) * MAX_PCA),
         alarm=Alarms(NO_FLAGS, NO_FLAGS, 0),
-        marks=Marks(0, 0, 0, 0, 10**6, True, False, 0, False, 0, 250),
+        marks=Marks(0, 0, 0, 0, 10**6, True, False, 0, False, 0, 250, -1, (NEVER, NEVER)),
         cfg=c,
         prog=p,
     )

@@ -136,9 +136,16 @@ TABLE: tuple[Row, ...] = (
     # --- alarm handling --------------------------------------------------------------------
     # (never from BOLUS: no alarm is ever active there, REQ-BOL-004 - the proofs check this)
     _r("silence", NOT_BOLUS, None, (*CLIN, G.alarm_to_silence), E.silence, "REQ-ALM-006"),
+    _r("acknowledge", "ALARM", None, (*CLIN, G.clearable, G.ack_clears_all_stops, G.repeats_third),
+       E.chain(E.count_stop_ack, E.acknowledge), "REQ-OCC-006", "REQ-ALM-005",
+       note="the third identical stop-flow alarm within 10 min: stays in ALARM until a review"),
     _r("acknowledge", "ALARM", "PAUSED", (*CLIN, G.clearable, G.ack_clears_all_stops),
-       E.chain(E.acknowledge, E.pause), "REQ-ALM-005"),
+       E.chain(E.count_stop_ack, E.acknowledge, E.pause), "REQ-ALM-005", "REQ-OCC-006"),
     _r("acknowledge", NOT_BOLUS, None, (*CLIN, G.clearable), E.acknowledge, "REQ-ALM-005"),
+    _r("review", "ALARM", "PAUSED", (*CLIN, G.review_due, G.review_clears_all_stops), E.chain(E.review, E.pause),
+       "REQ-OCC-006"),
+    _r("review", NOT_FLOWING, None, (*CLIN, G.review_due), E.review, "REQ-OCC-006",
+       note="never while flowing: a due review blocks every start (INV-OCC-006)"),
     # --- sensors: a stop-flow cause while flowing goes to ALARM in the same step -----------
     _r("door_open", FLOWING, "ALARM", SYS, E.set_cause(A.DOOR, True), "REQ-DOR-001", "REQ-ALM-004"),
     _r("door_open", NOT_FLOWING, None, SYS, E.set_cause(A.DOOR, True), "REQ-DOR-001"),

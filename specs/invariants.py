@@ -25,7 +25,7 @@ from controller import annunciation as AN
 from controller import windows
 from controller.events import Actor, Event
 from controller.flow import basal_rate, dose_allowance, kvo_limited, reservoir_left, reservoir_used, waiting
-from controller.guards import boluses_last_hour
+from controller.guards import boluses_last_hour, third_repeat
 from controller.limits import SILENCE_MAX_MS, limits_ok
 from controller.logic import all_of, any_of, implies, ite, maximum, minimum, not_, pick, same
 from controller.program import N_WINDOWS, kvo_rate, program_ok, rate_cap
@@ -164,6 +164,9 @@ STATE_INVARIANTS: tuple[StateInv, ...] = (
                  implies(all_of(st.is_("KVO"), reservoir_left(v) <= kvo_rate(v.prog, v.cfg) * v.cfg.near_end_ms,
                                 kvo_rate(v.prog, v.cfg) > 0),
                          v.alarm.active[A.RESERVOIR_LOW]))),
+    StateInv("INV-OCC-006", ("REQ-OCC-006",),
+             "while a review of repeated stop-flow alarms is due nothing flows",
+             lambda st, v: implies(v.alarm.cause[A.REPEATED_STOPS], not_(st.is_(*FLOWING)))),
     StateInv("INV-TMP-001", ("REQ-TMP-001",),
              "nothing flows with the mechanism at or above the overheat threshold or with overheat active; "
              "where alarms annunciate, overheat is then active; outside the operating range "
@@ -252,6 +255,13 @@ STEP_INVARIANTS: tuple[StepInv, ...] = (
                                                      v1.alarm.silence_until > v1.flow.clock),
                                               all_of(e.kind == "silence", any_of(e.actor == Actor.CLINICIAN,
                                                                                  e.actor == Actor.ADMIN)))),
+    StepInv("STEP-OCC-006", ("REQ-OCC-006", "REQ-ROL-001"),
+            "acknowledging the third identical stop-flow alarm within 10 min never leaves ALARM, and only a "
+            "clinician's review clears the review-due flag",
+            lambda s0, v0, e, s1, v1: all_of(
+                implies(all_of(s0.is_("ALARM"), e.kind == "acknowledge", third_repeat(v0)), s1.is_("ALARM")),
+                implies(all_of(v0.alarm.cause[A.REPEATED_STOPS], not_(v1.alarm.cause[A.REPEATED_STOPS])),
+                        all_of(e.kind == "review", any_of(e.actor == Actor.CLINICIAN, e.actor == Actor.ADMIN))))),
     StepInv("STEP-FLT-001", ("REQ-FLT-001",),
             "nothing leaves FAILED but a fault into FAILSAFE",
             lambda s0, v0, e, s1, v1: implies(s0.is_("FAILED"), s1.is_("FAILED", "FAILSAFE"))),

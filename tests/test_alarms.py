@@ -22,6 +22,7 @@ DECIDED = {
     "power_loss": ("MEDIUM", "CONTINUE", True), "near_end": ("LOW", "CONTINUE", False),
     "low_battery": ("LOW", "CONTINUE", False), "overheat": ("MEDIUM", "STOP", True),
     "temperature_range": ("LOW", "CONTINUE", False), "reservoir_low": ("LOW", "CONTINUE", False),
+    "repeated_stops": ("MEDIUM", "STOP", False),
 }
 
 

@@ -135,6 +135,58 @@ def ex_container_low_alarm_before_it_runs_dry() -> list[Step]:
     return steps
 
 
+def _occlusion_cycle(c: Controller, resume: bool = True) -> list[Step]:
+    steps = [must(c.handle(ev("occlusion", site=0)))]
+    assert c.state == "ALARM"
+    steps += [must(c.handle(ev("occlusion_clear", site=0))), must(c.handle(ev("acknowledge")))]
+    if resume and c.state == "PAUSED":
+        steps.append(must(c.handle(ev("resume"))))
+    steps += run_for(c, 60_000)
+    return steps
+
+
+@example("REQ-OCC-006", "REQ-ROL-001")
+def ex_third_identical_stop_within_10_min_needs_review() -> list[Step]:
+    c = running(program(vtbi=100 * ML, reservoir_vol=200 * ML))
+    steps = _occlusion_cycle(c) + _occlusion_cycle(c)  # two alert-stop-start cycles: restarted each time
+    assert c.state == "RUNNING" and "repeated_stops" not in active(c)
+    steps += _occlusion_cycle(c)  # the third within 10 min: the acknowledge leaves the pump in ALARM
+    assert c.state == "ALARM" and "repeated_stops" in active(c) and "occlusion_downstream" not in active(c)
+    steps.append(refused(c.handle(ev("resume"))))
+    steps.append(refused(c.handle(ev("review", actor=Actor.PATIENT)), "actor_not_permitted"))
+    steps.append(must(c.handle(ev("review"))))
+    assert c.state == "PAUSED" and "repeated_stops" not in active(c)
+    steps.append(refused(c.handle(ev("review")), "nothing_to_review"))
+    steps.append(must(c.handle(ev("resume"))))
+    steps += _occlusion_cycle(c) + _occlusion_cycle(c)  # the count started again at the review
+    assert c.state == "RUNNING"
+    return steps
+
+
+@example("REQ-OCC-006", "REQ-DEL-004")
+def ex_a_due_review_survives_stop_and_blocks_start() -> list[Step]:
+    c = running(program(vtbi=100 * ML, reservoir_vol=200 * ML))
+    steps = _occlusion_cycle(c) + _occlusion_cycle(c) + _occlusion_cycle(c)
+    steps.append(must(c.handle(ev("stop"))))
+    assert c.state == "STOPPED"
+    steps.append(refused(c.handle(ev("start"))))
+    steps.append(must(c.handle(ev("review"))))
+    assert c.state == "STOPPED"
+    steps.append(must(c.handle(ev("start"))))
+    assert c.state == "RUNNING"
+    return steps
+
+
+@example("REQ-OCC-006")
+def ex_identical_stops_further_apart_than_10_min_are_not_counted() -> list[Step]:
+    c = running(program(vtbi=100 * ML, reservoir_vol=200 * ML))
+    steps = _occlusion_cycle(c) + _occlusion_cycle(c)
+    steps += run_for(c, 9 * 60_000)
+    steps += _occlusion_cycle(c)  # the first of the three was more than 10 min ago
+    assert c.state == "RUNNING" and "repeated_stops" not in active(c)
+    return steps
+
+
 @example("REQ-DEL-005")
 def ex_run_to_vtbi_then_stop() -> list[Step]:
     c = running(program(vtbi=1 * ML, end_kvo=False))

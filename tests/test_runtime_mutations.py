@@ -64,12 +64,33 @@ def story_patient_programs(c: Controller) -> list[Event]:
     return [ev("self_test", flag=True), ev("program", 0, program=program())]
 
 
+def _cycle() -> list[Event]:
+    return [ev("occlusion", site=0), ev("occlusion_clear", site=0), ev("acknowledge"), ev("resume")] + [tick(1000)] * 30
+
+
+def story_repeated_stops(c: Controller) -> list[Event]:
+    return boot_and_start(c, program(vtbi=100 * ML, reservoir_vol=200 * ML)) + _cycle() * 3 + [tick(1000)] * 5
+
+
+def story_patient_review(c: Controller) -> list[Event]:
+    return boot_and_start(c, program(vtbi=100 * ML, reservoir_vol=200 * ML)) + _cycle() * 3 + [
+        ev("review", 0)]
+
+
+def without_third_repeat_row() -> tuple[Row, ...]:
+    return tuple(r for r in TABLE if not (r.trigger == "acknowledge" and G.repeats_third in r.conds))
+
+
 MUTANTS: list[tuple[str, Callable[[pytest.MonkeyPatch], tuple[Row, ...]], Callable[[Controller], list[Event]], str]] = [
     ("drop PCA lockout guard", lambda mp: without(G.lockout_over, "patient_bolus"), story_lockout, "STEP-BOL-002"),
     ("drop hourly bolus count", lambda mp: without(G.under_hourly_count, "patient_bolus"), story_hourly,
      "STEP-BOL-003"),
     ("drop actor check on program", lambda mp: without(G.by_clinician, "program"), story_patient_programs,
      "STEP-ROL-001"),
+    ("third identical stop restarts like the others", lambda mp: without_third_repeat_row(), story_repeated_stops,
+     "STEP-OCC-006"),
+    ("drop actor check on review", lambda mp: without(G.by_clinician, "review"), story_patient_review,
+     "STEP-OCC-006"),
 ]
 
 
@@ -96,7 +117,8 @@ MUTANTS += [
 ]
 
 
-@pytest.mark.req("REQ-BOL-002", "REQ-BOL-003", "REQ-ROL-001", "REQ-DOS-004", "REQ-DEL-004", "REQ-DEL-001")
+@pytest.mark.req("REQ-BOL-002", "REQ-BOL-003", "REQ-ROL-001", "REQ-DOS-004", "REQ-DEL-004", "REQ-DEL-001",
+                 "REQ-OCC-006")
 @pytest.mark.parametrize("name, mutate, story, expected", MUTANTS, ids=[m[0] for m in MUTANTS])
 def test_mutant_is_caught(monkeypatch: pytest.MonkeyPatch, name: str, mutate, story, expected: str) -> None:  # type: ignore[no-untyped-def]
     table = mutate(monkeypatch)
@@ -105,7 +127,7 @@ def test_mutant_is_caught(monkeypatch: pytest.MonkeyPatch, name: str, mutate, st
 
 
 @pytest.mark.parametrize("story", [story_lockout, story_hourly, story_window, story_door, story_vtbi,
-                                   story_patient_programs])
+                                   story_patient_programs, story_repeated_stops, story_patient_review])
 def test_same_stories_pass_on_the_real_controller(story) -> None:  # type: ignore[no-untyped-def]
     c = Controller()
     assert violations(c, story(c)) == set()
