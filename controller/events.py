@@ -9,7 +9,7 @@ right fields and the default actor for each kind; an ill-typed payload cannot
 even be built (``ConfigurationError`` naming the field, the value and what is allowed).
 
 Actors and permissions (REQ-ROL-001..003): a patient may only ask for a PCA bolus;
-clinicians program, start, stop, prime, bolus, silence and acknowledge; only an
+clinicians program, start, stop, prime, bolus, silence, acknowledge and review; only an
 administrator changes pump limits; sensor and timer events come from the SYSTEM (the
 shell), so nobody can fake a sensor clearing.
 """
