@@ -28,6 +28,7 @@ Rules
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -121,8 +122,15 @@ def _inspections(items: list[dict[str, Any]]) -> None:
 
 def _start_tests(out: Path) -> subprocess.Popen[str]:
     env = dict(os.environ, HYPOTHESIS_PROFILE="verify", PYTHONHASHSEED="0")
+    # The scenario suite under pytest (tests/sim/test_suite.py) runs the very files the scenario
+    # step runs and records: here it would only repeat them (no requirement loses a method).
     cmd = [sys.executable, "-m", "pytest", "-m", "req and not slow", f"--junitxml={out / 'junit.xml'}", "-q",
-           "-p", "no:cacheprovider", "-o", "junit_family=xunit1", str(ROOT / "tests")]
+           "-p", "no:cacheprovider", "-o", "junit_family=xunit1",
+           f"--ignore={ROOT / 'tests' / 'sim' / 'test_suite.py'}", str(ROOT / "tests")]
+    if importlib.util.find_spec("xdist") is not None and (os.cpu_count() or 1) > 1:
+        # a worker per core (up to 4): the tests are the longest activity, and alone at the end one
+        # process would leave the other cores idle
+        cmd[3:3] = ["-n", str(min(4, os.cpu_count() or 1))]
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

@@ -33,7 +33,8 @@ from controller.state import NO_FLOW
 from controller.units import ml_to_vu
 
 PERIOD = 500
-USER = ("start", "pause", "resume", "stop", "acknowledge", "review", "silence", "confirm_soft_limit", "patient_bolus", "clear")
+USER = ("start", "pause", "resume", "stop", "acknowledge", "review", "silence", "confirm_soft_limit", "patient_bolus",
+        "clear")
 PHYSICAL = ("door_open", "door_close", "occlude_downstream", "occlude_upstream", "release_occlusion", "air_bubble",
             "purge_air", "mains_loss", "mains_restore")
 FAULTS = ("sensor_fault", "motor_runaway", "missed_steps", "motor_stall", "power_cycle", "loop_stall")

@@ -46,6 +46,7 @@ def results() -> dict[str, dict[str, object]]:
                  "REQ-DOS-004", "REQ-DOS-005", "REQ-BOL-001", "REQ-BOL-002", "REQ-BOL-003", "REQ-BOL-005",
                  "REQ-FLT-001", "REQ-FLT-002", "REQ-FLT-003", "REQ-PRG-003", "REQ-PRG-004", "REQ-PRM-001",
                  "REQ-PRM-002", "REQ-DRG-002", "REQ-DRG-003", "REQ-RTE-001", "REQ-ALM-005", "REQ-ALM-006")
+@pytest.mark.method("scenario")
 @pytest.mark.parametrize("name", [f.name for f in FILES])
 def test_scenario_meets_its_expectations(name: str) -> None:
     r = results()[name]
