@@ -33,6 +33,11 @@ the state the pump ends in (FAILSAFE expected) and the volume the mechanism disp
 fault, against the allowance of one control period plus the encoder's overtravel tolerance
 (REQ-FLF-002).
 
+**Mains failure** (``mains_failure``), per rate (minimum, intermediate, maximum): with 20 min of
+battery, run 5 min on mains, then lose mains; weigh the outflow over minutes 6 to 13 (on
+battery, before any battery alarm) against the set rate, record when battery_depleted stops the
+pump and how much the mechanism pushed after that alarm (REQ-PWR-003).
+
 Rules
 1. Figures only: the bench asserts nothing; tests and reports judge them.
 2. Each run is an ordinary scenario (parsed by ``controller.scenario``), seeded, reproducible.
@@ -49,7 +54,8 @@ from controller.scenario_run import Runner
 ACCURACY_RATES = (1.0, 25.0, 999.0)
 BOLUS_ML = (0.1, 10.0)  # minimum and maximum patient bolus measured (REQ-DEL-008, FDA 2014)
 OCCLUSION_RATES = (1.0, 25.0)
-STOPPED_FLOW_RATES = (1.0, 100.0, 1200.0)  # runaway rates: minimum, intermediate, the event's maximum
+STOPPED_FLOW_RATES = (1.0, 100.0, 1200.0)
+MAINS_RATES = (1.0, 25.0, 999.0)  # runaway rates: minimum, intermediate, the event's maximum
 THRESHOLDS_PSI = (2.0, 10.0, 19.0)  # minimum, default, maximum setting (REQ-OCC-005: below 20 psi)
 SAMPLE_S = 30
 WINDOWS_MIN = (2, 5, 11, 19, 31)
@@ -259,6 +265,67 @@ def _stopped_flow_one(rate: float, o: BenchOptions) -> StoppedFlowRun:
     allowance = rate * o.control_period_ms / 3600.0 + (run.plant.sensing.cfg.overtravel_steps + 1) * step_ul
     return StoppedFlowRun(rate, o.control_period_ms, alarm.at_ms - fault_ms if alarm is not None else None,
                           res.final_state, leaked, allowance, res.n_invariant_violations + res.n_physical_violations)
+
+
+@dataclass(frozen=True, slots=True)
+class MainsFailureRun:
+    rate_ml_h: float
+    battery_rate_error_pct: float  # outflow over minutes 6-13 (on battery) against the set rate
+    depleted_after_s: float | None  # from mains loss to the battery_depleted alarm
+    battery_left_min: float | None  # true charge left when the alarm stopped the pump
+    pushed_after_alarm_ul: float  # mechanism movement after the alarm
+    final_state: str
+    violations: int
+
+
+def mains_failure(rates: tuple[float, ...] = MAINS_RATES,
+                  opts: BenchOptions | None = None) -> list[MainsFailureRun]:
+    o = opts or BenchOptions()
+    return [_mains_failure_one(r, o) for r in rates]
+
+
+def _mains_failure_one(rate: float, o: BenchOptions) -> MainsFailureRun:
+    loss_ms, w0_ms, w1_ms, end_ms = 300_000, 360_000, 780_000, 1_500_000
+    raw = _base(f"mains failure {rate:g} mL/h", end_ms / 1000, o, 60.0, {},
+                [_program(rate, 1.0), {"at_s": 0, "type": "start"}, {"at_s": loss_ms / 1000, "type": "mains_loss"}])
+    raw["plant"] = {**raw["plant"], "battery_min": 20.0}  # type: ignore[dict-item]
+    run = Runner(parse(raw, f"<bench mains failure {rate:g} mL/h>"))
+    run.advance(w0_ms)
+    d0 = run.plant.delivered_ul
+    run.advance(w1_ms)
+    measured_ml_h = (run.plant.delivered_ul - d0) / 1000 / ((w1_ms - w0_ms) / 3_600_000)
+    alarm_at, left, pushed_at = None, None, 0.0
+    t = w1_ms
+    while t < end_ms:
+        t = min(end_ms, t + 1_000)
+        run.advance(t)
+        if alarm_at is None and any(a.alarm == "battery_depleted" for a in run.res.alarms):
+            alarm_at, left, pushed_at = t, run.plant.battery, run.plant.pushed_ul
+    res = run.finish()
+    first = next((a.at_ms for a in res.alarms if a.alarm == "battery_depleted"), None)
+    return MainsFailureRun(
+        rate, 100.0 * (measured_ml_h - rate) / rate, None if first is None else (first - loss_ms) / 1000,
+        left, 0.0 if alarm_at is None else run.plant.pushed_ul - pushed_at, res.final_state,
+        res.n_invariant_violations + res.n_physical_violations)
+
+
+def mains_failure_json(runs: list[MainsFailureRun]) -> list[dict[str, object]]:
+    return [{"rate_ml_h": r.rate_ml_h, "battery_rate_error_pct": round(r.battery_rate_error_pct, 3),
+             "depleted_after_s": r.depleted_after_s,
+             "battery_left_min": None if r.battery_left_min is None else round(r.battery_left_min, 2),
+             "pushed_after_alarm_ul": round(r.pushed_after_alarm_ul, 3), "final_state": r.final_state,
+             "violations": r.violations} for r in runs]
+
+
+def mains_failure_table(runs: list[MainsFailureRun]) -> str:
+    lines = ["mains failure with 20 min of battery (mains lost after 5 min)",
+             "rate mL/h  error on battery %  battery_depleted after s  battery left min  pushed after uL  state"]
+    lines += [f"{r.rate_ml_h:9g}  {r.battery_rate_error_pct:+17.3f}  "
+              f"{'-' if r.depleted_after_s is None else f'{r.depleted_after_s:.0f}':>24}  "
+              f"{'-' if r.battery_left_min is None else f'{r.battery_left_min:.1f}':>16}  "
+              f"{r.pushed_after_alarm_ul:15.3f}  {r.final_state}"
+              + (f"  [{r.violations} violations]" if r.violations else "") for r in runs]
+    return "\n".join(lines)
 
 
 def stopped_flow_json(runs: list[StoppedFlowRun]) -> list[dict[str, object]]:

@@ -159,12 +159,13 @@ def _replay_core(files: list[str], args: argparse.Namespace) -> int:
 
 
 def _bench_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("procedure", choices=("accuracy", "occlusion", "stopped-flow"),
+    p.add_argument("procedure", choices=("accuracy", "occlusion", "stopped-flow", "mains-failure"),
                    help="accuracy: start-up and trumpet curves; occlusion: time to alarm, pressure, bolus; "
-                        "stopped-flow: a runaway motor while commanded stopped (REQ-FLF-002)")
+                        "stopped-flow: a runaway motor while commanded stopped (REQ-FLF-002); "
+                        "mains-failure: battery operation until battery_depleted (REQ-PWR-003)")
     p.add_argument("--mechanism", choices=("syringe", "cassette"), default="syringe")
     p.add_argument("--rates", help="comma-separated rates in mL/h (accuracy default 1,25,999; occlusion 1,25; "
-                                   "stopped-flow: runaway rates 1,100,1200)")
+                                   "stopped-flow: runaway rates 1,100,1200; mains-failure 1,25,999)")
     p.add_argument("--control-period-ms", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", metavar="OUT", help="write the figures as JSON (- for stdout)")
@@ -186,7 +187,7 @@ def _bench(args: argparse.Namespace) -> int:
     if not 1 <= args.control_period_ms <= 2000:
         print(f"pumpctl bench: --control-period-ms {args.control_period_ms}: allowed: 1 to 2000", file=sys.stderr)
         return 2
-    if args.procedure == "stopped-flow" and args.plot:
+    if args.procedure in ("stopped-flow", "mains-failure") and args.plot:
         print("pumpctl bench: --plot: allowed with accuracy and occlusion only", file=sys.stderr)
         return 2
     opts = bench.BenchOptions(mechanism=args.mechanism, control_period_ms=args.control_period_ms, seed=args.seed,
@@ -201,6 +202,10 @@ def _bench(args: argparse.Namespace) -> int:
             from controller.scenario_plot import plot_accuracy
 
             plot_accuracy(acc, args.plot)
+    elif args.procedure == "mains-failure":
+        mf = bench.mains_failure(rates or bench.MAINS_RATES, opts)
+        print(bench.mains_failure_table(mf))
+        data = bench.mains_failure_json(mf)
     elif args.procedure == "stopped-flow":
         sf = bench.stopped_flow(rates or bench.STOPPED_FLOW_RATES, opts)
         print(bench.stopped_flow_table(sf))

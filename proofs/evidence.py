@@ -334,10 +334,18 @@ def _bench(opts: Options, items: list[dict[str, Any]], timings: dict[str, float]
                        "a runaway motor while commanded stopped latches FAILSAFE with motor_fault at every rate "
                        f"({sf_rates} mL/h); leaked volume within "
                        "one control period plus the encoder tolerance", "bench", ["REQ-FLF-002"]))
+    mf = bench.mains_failure_json(bench.mains_failure(bench.MAINS_RATES, o))
+    worst_mf = max(abs(float(r["battery_rate_error_pct"])) for r in mf)  # type: ignore[arg-type]
+    ok_mf = all(r["final_state"] == "ALARM" and r["depleted_after_s"] is not None and not r["violations"]
+                and float(r["battery_left_min"] or 0) > 0 and float(r["pushed_after_alarm_ul"]) <= 1.0  # type: ignore[arg-type]
+                for r in mf) and worst_mf <= 5.0
+    items.append(_item("bench", "bench:mains-failure", "pass" if ok_mf else "fail",
+                       f"on battery the rate holds (worst error {worst_mf:.2f} %, limit 5 %); battery_depleted stops "
+                       "the motor while charge is left, and nothing moves after it", "bench", ["REQ-PWR-003"]))
     timings["bench"] = time.perf_counter() - t0
     say(f"bench      accuracy worst mean {worst_mean:.2f} %, occlusion bolus <= {worst_bolus:.3f} mL "
         f"({timings['bench']:.0f} s)")
-    return {"accuracy": acc_json, "occlusion": occ_json, "stopped_flow": sf,
+    return {"accuracy": acc_json, "occlusion": occ_json, "stopped_flow": sf, "mains_failure": mf,
             "plots": {"trumpet": "plots/trumpet.png", "occlusion": "plots/occlusion.png"}}
 
 

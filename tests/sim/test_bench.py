@@ -69,3 +69,20 @@ def test_flow_while_stopped_latches_failsafe_within_the_allowance(monkeypatch: p
     monkeypatch.setattr(detect.MotorMonitor, "update", lambda self, *a: None)
     (broken,) = bench.stopped_flow((1200.0,))
     assert broken.leaked_ul > broken.allowance_ul
+
+
+@pytest.mark.req("REQ-PWR-003", "REQ-PWR-002")
+def test_mains_failure_runs_on_battery_then_stops_while_charge_is_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    opts = bench.BenchOptions(control_period_ms=500)
+    (r,) = bench.mains_failure((25.0,), opts)
+    assert abs(r.battery_rate_error_pct) < 1.0  # the rate holds on battery
+    assert r.final_state == "ALARM" and r.depleted_after_s is not None and r.violations == 0
+    assert r.battery_left_min is not None and 0 < r.battery_left_min <= 5  # stopped before the battery fails
+    assert r.pushed_after_alarm_ul <= 1.0
+    assert "ALARM" in bench.mains_failure_table([r])
+    # the bench can fail: without the depleted-battery alarm the motor runs until the power dies
+    from controller import annunciation
+
+    monkeypatch.setattr(annunciation, "battery_depleted", lambda on_mains, minutes, c: False)
+    (broken,) = bench.mains_failure((25.0,), opts)
+    assert broken.depleted_after_s is None and broken.final_state != "ALARM"
