@@ -30,8 +30,8 @@ from controller.events import Event
 from controller.flow import Mode, advance, command, mode_of
 from controller.guards import bubble_limit, third_repeat
 from controller.logic import all_of, any_of, ite, minimum
-from controller.program import N_WINDOWS, NO_PROGRAM, Program
-from controller.state import NEVER, Alarms, Bolus, BolusKind, Flow, Vars
+from controller.program import N_WINDOWS, NO_PROGRAM, Program, maintenance_rate
+from controller.state import FRESH_LINE, NEVER, Alarms, Bolus, BolusKind, Flow, Line, Ring, Vars
 
 Change = Callable[[Vars, Event, str], Vars]
 
@@ -81,26 +81,48 @@ def configure(v: Vars, e: Event, s: str) -> Vars:
     return v._replace(cfg=c, air=air, marks=v.marks._replace(air_cur=air_cur))
 
 
-def _load(v: Vars, p: Program) -> Vars:
-    """Install ``p``; dose windows restart conservatively with its bucket lengths (REQ-DOS-006)."""
+def _install(v: Vars, p: Program, win: tuple[Ring, ...], wcur: tuple[int, ...]) -> Vars:
+    """``p`` in place with fresh delivery counters (the container is new); the line's rings as given."""
     f = v.flow
-    wcur, rings = [], []
-    for j in range(N_WINDOWS):
-        cur, ring = windows.collapse(f.wcur[j], v.win[j], f.clock, p.lim_bucket_ms[j])
-        wcur.append(cur)
-        rings.append(ring)
-    flow = Flow(f.clock, f.odo, f.odo, 0, 0, 0, 0, tuple(wcur), 0, 0)
+    flow = Flow(f.clock, f.odo, f.odo, 0, 0, 0, 0, wcur, 0, 0)
     marks = v.marks._replace(touched_at=f.clock, confirmed=False, odo0=f.odo, cycle_start=f.clock,
                              prime_target=0)
-    return v._replace(prog=p, flow=flow, win=tuple(rings), marks=marks)
+    return v._replace(prog=p, flow=flow, win=win, marks=marks)
+
+
+def big_change(v: Vars, p: Program) -> bool:
+    """``p``'s maintenance rate differs from the line's last one for the same entry by more than
+    ``change_factor`` either way: a 10x or decimal error inside the limits (REQ-USE-001)."""
+    prev, new, k = v.line.last_rate, maintenance_rate(p), v.cfg.change_factor
+    return all_of(prev > 0, p.drug == v.line.entry, any_of(new > prev * k, new * k < prev))
 
 
 def load_program(v: Vars, e: Event, s: str) -> Vars:
-    return _load(v, e.program)
+    """Install the program. The dose history stays with the line: a ring keeps counting as it
+    was (the guard ``history_fits`` admits only the same entry over the same window), and only an
+    empty ring the program enables is re-armed with the program's window (REQ-DOS-006)."""
+    p, f = e.program, v.flow
+    wcur, rings = [], []
+    for j in range(N_WINDOWS):
+        rearm = all_of(windows.used(f.wcur[j], v.win[j]) == 0, p.lim_vol[j] > 0)
+        cur, ring = windows.reset(f.wcur[j], v.win[j], f.clock, p.lim_bucket_ms[j], rearm)
+        wcur.append(cur)
+        rings.append(ring)
+    line = Line(p.drug, maintenance_rate(p), big_change(v, p))
+    return _install(v, p, tuple(rings), tuple(wcur))._replace(line=line)
 
 
 def clear_program(v: Vars, e: Event, s: str) -> Vars:
-    return _load(v, NO_PROGRAM)
+    """No program; the line and its dose history stay (REQ-DOS-006)."""
+    return _install(v, NO_PROGRAM, v.win, v.flow.wcur)._replace(line=v.line._replace(big_change=False))
+
+
+def new_line(v: Vars, e: Event, s: str) -> Vars:
+    """A clinician declares a new patient line: the dose history of the old one ends here
+    (recorded in the log by the shell), and the next program starts a fresh one (DEC-035)."""
+    f = v.flow
+    rings = tuple(windows.reset(f.wcur[j], v.win[j], f.clock, v.win[j].bucket, True)[1] for j in range(N_WINDOWS))
+    return v._replace(win=rings, flow=f._replace(wcur=(0,) * N_WINDOWS), line=Line(FRESH_LINE, 0, False))
 
 
 def confirm(v: Vars, e: Event, s: str) -> Vars:

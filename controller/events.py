@@ -9,14 +9,15 @@ right fields and the default actor for each kind; an ill-typed payload cannot
 even be built (``ConfigurationError`` naming the field, the value and what is allowed).
 
 Actors and permissions (REQ-ROL-001..003): a patient may only ask for a PCA bolus;
-clinicians program, start, stop, prime, bolus, silence, acknowledge and review; only an
+clinicians program, start, stop, prime, bolus, silence, acknowledge, review and declare a new
+line (``new_line``); only an
 administrator changes pump limits; sensor and timer events come from the SYSTEM (the
 shell), so nobody can fake a sensor clearing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from enum import IntEnum
 
 from controller.errors import ConfigurationError
@@ -42,11 +43,11 @@ KINDS: tuple[str, ...] = (
     "self_test", "configure", "program", "confirm_soft_limit", "clear", "prime", "start", "pause",
     "resume", "stop", "patient_bolus", "clinician_bolus", "silence", "acknowledge", "review", "door_open",
     "door_close", "occlusion", "occlusion_clear", "air", "reservoir", "battery", "temperature", "motor_fault",
-    "watchdog", "tick",
+    "watchdog", "tick", "new_line",
 )
 USER_KINDS: frozenset[str] = frozenset(
     {"configure", "program", "confirm_soft_limit", "clear", "prime", "start", "pause", "resume", "stop",
-     "patient_bolus", "clinician_bolus", "silence", "acknowledge", "review"}
+     "patient_bolus", "clinician_bolus", "silence", "acknowledge", "review", "new_line"}
 )
 DEFAULT_ACTOR: dict[str, Actor] = {
     k: (Actor.PATIENT if k == "patient_bolus" else Actor.ADMIN if k == "configure"
@@ -98,6 +99,30 @@ def _problem(e: Event) -> tuple[str, object, str] | None:
         return f"{e.kind}.program", type(e.program).__name__, "a Program"
     if not isinstance(e.limits, Limits):
         return f"{e.kind}.limits", type(e.limits).__name__, "a Limits"
+    if e.program is not NO_PROGRAM:
+        bad = _non_integer(e.program, f"{e.kind}.program")
+        if bad is not None:
+            return bad
+    if e.limits is not DEFAULT_LIMITS:
+        return _non_integer(e.limits, f"{e.kind}.limits")
+    return None
+
+
+def _non_integer(record: object, where: str) -> tuple[str, object, str] | None:
+    """The first leaf of a configuration record that is not an exact int or bool (no floats,
+    no int subclasses but bool, no strings) - floats never enter the core."""
+    for f in fields(record):  # type: ignore[arg-type]
+        value = getattr(record, f.name)
+        name = f"{where}.{f.name}"
+        if is_dataclass(value):
+            bad = _non_integer(value, name)
+            if bad is not None:
+                return bad
+            continue
+        items = value if isinstance(value, tuple) else (value,)
+        for x in items:
+            if type(x) not in (int, bool) and not isinstance(x, IntEnum):
+                return name, value, "integers (and booleans) in core units"
     return None
 
 

@@ -143,10 +143,10 @@ def advance(v: Vars, dt: int, mode: Mode) -> Vars:
     wcur = []
     rings = []
     for j in range(N_WINDOWS):
-        cur, ring = windows.advance(f.wcur[j], v.win[j], f.clock, dt, f.rate, counted, p.lim_bucket_ms[j])
+        cur, ring = windows.advance(f.wcur[j], v.win[j], f.clock, dt, f.rate, counted)
         wcur.append(cur)
         rings.append(ring)
-    air_cur, air = windows.advance(v.marks.air_cur, v.air, f.clock, dt, 0, 0, v.cfg.air_bucket_ms)
+    air_cur, air = windows.advance(v.marks.air_cur, v.air, f.clock, dt, 0, 0)
     clock2 = f.clock + dt
     step, step_done, cycle_start = f.step, f.step_done, v.marks.cycle_start
     if therapy:

@@ -22,11 +22,12 @@ from dataclasses import dataclass
 
 from controller import alarms as A
 from controller import annunciation as AN
+from controller import windows
 from controller.events import Actor, Event
 from controller.flow import Mode, advance, basal_rate, dose_allowance, moved_in, reservoir_left, reservoir_used
 from controller.limits import limits_ok
 from controller.logic import all_of, any_of, count, not_, pick
-from controller.program import MAX_CLIN_BOLUS_MS, pca_enabled, program_ok, rate_cap
+from controller.program import MAX_CLIN_BOLUS_MS, N_WINDOWS, Program, pca_enabled, program_ok, rate_cap
 from controller.state import Vars
 from controller.units import MS_PER_H, MS_PER_S
 
@@ -116,6 +117,13 @@ def limits_valid(v: Vars, e: Event, s: str) -> bool:
     return limits_ok(e.limits)
 
 
+@cond("window_tick: a control tick longer than a dose-window bucket the line still uses; wait until its "
+      "history has aged out, or declare a new line", "REQ-CFG-002", "REQ-DOS-006")
+def ticks_fit_windows(v: Vars, e: Event, s: str) -> bool:
+    """A tick never spans more than one bucket of a ring (windows rule 2), for rings that persist."""
+    return all_of(*(e.limits.max_tick_ms <= v.win[j].bucket for j in range(N_WINDOWS)))
+
+
 @cond("program_loaded: clear the program before changing pump limits", "REQ-CFG-001")
 def no_program(v: Vars, e: Event, s: str) -> bool:
     return not_(v.prog.loaded)
@@ -126,14 +134,34 @@ def program_valid(v: Vars, e: Event, s: str) -> bool:
     return program_ok(e.program, v.cfg)
 
 
-@cond("nothing_to_confirm: no soft-limit override is pending", "REQ-DRG-003")
+def needs_confirmation(v: Vars) -> bool:
+    """A soft limit is crossed, or the rate changed by more than change_factor (REQ-DRG-003, REQ-USE-001)."""
+    return any_of(v.prog.needs_confirm, v.line.big_change)
+
+
+@cond("nothing_to_confirm: no soft-limit override or large rate change is pending", "REQ-DRG-003", "REQ-USE-001")
 def confirmation_pending(v: Vars, e: Event, s: str) -> bool:
-    return all_of(v.prog.needs_confirm, not_(v.marks.confirmed))
+    return all_of(needs_confirmation(v), not_(v.marks.confirmed))
 
 
-@cond("soft_limit_unconfirmed: confirm the soft-limit override first", "REQ-DRG-003")
+@cond("soft_limit_unconfirmed: confirm the soft-limit override or the large rate change first",
+      "REQ-DRG-003", "REQ-USE-001")
 def confirmed(v: Vars, e: Event, s: str) -> bool:
-    return any_of(not_(v.prog.needs_confirm), v.marks.confirmed)
+    return any_of(not_(needs_confirmation(v)), v.marks.confirmed)
+
+
+def history_fits(v: Vars, p: Program, j: int) -> bool:
+    """Program ``p`` may use dose-window ring ``j``: the ring holds no dose that still counts, or
+    it holds this entry's history over the same window (REQ-DOS-006)."""
+    free = windows.used(v.flow.wcur[j], v.win[j]) == 0
+    same = all_of(p.drug == v.line.entry, any_of(p.lim_vol[j] == 0, p.lim_bucket_ms[j] == v.win[j].bucket))
+    return any_of(free, same)
+
+
+@cond("window_history: the line still holds dose history of another drug or over another window length; "
+      "wait until it has aged out, or declare a new line (new_line)", "REQ-DOS-006")
+def history_compatible(v: Vars, e: Event, s: str) -> bool:
+    return all_of(*(history_fits(v, e.program, j) for j in range(N_WINDOWS)))
 
 
 @cond("nothing_restored", "REQ-REC-001")

@@ -141,7 +141,10 @@ def _run_args(p: argparse.ArgumentParser) -> None:
                         "and resume delivery (without it the restored pump is left stopped)")
     p.add_argument("--library", metavar="FILE", type=Path,
                    help="drug library file (sealed or signed); the program must name a drug from it")
-    p.add_argument("--key", metavar="K", help="with --library: the key file its signature must verify with")
+    p.add_argument("--key", metavar="K", help="with --library: the key file its signature must verify with "
+                   "(required unless --allow-unsigned-library)")
+    p.add_argument("--allow-unsigned-library", action="store_true",
+                   help="development only: accept a sealed library no key verifies (logged, shown on the display)")
 
 
 def load_request(path: Path) -> dict[str, object]:
@@ -171,6 +174,8 @@ def _check_options(args: argparse.Namespace) -> None:
         raise ConfigurationError("--confirm-resume", True, "only with --resume")
     if args.key is not None and args.library is None:
         raise ConfigurationError("--key", args.key, "only with --library FILE")
+    if args.allow_unsigned_library and args.library is None:
+        raise ConfigurationError("--allow-unsigned-library", True, "only with --library FILE")
     if args.horizon_s is not None and args.horizon_s != 0 and not 4 * args.period_ms <= args.horizon_s * 1000 <= 3.6e6:
         raise ConfigurationError("--horizon-s", args.horizon_s,
                                  f"0 (none) or {4 * args.period_ms / 1000:g} to 3600 s (at least four control periods)")
@@ -201,7 +206,7 @@ def _run(args: argparse.Namespace) -> int:
     opts = RunOptions(args.period_ms, args.duration, args.print_every, args.confirm_soft_limits, args.log,
                       args.resume, args.confirm_resume, args.library,
                       load_key(args.key) if args.key is not None else None,
-                      round(horizon_s * 1000) if horizon_s else None)
+                      round(horizon_s * 1000) if horizon_s else None, args.allow_unsigned_library)
     return run_loop(config, request, opts)
 
 
@@ -217,6 +222,7 @@ class RunOptions:
     library: Path | None = None
     key: Key | None = None
     horizon_ms: int | None = None  # Shell.horizon_ms
+    allow_unsigned: bool = False  # development flag: a library no key verifies (logged by the gate)
 
 
 def run_loop(config: NE1000Config, request: dict[str, object] | None, opts: RunOptions) -> int:
@@ -326,7 +332,7 @@ def _program(shell: Shell, store: LogStore | None, request: dict[str, object], l
 
     if opts.library is None:
         return ev("program", program=built.program) if built is not None else None
-    gate = LibraryGate(opts.key, store.log if store is not None else None)
+    gate = LibraryGate(opts.key, store.log if store is not None else None, allow_unsigned=opts.allow_unsigned)
     loaded = gate.load(opts.library, now())
     print(gate.display, flush=True)
     result = gate.program(request, limits, now())  # refused (no_library) after a refused load, and logged

@@ -25,7 +25,9 @@ attacker's content is never interpreted before it is authenticated (when a key i
 
 Rules
 1. Every refusal is a ``LibraryError`` subclass naming the field, value and allowed range.
-2. A digest is always required; a signature is required when a key is configured.
+2. A digest is always required, and so is a signature by the configured key: a library with no
+   key to verify it is refused (``LibraryUnsigned``) unless the caller passes the explicit
+   development flag ``allow_unsigned``, which the gate logs and the display shows (REQ-SEC-001).
 3. The validated data is exactly the digested data (dates become ISO text in both).
 4. Numbers are bounded before ``controller.drugs`` sees them (at most 30 significant digits,
    exponent within +-30, magnitude below 1e15), so a hostile "1e999999999" cannot make exact
@@ -58,7 +60,7 @@ from controller.libkeys import ALGORITHMS, Key, load_key
 
 MAX_BYTES = 4 * 1024 * 1024
 DOMAIN = b"pumpctl-drug-library-v1\x00"
-TOP_KEYS = ("library", "drug", "integrity")
+TOP_KEYS = ("library", "drug", "care_area", "integrity")
 HEADER_REQUIRED = ("name", "version", "issued", "expires")
 HEADER_KEYS = (*HEADER_REQUIRED, "description", "publisher")
 INTEGRITY_KEYS = ("digest", "algorithm", "key_id", "signature")
@@ -175,8 +177,10 @@ def signed_message(digest: str) -> bytes:
     return DOMAIN + digest.encode("ascii")
 
 
-def check_integrity(doc: LibraryDocument, key: Key | None) -> tuple[str | None, str | None]:
-    """Digest, then signature when a key is configured; (algorithm, key id) of what verified."""
+def check_integrity(doc: LibraryDocument, key: Key | None,
+                    allow_unsigned: bool = False) -> tuple[str | None, str | None]:
+    """Digest, then signature by the configured key; (algorithm, key id) of what verified.
+    Without a key only ``allow_unsigned`` (a development flag) lets a sealed library through."""
     src, integ = doc.source, doc.integrity or {}
     extra = sorted(set(integ) - set(INTEGRITY_KEYS))
     if extra:
@@ -189,7 +193,11 @@ def check_integrity(doc: LibraryDocument, key: Key | None) -> tuple[str | None, 
         raise LibraryCorrupt("integrity.digest", given, doc.digest + " (the digest of the content)",
                              "the content was modified or damaged after it was sealed: get a fresh copy", source=src)
     if key is None:
-        return None, None  # rule 2: a signature is checked only against a configured key
+        if allow_unsigned:
+            return None, None  # rule 2: development only; the gate logs it
+        raise LibraryUnsigned("integrity.signature", integ.get("signature"), "a library verified by a configured key",
+                              "this pump trusts only signed libraries: configure the pharmacy key (--key), or pass "
+                              "the development flag --allow-unsigned-library (logged)", source=src)
     alg, kid, sig = integ.get("algorithm"), integ.get("key_id"), integ.get("signature")
     if sig is None:
         raise LibraryUnsigned("integrity.signature", None, f"a {key.algorithm} signature by key {key.key_id}",
@@ -285,18 +293,20 @@ def build_library(doc: LibraryDocument, header: LibraryHeader) -> Library:
     for i, d in enumerate(drugs):
         name = d.get("drug") if isinstance(d, dict) else None
         _guard_numbers(d, f"drug[{i}]" if not isinstance(name, str) else str(name), doc.source)
+    areas = doc.content.get("care_area", [])
+    _guard_numbers(areas, "care_area", doc.source)
     try:
-        return Library.from_data({"drug": drugs, "version": header.version}, source=doc.source)
+        return Library.from_data({"drug": drugs, "care_area": areas, "version": header.version}, source=doc.source)
     except ConfigurationError as exc:
         raise LibrarySchemaError.wrap(exc, doc.source) from None
 
 
 def load_library_file(path: str | Path, key: Key | str | Path | None = None,
-                      now: date | datetime | None = None) -> LoadedLibrary:
+                      now: date | datetime | None = None, *, allow_unsigned: bool = False) -> LoadedLibrary:
     """Read, authenticate and validate a library file; raises a LibraryError naming the cause."""
     k = key if isinstance(key, Key) or key is None else load_key(key)
     doc = read_document(path)
-    alg, kid = check_integrity(doc, k)
+    alg, kid = check_integrity(doc, k, allow_unsigned)
     header = parse_header(doc)
     check_dates(header, today_utc(now), doc.source)
     library = build_library(doc, header)
@@ -304,6 +314,6 @@ def load_library_file(path: str | Path, key: Key | str | Path | None = None,
 
 
 def load_library(path: str | Path, key: Key | str | Path | None = None,
-                 now: date | datetime | None = None) -> Library:
+                 now: date | datetime | None = None, *, allow_unsigned: bool = False) -> Library:
     """The validated ``Library`` (see ``load_library_file`` for its identity)."""
-    return load_library_file(path, key, now).library
+    return load_library_file(path, key, now, allow_unsigned=allow_unsigned).library

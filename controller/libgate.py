@@ -72,10 +72,13 @@ def _request_json(req: Mapping[str, object]) -> dict[str, Any]:
 
 class LibraryGate:
     def __init__(self, key: Key | None = None, log: EventLog | None = None, *, allow_basic: bool = False,
-                 today: Callable[[], date] | None = None) -> None:
+                 today: Callable[[], date] | None = None, allow_unsigned: bool = False,
+                 care_area: str = "general") -> None:
         self.key = key
         self.log = log
-        self.allow_basic = allow_basic  # programs without a drug ("basic infusion") when True
+        self.allow_basic = allow_basic  # without a library: programs with no drug under the pump limits only
+        self.allow_unsigned = allow_unsigned  # development flag: a library no key verifies (logged, shown)
+        self.care_area = care_area  # the pump's care area: its policy decides a basic infusion (REQ-DRG-006)
         self._today = today or (lambda: today_utc(None))
         self._current: LoadedLibrary | None = None
         self._alarm = False
@@ -92,11 +95,12 @@ class LibraryGate:
     def display(self) -> str:
         if self._current is None:
             return "NO DRUG LIBRARY IN USE"
-        return f"Drug library: {self._current.info.identity}"
+        dev = "" if self._current.info.key_id else " - UNAUTHENTICATED (development flag)"
+        return f"Drug library: {self._current.info.identity}{dev}"
 
     def load(self, path: str | Path, at_ms: int | None = None) -> GateResult:
         try:
-            loaded = load_library_file(path, self.key, self._today())
+            loaded = load_library_file(path, self.key, self._today(), allow_unsigned=self.allow_unsigned)
         except LibraryError as exc:
             return self._refuse(exc.code, str(exc), "library_rejected",
                                 {"file": str(path), "code": exc.code, "field": exc.field, "error": str(exc)}, at_ms)
@@ -105,6 +109,8 @@ class LibraryGate:
         return self._accept(f"loaded {info.identity}", "library_loaded",
                             {"file": str(path), "identity": info.identity, "digest": info.digest,
                              "version": info.header.version, "key_id": info.key_id,
+                             "authenticated": info.key_id is not None,
+                             "development_flag": "allow_unsigned" if info.key_id is None else None,
                              "expires": info.header.expires.isoformat(), "entries": len(loaded.library.entries)},
                             at_ms)
 
@@ -125,9 +131,6 @@ class LibraryGate:
         if lib is None and (has_drug or not self.allow_basic):
             return self._refuse("no_library", "no drug library is loaded: the pump stays stopped",
                                 "program_refused", {"code": "no_library", "request": req}, at_ms, alarm=True)
-        if not has_drug and not self.allow_basic:
-            return self._refuse("unknown_drug", "choose a drug from the library: the pump stays stopped",
-                                "program_refused", {"code": "unknown_drug", "request": req}, at_ms, alarm=True)
         if lib is not None:
             try:
                 check_dates(lib.info.header, self._today(), lib.info.source)
@@ -136,7 +139,7 @@ class LibraryGate:
                                     {"code": exc.code, "identity": lib.info.identity, "request": req}, at_ms,
                                     alarm=True)
         try:
-            built = build_program(request, limits, lib.library if lib is not None and has_drug else None)
+            built = build_program(request, limits, lib.library if lib is not None else None, self.care_area)
         except ConfigurationError as exc:
             unknown = exc.field == "drug"
             return self._refuse("unknown_drug" if unknown else "program", str(exc), "program_refused",
@@ -148,6 +151,8 @@ class LibraryGate:
                    "entry": None if entry is None else {"drug": entry.drug, "care_area": entry.care_area,
                                                         "concentration": str(entry.concentration),
                                                         "dose_unit": entry.dose_unit.text},
+                   "basic": built.basic, "care_area": built.care_area if built.basic else None,
+                   "entry_code": built.program.drug,
                    "soft_limits": [str(s) for s in built.soft], "request": req}
         result = self._accept("program checked" + (" (soft limits to confirm)" if built.soft else ""),
                               "program_checked", payload, at_ms)

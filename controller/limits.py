@@ -13,6 +13,9 @@ Rules
 2. ``LIMIT_CHECKS`` is the only definition of a valid configuration (REQ-CFG-001).
 3. Audio pause is capped at 2 minutes by validation: no configuration can disable an alarm
    for longer (REQ-ALM-006, decision DEC-003).
+4. Every default is valid for every valid setting of the other fields: a limit that depends on
+   another (the prime rate, a route cap) is capped where it is used, not refused, so lowering
+   ``max_rate`` alone is always accepted (the command takes the minimum).
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ class Limits:
     overheat_c10: int = 550  # mechanism temperature alarm, tenths of a degree C (OPCA R6.4.0(8): 55 C)
     temp_min_c10: int = 100  # claimed operating range 10-45 C (REQ-TMP-001): a LOW alert outside it
     temp_max_c10: int = 450
+    change_factor: int = 2  # a new rate this many times the last one (or less) needs a confirmation (REQ-USE-001)
 
 
 LIMIT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Limits))
@@ -111,11 +115,10 @@ LIMIT_CHECKS: tuple[Check, ...] = (
     _rng("callback_ms", 30 * MS_PER_S, 10 * MS_PER_MIN),
     _rng("paused_limit_ms", 30 * MS_PER_S, 60 * MS_PER_MIN),
     _rng("near_end_ms", 0, 240 * MS_PER_MIN),
-    _rng("prime_rate", RATE_PER_ML_H, PUMP_MAX_RATE, fmt_ml_h, " mL/h"),
-    Check("prime_rate", lambda c: c.prime_rate <= c.max_rate, lambda c: f"<= max_rate ({fmt_ml_h(c.max_rate)} mL/h)",
-          lambda c: fmt_ml_h(c.prime_rate), ("REQ-CFG-001",)),
+    _rng("prime_rate", RATE_PER_ML_H, PUMP_MAX_RATE, fmt_ml_h, " mL/h"),  # used as min(prime_rate, max_rate)
     _rng("prime_max", 0, 50 * VU_PER_ML, fmt_ml, " mL"),
-    *(_route_rng("route_max_rate", r, lambda c: c.min_rate, lambda c: c.max_rate, fmt_ml_h, " mL/h") for r in Route),
+    *(_route_rng("route_max_rate", r, lambda c: c.min_rate, lambda c: PUMP_MAX_RATE, fmt_ml_h, " mL/h")
+      for r in Route),  # rate_cap takes min(max_rate, route cap)
     *(_route_rng("bubble_limit_nl", r, lambda c: 1, lambda c: 500 * NL_PER_UL, str, " nL") for r in Route),
     _rng("air_accum_nl", NL_PER_UL, 5_000 * NL_PER_UL, str, " nL"),
     _rng("air_bucket_ms", MS_PER_MIN, 10 * MS_PER_MIN),
@@ -128,6 +131,7 @@ LIMIT_CHECKS: tuple[Check, ...] = (
     _rng("temp_max_c10", 300, 500),
     Check("temp_max_c10", lambda c: c.temp_max_c10 < c.overheat_c10,
           lambda c: f"< overheat_c10 ({c.overheat_c10})", lambda c: c.temp_max_c10, ("REQ-CFG-001",)),
+    _rng("change_factor", 2, 10),
     Check("battery_depleted_min", lambda c: c.battery_depleted_min < c.battery_low_min,
           lambda c: f"< battery_low_min ({c.battery_low_min})", lambda c: c.battery_depleted_min, ("REQ-CFG-001",)),
 )

@@ -28,7 +28,7 @@ them again (obligation REC-001). Everything here is dual-use.
 from __future__ import annotations
 
 import json
-from dataclasses import fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
 from controller import alarms as A
@@ -40,6 +40,26 @@ from controller.program import Program
 from controller.state import STATES, Alarms, Flow, Vars, initial_vars
 
 DEVICE_FAULTS = (A.MOTOR_FAULT, A.WATCHDOG, A.SELF_TEST_FAILED)
+SNAPSHOT_FORMAT = 2  # 2: dose-window rings carry their bucket; the line record (DEC-035)
+
+
+@dataclass(frozen=True, slots=True)
+class PowerCycle:
+    """Power was lost with the mechanism's odometer at ``pushed_to`` and came back: what a trace
+    step of the proofs means by a power cycle (the controller restarts from ``restore``)."""
+
+    pushed_to: int
+    kind: str = "power_cycle"
+    actor: int = 3  # Actor.SYSTEM: the shell restores, nobody asks for it
+
+    @property
+    def volume(self) -> int:
+        """The proofs carry ``pushed_to`` in the event's volume field."""
+        return self.pushed_to
+
+    @property
+    def dt_ms(self) -> int:
+        return 0
 
 
 def restore(v: Vars, state: str, pushed_to: int) -> Vars:
@@ -109,13 +129,15 @@ def _shaped(template: Any, data: Any, where: str) -> Any:
 
 
 def snapshot(state: str, v: Vars) -> dict[str, Any]:
-    return {"state": state, "vars": _plain(v), "format": 1}
+    return {"state": state, "vars": _plain(v), "format": SNAPSHOT_FORMAT}
 
 
 def from_snapshot(data: dict[str, Any]) -> tuple[str, Vars]:
     """Parse a snapshot; ValueError/KeyError on anything malformed (the caller refuses it)."""
-    if data.get("format") != 1 or data.get("state") not in STATES:
-        raise ValueError(f"not a format-1 snapshot of a known state: {data.get('format')!r}, {data.get('state')!r}")
+    if data.get("format") != SNAPSHOT_FORMAT or data.get("state") not in STATES:
+        raise ValueError(f"not a format-{SNAPSHOT_FORMAT} snapshot of a known state: {data.get('format')!r}, "
+                         f"{data.get('state')!r} (format 1 predates per-line dose history: restore refused, "
+                         "the log itself is kept)")
     template = initial_vars(Limits())._replace(prog=Program())
     return str(data["state"]), _shaped(template, data["vars"], "vars")
 

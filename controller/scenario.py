@@ -12,7 +12,9 @@ A scenario is a TOML file (``pumpctl simulate FILE.toml``)::
     watchdog_ms = 3000                        # optional: the shell's loop watchdog
     check_invariants = true                   # optional: specs/invariants.py after every step
     library = "libraries/icu.toml"            # optional drug library (relative to this file)
-    library_key = "keys/pharmacy.key"         # optional: the key a signed library must verify with
+    library_key = "keys/pharmacy.key"         # the key a signed library must verify with (required for a
+                                              # library file unless library_unsigned = true, a logged
+                                              # development flag)
     library_today = 2027-01-15                # optional: the pump's date for library expiry
 
     [pump]   # pump limits in user units (max_rate_ml_h, kvo_rate_ml_h, near_end_s, ...) and
@@ -86,6 +88,7 @@ TOP_FIELDS: tuple[Field, ...] = (
     Flag("check_invariants", True),
     Text("library", None),
     Text("library_key", None),
+    Flag("library_unsigned", False),
 )
 LIBRARY_TODAY = "library_today"  # a TOML date or "YYYY-MM-DD", parsed by _today
 SECTIONS = ("pump", "plant", "drug", "event", "expect", "requirements")
@@ -165,6 +168,7 @@ class Scenario:
     library_file: str | None = None  # a library file the runner's LibraryGate checks (see the docstring)
     library_key: Key | None = None
     library_today: date | None = None
+    library_unsigned: bool = False  # development flag: a library file no key verifies (logged by the gate)
 
 
 def load(path: str | Path) -> Scenario:
@@ -204,8 +208,9 @@ def parse(raw: Mapping[str, object], source: str = "<scenario>", base: Path | No
     plant = plant_params(plant_raw, source)
     library_file = _library_file(top.get("library"), base)
     library = None if library_file is not None else _library(raw, top.get("library"), source, base)
-    if library_file is None and ("library_key" in top or LIBRARY_TODAY in raw):
-        name = "library_key" if "library_key" in top else LIBRARY_TODAY
+    if library_file is None and ("library_key" in top or LIBRARY_TODAY in raw or top.get("library_unsigned")):
+        name = "library_key" if "library_key" in top else LIBRARY_TODAY if LIBRARY_TODAY in raw \
+            else "library_unsigned"
         raise ConfigurationError(name, top.get(name, raw.get(name)), "only with a library file that has a [library] "
                                  "header or an [integrity] table", "sign the library or drop this key",
                                  source=source)
@@ -230,6 +235,7 @@ def parse(raw: Mapping[str, object], source: str = "<scenario>", base: Path | No
         library=library, events=events, expect=_expect(raw.get("expect", {}), source),
         requirements=_requirements(raw.get("requirements", []), source),
         library_file=library_file, library_key=lib_key, library_today=_today(raw.get(LIBRARY_TODAY), source),
+        library_unsigned=bool(top["library_unsigned"]),
     )
 
 

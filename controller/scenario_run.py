@@ -167,7 +167,8 @@ class Runner:
         if sc.library_file is not None:
             day = sc.library_today
             self.gate = LibraryGate(sc.library_key, store.log if store is not None else None,
-                                    today=(lambda: day) if day is not None else None)
+                                    today=(lambda: day) if day is not None else None,
+                                    allow_unsigned=sc.library_unsigned)
         if resume is not None and ctx is not None:
             rebuild_plant(self.plant, self.events[:self.i], ctx, resume.vars, reached(resume.vars, resume.sent_cap))
             self.runaway = max((float(e.values["rate_ml_h"]) for e in self.events[:self.i]  # type: ignore[arg-type]

@@ -11,7 +11,13 @@ they change so that a control tick rebuilds as little as possible:
 - ``Bolus``: the running bolus and recent patient-bolus times (per bolus);
 - ``Alarms``: cause and active flags per alarm, audio-pause deadline (per alarm change);
 - ``Marks``: timestamps of pause / last programming action / cycle start, sensors;
+- ``Line``: what the patient line remembers across programs: whose dose history the window
+  rings hold (the library entry code), and the last maintenance rate (REQ-DOS-006, REQ-USE-001);
 - ``Limits`` and ``Program``: configuration (rarely).
+
+Dose-window rings belong to the line, not to a program: their bucket length is part of the
+ring, so loading, clearing or changing a program never shortens or restarts a history that
+still counts (see ``controller.effects.load_program``).
 
 Records are ``NamedTuple`` because they are rebuilt on the hot path (``_replace`` is about
 4x cheaper than ``dataclasses.replace``, measured in benchmarks/README.md); configuration
@@ -30,11 +36,14 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from controller.alarms import NO_FLAGS
+from controller.libbounds import DEFAULT_WINDOW_BUCKET_MS
 from controller.limits import Limits
 from controller.program import MAX_PCA, N_BUCKETS, N_WINDOWS, NO_PROGRAM, Program
 
 NEVER = -(10**12)  # a timestamp long before power-on (used for "no bolus yet")
 AIR_BUCKETS = 5  # closed buckets of the accumulated-air window
+FRESH_LINE = -1  # Line.entry of a line with no dose history yet
+DEFAULT_BUCKETS_MS: tuple[int, ...] = (DEFAULT_WINDOW_BUCKET_MS, DEFAULT_WINDOW_BUCKET_MS)
 
 
 class State(StrEnum):
@@ -83,6 +92,13 @@ class Ring(NamedTuple):
     closed: tuple[int, ...]  # closed buckets, newest first
     end: int  # clock time at which the current bucket closes
     total: int  # sum(closed), kept so a tick need not add up the ring
+    bucket: int  # bucket length (ms); the window is len(closed) buckets long
+
+
+class Line(NamedTuple):
+    entry: int  # library entry code whose dose history the window rings hold (FRESH_LINE: none yet)
+    last_rate: int  # maintenance rate of the last program loaded on the line (uL/h; 0: none)
+    big_change: bool  # the loaded program's rate differs from last_rate by more than change_factor
 
 
 class Bolus(NamedTuple):
@@ -123,6 +139,7 @@ class Vars(NamedTuple):
     marks: Marks
     cfg: Limits
     prog: Program
+    line: Line
 
 
 def initial_vars(cfg: Limits | None = None) -> Vars:
@@ -131,12 +148,13 @@ def initial_vars(cfg: Limits | None = None) -> Vars:
     p = NO_PROGRAM
     return Vars(
         flow=Flow(0, 0, 0, 0, 0, 0, 0, (0,) * N_WINDOWS, 0, 0),
-        win=tuple(Ring((0,) * N_BUCKETS, p.lim_bucket_ms[j], 0) for j in range(N_WINDOWS)),
-        air=Ring((0,) * AIR_BUCKETS, c.air_bucket_ms, 0),
+        win=tuple(Ring((0,) * N_BUCKETS, DEFAULT_BUCKETS_MS[j], 0, DEFAULT_BUCKETS_MS[j]) for j in range(N_WINDOWS)),
+        air=Ring((0,) * AIR_BUCKETS, c.air_bucket_ms, 0, c.air_bucket_ms),
         bolus=Bolus(0, 0, 0, (NEVER,) * MAX_PCA),
         alarm=Alarms(NO_FLAGS, NO_FLAGS, 0),
         marks=Marks(0, 0, 0, 0, 10**6, True, False, 0, False, 0, 250, -1, (NEVER, NEVER)),
         cfg=c,
         prog=p,
+        line=Line(FRESH_LINE, 0, False),
     )
 

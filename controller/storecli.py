@@ -131,6 +131,8 @@ def _library_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--key", metavar="K", help="key file: hmac-sha256 secret or Ed25519 PEM")
     p.add_argument("--out", metavar="F", help="sign/seal: write here instead of in place")
     p.add_argument("--today", type=_day, metavar="YYYY-MM-DD", help="check: the date to check expiry against")
+    p.add_argument("--allow-unsigned-library", action="store_true",
+                   help="check: development only - accept a sealed library no --key verifies (a pump refuses it)")
     p.add_argument("--algorithm", choices=("hmac-sha256", "ed25519"), default="hmac-sha256",
                    help="keygen: the kind of key")
 
@@ -162,8 +164,9 @@ def _library(args: argparse.Namespace) -> int:
         if args.action == "check":
             from controller.libfile import load_library_file
 
-            loaded = load_library_file(args.file, key, args.today)
-            sig = "signature verified" if key is not None else "digest ok, signature not checked (no --key)"
+            loaded = load_library_file(args.file, key, args.today, allow_unsigned=args.allow_unsigned_library)
+            sig = ("signature verified" if key is not None else
+                   "digest ok, UNAUTHENTICATED: signature not checked (development flag; a pump refuses it)")
             print(f"OK {args.file}: {loaded.info.identity}; {len(loaded.library.entries)} entries; "
                   f"expires {loaded.info.header.expires}; {sig}")
             return 0

@@ -15,6 +15,9 @@ until its cap, so the volume pushed before a bucket boundary is
 ``min(rate * (boundary - clock), moved)``; the rest goes to the new bucket. A tick is never
 longer than a bucket (validation), so it crosses at most one boundary.
 
+A ring carries its own bucket length: a dose window belongs to the patient's line, so a
+program change neither restarts nor shortens it (``reset`` only re-arms an empty ring).
+
 Rules
 1. Every function is dual-use; a rotation is an ``ite`` on ``clock' >= end``.
 2. Invariant kept by callers: ``clock < end <= clock + B`` (the current bucket is open).
@@ -31,8 +34,9 @@ def used(cur: int, ring: Ring) -> int:
     return cur + ring.total
 
 
-def advance(cur: int, ring: Ring, clock: int, dt: int, rate: int, moved: int, bucket: int) -> tuple[int, Ring]:
+def advance(cur: int, ring: Ring, clock: int, dt: int, rate: int, moved: int) -> tuple[int, Ring]:
     """Account ``moved`` (pushed at ``rate`` from ``clock`` for ``dt`` ms) and rotate."""
+    bucket = ring.bucket
     clock2 = clock + dt
     rotate = clock2 >= ring.end
     if isinstance(rotate, bool) and not rotate:  # fast path at run time
@@ -41,22 +45,34 @@ def advance(cur: int, ring: Ring, clock: int, dt: int, rate: int, moved: int, bu
     closed2 = (cur + pre,) + ring.closed[:-1]
     total2 = ring.total + cur + pre - ring.closed[-1]
     if isinstance(rotate, bool):
-        return moved - pre, Ring(closed2, ring.end + bucket, total2)
+        return moved - pre, Ring(closed2, ring.end + bucket, total2, bucket)
     return (
         ite(rotate, moved - pre, cur + moved),
         Ring(tuple(ite(rotate, a, b) for a, b in zip(closed2, ring.closed, strict=True)),
-             ite(rotate, ring.end + bucket, ring.end), ite(rotate, total2, ring.total)),
+             ite(rotate, ring.end + bucket, ring.end), ite(rotate, total2, ring.total), bucket),
     )
 
 
 def collapse(cur: int, ring: Ring, clock: int, bucket: int) -> tuple[int, Ring]:
     """Restart a window with a new bucket length, conservatively: everything counted so far
-    is treated as delivered now, so no past delivery can drop out early (REQ-DOS-006)."""
-    return used(cur, ring), Ring((0,) * len(ring.closed), clock + bucket, 0)
+    is treated as delivered now, so no past delivery can drop out early. Used for the air
+    window when the pump limits change; dose windows never collapse (they ``reset`` only
+    when empty)."""
+    return used(cur, ring), Ring((0,) * len(ring.closed), clock + bucket, 0, bucket)
 
 
-def well_formed(ring: Ring, clock: int, bucket: int) -> bool:
+def reset(cur: int, ring: Ring, clock: int, bucket: int, when: bool) -> tuple[int, Ring]:
+    """Re-arm the ring with a new bucket length when ``when`` holds (callers ensure it is empty)."""
+    fresh = Ring((0,) * len(ring.closed), clock + bucket, 0, bucket)
+    if isinstance(when, bool):
+        return (0, fresh) if when else (cur, ring)
+    return (ite(when, 0, cur),
+            Ring(tuple(ite(when, a, b) for a, b in zip(fresh.closed, ring.closed, strict=True)),
+                 ite(when, fresh.end, ring.end), ite(when, 0, ring.total), ite(when, bucket, ring.bucket)))
+
+
+def well_formed(ring: Ring, clock: int) -> bool:
     """The current bucket is open, no bucket is negative and the cached total is the sum
     (auxiliary invariant for the proofs)."""
-    return all_of(clock < ring.end, ring.end <= clock + bucket, ring.total == total(ring.closed),
-                  *(b >= 0 for b in ring.closed))
+    return all_of(ring.bucket >= 1, clock < ring.end, ring.end <= clock + ring.bucket,
+                  ring.total == total(ring.closed), *(b >= 0 for b in ring.closed))

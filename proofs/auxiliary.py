@@ -25,6 +25,7 @@ from controller import annunciation as AN
 from controller import windows
 from controller.flow import command, mode_of
 from controller.guards import POST_TIMEOUT_MS
+from controller.libbounds import MAX_WINDOW_MS, N_BUCKETS
 from controller.limits import limits_ok
 from controller.logic import all_of, any_of, implies, not_, pick, same
 from controller.program import N_WINDOWS, NO_PROGRAM, program_ok
@@ -77,9 +78,15 @@ def _flow_ok(st: StateView, v: Vars) -> bool:
 def _windows_ok(st: StateView, v: Vars) -> bool:
     f = v.flow
     return all_of(
-        *(all_of(f.wcur[j] >= 0, windows.well_formed(v.win[j], f.clock, v.prog.lim_bucket_ms[j]))
+        *(all_of(f.wcur[j] >= 0, windows.well_formed(v.win[j], f.clock),
+                 v.cfg.max_tick_ms <= v.win[j].bucket, v.win[j].bucket * N_BUCKETS <= MAX_WINDOW_MS,
+                 # the ring of an enabled window is that window: the program's length (DEC-035)
+                 implies(all_of(v.prog.loaded, v.prog.lim_vol[j] > 0), v.win[j].bucket == v.prog.lim_bucket_ms[j]))
           for j in range(N_WINDOWS)),
-        v.marks.air_cur >= 0, windows.well_formed(v.air, f.clock, v.cfg.air_bucket_ms),
+        v.marks.air_cur >= 0, windows.well_formed(v.air, f.clock), v.air.bucket == v.cfg.air_bucket_ms,
+        implies(v.prog.loaded, v.line.entry == v.prog.drug),
+        implies(not_(v.prog.loaded), not_(v.line.big_change)),
+        v.line.last_rate >= 0,
     )
 
 

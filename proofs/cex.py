@@ -7,7 +7,10 @@ scenario*: the simulator's TOML scenario format with ``mode = "core"``, in which
 straight to the controller (no plant) and ticks keep their exact lengths, so replay is exact.
 Payload fields are in core units and named as in ``controller.events.Event``; programs and
 pump limits are tables of ``controller.program.Program`` / ``controller.limits.Limits``
-fields. ``[expect] broken`` names the obligation the trace broke when it was found.
+fields (a program's library bounds as ``[event.program.lib]``). A power cycle of the proofs
+is ``type = "power_cycle"`` with ``pushed_to`` (the odometer the mechanism reached): the
+replay restores the controller with ``controller.recovery.restore``, as the shell does.
+``[expect] broken`` names the obligation the trace broke when it was found.
 
 ``load``/``replay`` read such a file back and run it on a controller (the real one, or a
 mutant table), reporting which invariants broke; regression tests keep them under
@@ -25,11 +28,14 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from controller import recovery
 from controller.core import Controller
 from controller.errors import ConfigurationError
 from controller.events import KINDS, Actor, Event
+from controller.libbounds import LibBounds
 from controller.limits import Limits
 from controller.program import Program
+from controller.recovery import PowerCycle
 from controller.state import STATES, initial_vars
 from controller.table import TABLE, Row
 from proofs.walk import check_step
@@ -58,23 +64,29 @@ def _toml_value(v: object) -> str:
 
 def _record(obj: Any, default: Any) -> list[str]:
     return [f"{f.name} = {_toml_value(getattr(obj, f.name))}" for f in fields(obj)
-            if getattr(obj, f.name) != getattr(default, f.name)]
+            if getattr(obj, f.name) != getattr(default, f.name) and not isinstance(getattr(obj, f.name), LibBounds)]
 
 
-def to_toml(name: str, trace_events: list[Event], limits: Limits, broken: list[str], final_state: str,
-            note: str = "") -> str:
-    clock = sum(e.dt_ms for e in trace_events if e.kind == "tick")
+def to_toml(name: str, trace_events: list[Event | PowerCycle], limits: Limits, broken: list[str],
+            final_state: str, note: str = "") -> str:
+    clock = sum(e.dt_ms for e in trace_events if isinstance(e, Event) and e.kind == "tick")
     lines = [f"# {note}" if note else "# counterexample found by pumpctl prove",
              f"name = {_toml_value(name)}", 'mode = "core"', f"duration_s = {max(1, -(-clock // 1000))}", "",
              "[pump]", *_record(limits, Limits()), ""]
     t = 0
     for e in trace_events:
+        if isinstance(e, PowerCycle):
+            lines += ["[[event]]", f"at_ms = {t}", 'type = "power_cycle"', f"pushed_to = {e.pushed_to}", ""]
+            continue
         lines += ["[[event]]", f"at_ms = {t}", f"type = {_toml_value(e.kind)}",
                   f"actor = {_toml_value(Actor(e.actor).name.lower())}"]
         lines += [f"{k} = {_toml_value(getattr(e, k))}" for k in RELEVANT.get(e.kind, ())
                   if getattr(e, k) != getattr(_DEFAULT_EVENT, k)]
         if e.kind == "program":
             lines += ["[event.program]", *_record(e.program, Program())]
+            lib = _record(e.program.lib, LibBounds())
+            if lib:
+                lines += ["[event.program.lib]", *lib]
         if e.kind == "configure":
             lines += ["[event.limits]", *_record(e.limits, Limits())]
         lines.append("")
@@ -84,23 +96,39 @@ def to_toml(name: str, trace_events: list[Event], limits: Limits, broken: list[s
     return "\n".join(lines)
 
 
-def _build(cls: type, raw: object, where: str) -> Any:
+_NESTED: dict[str, type] = {"lib": LibBounds}
+_TOP_KEYS = ("name", "mode", "duration_s", "pump", "event", "expect", "description", "requirements")
+
+
+def _build(cls: type, raw: object, where: str, src: str = "") -> Any:
+    """A record from a TOML table: unknown keys, wrong shapes and non-integers are typed errors."""
     if not isinstance(raw, dict):
-        raise ConfigurationError(where, raw, "a table")
+        raise ConfigurationError(where, raw, "a table", source=src)
     names = {f.name: f for f in fields(cls)}
     unknown = set(raw) - set(names)
     if unknown:
         k = sorted(unknown)[0]
-        raise ConfigurationError(f"{where}.{k}", raw[k], "one of " + ", ".join(names))
-    vals = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
-    return cls(**vals)
+        raise ConfigurationError(f"{where}.{k}", raw[k], "one of " + ", ".join(names), source=src)
+    vals: dict[str, Any] = {}
+    for k, v in raw.items():
+        if k in _NESTED:
+            vals[k] = _build(_NESTED[k], v, f"{where}.{k}", src)
+            continue
+        items = v if isinstance(v, list) else [v]
+        if not all(isinstance(x, (int, bool)) for x in items):
+            raise ConfigurationError(f"{where}.{k}", v, "integers (or booleans) in core units", source=src)
+        vals[k] = tuple(v) if isinstance(v, list) else v
+    try:
+        return cls(**vals)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(where, raw, f"a valid {cls.__name__} table", str(exc), source=src) from None
 
 
 @dataclass(frozen=True)
 class CoreScenario:
     name: str
     limits: Limits
-    events: tuple[Event, ...]
+    events: tuple[Event | PowerCycle, ...]
     expect_broken: tuple[str, ...]
     final_state: str | None
 
@@ -108,19 +136,38 @@ class CoreScenario:
 def load(path: str | Path) -> CoreScenario:
     src = str(path)
     try:
-        data = tomllib.loads(Path(path).read_text())
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError("file", src, "a UTF-8 text file", f"byte {exc.start} is not UTF-8") from None
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigurationError("file", src, "a readable TOML file", str(exc)) from None
     if data.get("mode") != "core":
         raise ConfigurationError("mode", data.get("mode"), '"core"', source=src)
-    limits = _build(Limits, data.get("pump", {}), "pump")
-    events = []
-    for i, raw in enumerate(data.get("event", [])):
+    extra_top = set(data) - set(_TOP_KEYS)
+    if extra_top:
+        k = sorted(extra_top)[0]
+        raise ConfigurationError(k, data[k], "one of " + ", ".join(_TOP_KEYS), source=src)
+    limits = _build(Limits, data.get("pump", {}), "pump", src)
+    raw_events = data.get("event", [])
+    if not isinstance(raw_events, list):
+        raise ConfigurationError("event", type(raw_events).__name__, "an array of [[event]] tables", source=src)
+    events: list[Event | PowerCycle] = []
+    for i, raw in enumerate(raw_events):
         where = f"event[{i}]"
+        if not isinstance(raw, dict):
+            raise ConfigurationError(where, raw, "a table", source=src)
         kind = raw.get("type")
-        if kind not in KINDS:
-            raise ConfigurationError(f"{where}.type", kind, ", ".join(KINDS), source=src)
-        actor_name = str(raw.get("actor", "system")).upper()
+        if kind == "power_cycle":
+            pushed = raw.get("pushed_to")
+            if set(raw) - {"at_ms", "type", "pushed_to"} or not isinstance(pushed, int) or isinstance(pushed, bool):
+                raise ConfigurationError(f"{where}.pushed_to", pushed, "an integer odometer reading (vu), and only "
+                                         "at_ms, type and pushed_to", source=src)
+            events.append(PowerCycle(pushed))
+            continue
+        if not isinstance(kind, str) or kind not in KINDS:
+            raise ConfigurationError(f"{where}.type", kind, ", ".join((*KINDS, "power_cycle")), source=src)
+        actor_raw = raw.get("actor", "system")
+        actor_name = actor_raw.upper() if isinstance(actor_raw, str) else ""
         if actor_name not in Actor.__members__:
             raise ConfigurationError(f"{where}.actor", raw.get("actor"), ", ".join(a.name.lower() for a in Actor),
                                      source=src)
@@ -131,10 +178,13 @@ def load(path: str | Path) -> CoreScenario:
                                      + ", ".join(_EVENT_FIELDS), source=src)
         payload = {k: raw[k] for k in _EVENT_FIELDS if k in raw}
         if "program" in raw:
-            payload["program"] = _build(Program, raw["program"], f"{where}.program")
+            payload["program"] = _build(Program, raw["program"], f"{where}.program", src)
         if "limits" in raw:
-            payload["limits"] = _build(Limits, raw["limits"], f"{where}.limits")
-        events.append(Event(kind, Actor[actor_name], **payload))
+            payload["limits"] = _build(Limits, raw["limits"], f"{where}.limits", src)
+        try:
+            events.append(Event(kind, Actor[actor_name], **payload))
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{where}.{exc.field}", exc.value, exc.allowed, exc.fix, source=src) from None
     expect = data.get("expect", {})
     final = expect.get("final_state")
     if final is not None and final not in STATES:
@@ -156,6 +206,12 @@ def replay(sc: CoreScenario, table: tuple[Row, ...] = TABLE) -> Replay:
     refused = 0
     for e in sc.events:
         s0, v0 = c.state, c.vars
+        if isinstance(e, PowerCycle):
+            if not recovery.bound_ok(v0, e.pushed_to):
+                raise ConfigurationError("pushed_to", e.pushed_to, f"{v0.flow.odo} to {v0.flow.cap} (between the "
+                                         "odometer and the cap of the last step: the write-ahead rule)")
+            c = Controller(v0.cfg, vars=recovery.restore(v0, s0, e.pushed_to), state="POST", table=table)
+            continue
         step = c.handle(e)
         refused += not step.accepted
         broken += [b for b in check_step(s0, step, v0) if b not in broken]

@@ -23,8 +23,11 @@ from fractions import Fraction
 from pathlib import Path
 
 from controller import windows
+from controller.dosebounds import Patient, compile_entry
 from controller.doses import dose_to_ml_h, parse_dose_unit
+from controller.drugs import DrugEntry, parse_entry
 from controller.flow import moved_in
+from controller.libbounds import LibBounds
 from controller.limits import Limits
 from controller.program import Program, program_ok, rate_cap
 from controller.programs import clinician_bolus_payload
@@ -86,10 +89,60 @@ def window_advance(cur: int, b0: int, b1: int, b2: int, end: int, clock: int, dt
     pre: 1 <= bucket and 1 <= dt <= bucket and clock < end <= clock + bucket
     pre: cur >= 0 and b0 >= 0 and b1 >= 0 and b2 >= 0 and rate >= 0 and 0 <= moved <= rate * dt
     post: windows.used(*__return__) == cur + b0 + b1 + b2 + moved - (b2 if __return__[1].end != end else 0)
-    post: windows.well_formed(__return__[1], clock + dt, bucket)
+    post: windows.well_formed(__return__[1], clock + dt)
     """
-    ring = Ring((b0, b1, b2), end, b0 + b1 + b2)
-    return windows.advance(cur, ring, clock, dt, rate, moved, bucket)
+    ring = Ring((b0, b1, b2), end, b0 + b1 + b2, bucket)
+    return windows.advance(cur, ring, clock, dt, rate, moved)
+
+
+def _entry(dose_milli: int, per_min: bool, conc: int, extra: dict[str, object]) -> DrugEntry:
+    return parse_entry({"drug": "x", "concentration": conc, "concentration_unit": "U/mL",
+                        "dose_unit": "U/kg/min" if per_min else "U/kg/h",
+                        "dose": {"hard_max": Fraction(dose_milli, 1000)}, **extra})
+
+
+def per_h(dose_milli: int, weight_kg: int, per_min: bool) -> int:
+    """The dose hard max for this patient in thousandths of a unit per hour (x conc: uL/h)."""
+    return dose_milli * weight_kg * (60 if per_min else 1)
+
+
+def dose_bound_toward_less_drug(dose_milli: int, weight_kg: int, conc: int, per_min: bool) -> LibBounds:
+    """The dose hard max becomes a rate bound for this patient that never allows more drug, and
+    loses nothing it need not: a rate r (uL/h) passes exactly when r x conc <= dose x weight x 60|1 x 1000,
+    whatever mode the program is entered in (REQ-DRG-004, REQ-DRG-005).
+
+    pre: 1 <= dose_milli <= 100_000 and 1 <= weight_kg <= 250 and 1 <= conc <= 10_000
+    post: __return__.dose_rate_max * conc <= per_h(dose_milli, weight_kg, per_min)
+    post: __return__.dose_rate_max in (PUMP_MAX_RATE, per_h(dose_milli, weight_kg, per_min) // conc)
+    """
+    entry = _entry(dose_milli, per_min, conc, {"weight_kg": {"hard_max": 250}})
+    return compile_entry(entry, Patient(Fraction(weight_kg)), Limits()).bounds
+
+
+def bolus_bounds_from_the_library(bolus_milli: int, clin_milli: int, has_clin: bool) -> LibBounds:
+    """The patient- and clinician-bolus maxima come from the library, the clinician's falling back to
+    the patient's, rounded down to vu (REQ-DRG-005, REQ-BOL-005).
+
+    pre: 1 <= bolus_milli <= 500_000 and 1 <= clin_milli <= 500_000
+    post: __return__.bolus_max * 1000 <= bolus_milli * 3_600_000_000
+    post: __return__.clin_bolus_max * 1000 <= (clin_milli if has_clin else bolus_milli) * 3_600_000_000
+    """
+    extra: dict[str, object] = {"bolus_ml": {"hard_max": Fraction(bolus_milli, 1000)}}
+    if has_clin:
+        extra["clinician_bolus_ml"] = {"hard_max": Fraction(clin_milli, 1000)}
+    return compile_entry(_entry(1000, False, 1, extra), Patient(Fraction(70)), Limits()).bounds
+
+
+def library_window_kept(limit_milli: int, window_s: int) -> LibBounds:
+    """The library's dose window reaches the program: its limit rounded down, its length rounded up,
+    never dropped (REQ-DOS-007).
+
+    pre: 1 <= limit_milli <= 1_000_000 and 60 <= window_s <= 86_400
+    post: 0 < __return__.win_vol and __return__.win_vol * 1000 <= limit_milli * 3_600_000_000
+    post: __return__.win_bucket_ms * 12 >= window_s * 1000
+    """
+    extra: dict[str, object] = {"limit_ml": Fraction(limit_milli, 1000), "limit_window_s": window_s}
+    return compile_entry(_entry(1000, False, 1, extra), Patient(Fraction(70)), Limits()).bounds
 
 
 def motor_moves_within_its_cap(rate: int, dt: int, odo: int, cap: int) -> int:
@@ -144,7 +197,8 @@ class CrossHairRun:
 
 FUNCTIONS = ["volume_rounds_down", "rate_rounds_down", "spacing_rounds_up", "mcg_kg_min_to_rate",
              "clinician_bolus_never_exceeds", "window_advance", "motor_moves_within_its_cap",
-             "valid_program_respects_caps"]
+             "valid_program_respects_caps", "dose_bound_toward_less_drug", "bolus_bounds_from_the_library",
+             "library_window_kept"]
 REQUIREMENTS: dict[str, tuple[str, ...]] = {  # what each contract is evidence for
     "volume_rounds_down": ("REQ-DRG-004", "REQ-PRG-002"),
     "rate_rounds_down": ("REQ-DRG-004", "REQ-PRG-002"),
@@ -154,6 +208,9 @@ REQUIREMENTS: dict[str, tuple[str, ...]] = {  # what each contract is evidence f
     "window_advance": ("REQ-DOS-004", "REQ-DOS-005"),
     "motor_moves_within_its_cap": ("REQ-DEL-003",),
     "valid_program_respects_caps": ("REQ-DEL-002", "REQ-PRG-001"),
+    "dose_bound_toward_less_drug": ("REQ-DRG-004", "REQ-DRG-005"),
+    "bolus_bounds_from_the_library": ("REQ-DRG-005", "REQ-BOL-005"),
+    "library_window_kept": ("REQ-DOS-007", "REQ-DRG-004"),
 }
 
 

@@ -15,6 +15,14 @@ when the state and trigger match, its guard holds and no earlier row of the grou
 the first-match rule of ``transitions``. When nothing fires the state and variables stay
 unchanged (a refusal changes nothing). Time is included as ticks of every allowed length.
 
+Two things beyond the table are part of the relation, because a patient depends on them:
+
+- a *power cycle* (pseudo-event ``power_cycle``, payload ``volume`` = the odometer the
+  mechanism reached, anywhere the write-ahead rule allows): the state becomes POST with
+  ``controller.recovery.restore`` of the variables - the very function the shell calls;
+- the timeline *ghosts* of ``specs.timeline`` (one per dose-window ring), updated from the
+  motor commands of each step, so the dose-window claim is over real delivery.
+
 Rules
 1. Nothing here re-states a guard or an effect: a change to the table changes the proof.
 2. Every symbolic value is created through ``symbolic`` so its Z3 names are traceable.
@@ -29,16 +37,21 @@ from typing import Any, NamedTuple
 
 import z3
 
-from controller import logic
+from controller import logic, recovery
 from controller.events import KINDS, Actor, Event
 from controller.limits import Limits, limits_ok
+from controller.program import N_WINDOWS
+from controller.recovery import bound_ok
 from controller.state import STATES, Vars, initial_vars
 from controller.table import TABLE, Row, rows_for
+from specs.timeline import POWER_CYCLE, Ghosts, ghost_step, initial_ghosts
 
 logic.register_backend(z3.If, z3.And, z3.Or, z3.Not)
 
 STATE_CODE = {s: i for i, s in enumerate(STATES)}
-KIND_CODE = {k: i for i, k in enumerate(KINDS)}
+PROOF_KINDS: tuple[str, ...] = (*KINDS, POWER_CYCLE)
+KIND_CODE = {k: i for i, k in enumerate(PROOF_KINDS)}
+POWER_ROW = -1  # the row index of a power-cycle firing
 
 
 def symbolic(template: Any, name: str, leaves: list[z3.ExprRef]) -> Any:
@@ -80,13 +93,39 @@ def concrete(template: Any, sym: Any, model: z3.ModelRef) -> Any:
 
 
 class SymKind:
-    """The event kind as a Z3 Int; compares with kind names the way the runtime's str does."""
+    """The event kind as a Z3 Int; compares with kind names the way the runtime's str does.
+
+    Only ``==`` and ``!=`` against a kind name are defined; every other use (``in``, ordering,
+    truth value, comparing with something that is not a known kind) raises, so a guard can never
+    silently fall back to a Python answer."""
 
     def __init__(self, term: z3.ArithRef) -> None:
         self.term = term
 
+    def _code(self, other: object) -> int:
+        if not isinstance(other, str) or other not in KIND_CODE:
+            raise TypeError(f"a symbolic event kind compares only with a kind name, not {other!r}")
+        return KIND_CODE[other]
+
     def __eq__(self, other: object) -> z3.BoolRef:  # type: ignore[override]
-        return self.term == KIND_CODE[str(other)]
+        return self.term == self._code(other)
+
+    def __ne__(self, other: object) -> z3.BoolRef:  # type: ignore[override]
+        return self.term != self._code(other)
+
+    def __bool__(self) -> bool:
+        raise TypeError("a symbolic event kind has no truth value: compare it with == or != to a kind name")
+
+    def __contains__(self, item: object) -> bool:
+        raise TypeError("use logic.any_of(e.kind == k for k in kinds), not 'in', with a symbolic event kind")
+
+    def __iter__(self) -> Any:
+        raise TypeError("a symbolic event kind is not a sequence")
+
+    def __lt__(self, other: object) -> bool:
+        raise TypeError("a symbolic event kind has no order")
+
+    __le__ = __gt__ = __ge__ = __lt__
 
     def __hash__(self) -> int:
         return hash(self.term)
@@ -123,6 +162,7 @@ class Frame:
     st: SymState
     v: Vars
     leaves: list[z3.ExprRef]
+    gh: Ghosts
 
 
 @dataclass
@@ -134,11 +174,15 @@ class StepVars:
 EVENT_TEMPLATE = Event("tick")
 
 
+GHOST_TEMPLATE: Ghosts = initial_ghosts((0,) * N_WINDOWS)
+
+
 def new_frame(i: int, template: Vars | None = None) -> Frame:
     leaves: list[z3.ExprRef] = []
     st = z3.Int(f"s{i}.state")
     v = symbolic(template or initial_vars(), f"s{i}", leaves)
-    return Frame(SymState(st), v, [st, *leaves])
+    gh = symbolic(GHOST_TEMPLATE, f"s{i}.ghost", leaves)
+    return Frame(SymState(st), v, [st, *leaves], gh)
 
 
 def new_event(i: int) -> StepVars:
@@ -157,14 +201,19 @@ def domain(f: Frame) -> z3.BoolRef:
     return z3.And(0 <= f.st.term, f.st.term < len(STATES))
 
 
-def event_domain(s: StepVars) -> z3.BoolRef:
+def event_domain(s: StepVars, power: bool = True) -> z3.BoolRef:
+    """The kind is an event kind (or a power cycle, unless ``power`` is False), the actor an actor."""
     e = s.e
-    return z3.And(0 <= e.kind.term, e.kind.term < len(KINDS), 0 <= e.actor, e.actor <= int(max(Actor)))
+    top = len(PROOF_KINDS) if power else len(KINDS)
+    return z3.And(0 <= e.kind.term, e.kind.term < top, 0 <= e.actor, e.actor <= int(max(Actor)))
 
 
 def init(f: Frame) -> z3.BoolRef:
-    """Power-on: POST, nothing delivered, no program, any configuration the pump accepts."""
-    return z3.And(f.st.term == STATE_CODE["POST"], limits_ok(f.v.cfg), logic.same(f.v, initial_vars_sym(f.v.cfg)))
+    """Power-on: POST, nothing delivered, no program, any configuration the pump accepts; each
+    ghost watches a window starting anywhere, with nothing seen yet."""
+    ghosts = z3.And(*(z3.And(g.got == 0, g.top == 0, z3.Not(g.free)) for g in f.gh))
+    return z3.And(f.st.term == STATE_CODE["POST"], limits_ok(f.v.cfg), logic.same(f.v, initial_vars_sym(f.v.cfg)),
+                  ghosts)
 
 
 def initial_vars_sym(cfg: Limits) -> Vars:
@@ -173,11 +222,20 @@ def initial_vars_sym(cfg: Limits) -> Vars:
 
 @dataclass(frozen=True)
 class Fired:
-    row: int
+    row: int  # index in the table, or POWER_ROW for a power cycle
     source: str
     fire: z3.BoolRef
     dest: str
     result: Vars
+    ghosts: Ghosts
+    kind: str
+
+    @property
+    def power(self) -> bool:
+        return self.row == POWER_ROW
+
+    def label(self, table: tuple[Row, ...]) -> str:
+        return f"power cycle from {self.source}" if self.power else f"row {self.row} ({table[self.row].label})"
 
 
 def row_instances(table: tuple[Row, ...] = TABLE) -> Iterable[tuple[str, str, list[tuple[int, Row]]]]:
@@ -188,7 +246,8 @@ def row_instances(table: tuple[Row, ...] = TABLE) -> Iterable[tuple[str, str, li
 
 
 def firings(f: Frame, s: StepVars, table: tuple[Row, ...] = TABLE) -> list[Fired]:
-    """Every row instance with the condition under which it fires and its result."""
+    """Every row instance with the condition under which it fires and its result, then one power
+    cycle per state (the shell's restore, from the system, within the write-ahead bound)."""
     out: list[Fired] = []
     for source, kind, rows in row_instances(table):
         here = z3.And(f.st.term == STATE_CODE[source], s.e.kind.term == KIND_CODE[kind])
@@ -196,9 +255,17 @@ def firings(f: Frame, s: StepVars, table: tuple[Row, ...] = TABLE) -> list[Fired
         for index, row in rows:
             g = row.guard(f.v, s.e, source)
             guard = g if isinstance(g, z3.BoolRef) else z3.BoolVal(bool(g))
-            out.append(Fired(index, source, z3.And(here, none_before, guard), row.dest_for(source),
-                             row.apply(f.v, s.e, source)))
+            result = row.apply(f.v, s.e, source)
+            out.append(Fired(index, source, z3.And(here, none_before, guard), row.dest_for(source), result,
+                             ghost_step(f.gh, source, kind, f.v, s.e.dt_ms, result), kind))
             none_before = z3.And(none_before, z3.Not(guard))
+    for source in STATES:
+        pushed = s.e.volume
+        fire = z3.And(f.st.term == STATE_CODE[source], s.e.kind.term == KIND_CODE[POWER_CYCLE],
+                      s.e.actor == int(Actor.SYSTEM), _b(bound_ok(f.v, pushed)))
+        result = recovery.restore(f.v, source, pushed)  # looked up at call time: a mutant patches one place
+        out.append(Fired(POWER_ROW, source, fire, "POST", result,
+                         ghost_step(f.gh, source, POWER_CYCLE, f.v, 0, result, pushed), POWER_CYCLE))
     return out
 
 
@@ -220,11 +287,11 @@ def transition(f: Frame, s: StepVars, g: Frame, table: tuple[Row, ...] = TABLE) 
     about it); a leaf no firing row changes keeps its old value. With the first-match fire
     conditions this is the table's semantics, including "a refusal changes nothing"."""
     fired = firings(f, s, table)
-    pre, post = flatten(f.v), flatten(g.v)
+    pre, post = flatten((f.v, f.gh)), flatten((g.v, g.gh))
     changers: list[list[z3.BoolRef]] = [[] for _ in pre]
     parts = []
     for x in fired:
-        res = flatten(x.result)
+        res = flatten((x.result, x.ghosts))
         eqs = [g.st.term == STATE_CODE[x.dest]]
         for i, (old, new) in enumerate(zip(pre, res, strict=True)):
             if not _same_ast(old, new):
@@ -233,6 +300,8 @@ def transition(f: Frame, s: StepVars, g: Frame, table: tuple[Row, ...] = TABLE) 
         parts.append(z3.Implies(x.fire, z3.And(*eqs)))
     nothing = z3.Not(z3.Or(*(x.fire for x in fired)))
     parts.append(z3.Implies(nothing, g.st.term == f.st.term))
+    # a power cycle is one the write-ahead rule allows: there is no "refused" power cycle
+    parts.append(z3.Implies(s.e.kind.term == KIND_CODE[POWER_CYCLE], z3.Or(*(x.fire for x in fired if x.power))))
     for i, fires in enumerate(changers):
         kept = _eq(post[i], pre[i])
         parts.append(kept if not fires else z3.Implies(z3.Not(z3.Or(*fires)), kept))

@@ -2,8 +2,10 @@
 
 Theory of operation
 -------------------
-Obligations are the invariants of ``specs.invariants`` plus the auxiliary ones of
-``proofs.auxiliary``; all of them are proved *together*:
+Obligations are the invariants of ``specs.invariants``, the timeline obligations of
+``specs.timeline`` (over ghosts), the power-cycle obligation REC-001 and the auxiliary ones of
+``proofs.auxiliary``; all of them are proved *together*, over a relation that includes power
+cycles (``proofs.encode``):
 
 1. **Inductive step, k = 1, row by row.** Assume every obligation in an arbitrary frame
    (state and variables free, every valid configuration); for each row instance of the table
@@ -17,7 +19,10 @@ Obligations are the invariants of ``specs.invariants`` plus the auxiliary ones o
    a real counterexample (a counterexample to induction that may be unreachable).
 
 Verdicts are honest: ``proved`` (with the k that closed it), ``counterexample`` (with the
-trace), or ``unknown`` (with the reason, e.g. the timeout hit). Nothing is dropped.
+trace, replayed step by step on the runtime), or ``unknown`` (with the reason, e.g. the
+timeout hit). ``unknown`` from any query - base case, bounded check, step - is never taken
+for ``proved``; an inductive step whose assumptions admit no state at all is an error
+(``VacuousStep``), not a proof. Nothing is dropped.
 """
 
 from __future__ import annotations
@@ -29,22 +34,30 @@ from typing import Any
 
 import z3
 
+from controller import recovery
 from controller.core import Controller
-from controller.events import KINDS, Actor, Event
+from controller.events import Actor, Event
+from controller.recovery import PowerCycle
 from controller.state import STATES, Vars, initial_vars
 from controller.table import TABLE, Row
 from proofs import encode as E
 from proofs.auxiliary import AUXILIARY
-from specs.invariants import STATE_INVARIANTS, STEP_INVARIANTS, At, StateInv, StepInv
+from specs.invariants import REC_001, STATE_INVARIANTS, STEP_INVARIANTS, At, StateInv, StepInv
+from specs.timeline import POWER_CYCLE, TIMELINE_INVARIANTS, Ghosts, TimelineInv, ghost_step
 
-Inv = StateInv | StepInv
+Inv = StateInv | StepInv | TimelineInv
+
+
+class VacuousStep(Exception):
+    """The inductive step's assumptions are unsatisfiable: every "proved" would be vacuous."""
 
 
 @dataclass
 class TraceStep:
     state: str
-    event: Event | None  # the event that led here (None for the initial state)
+    event: Event | PowerCycle | None  # the event that led here (None for the initial state)
     vars: Vars
+    ghosts: Ghosts = ()
 
 
 @dataclass
@@ -62,17 +75,34 @@ class Verdict:
 
 
 def obligations() -> list[Inv]:
-    return [*AUXILIARY, *STATE_INVARIANTS, *STEP_INVARIANTS]
+    return [*AUXILIARY, *STATE_INVARIANTS, *TIMELINE_INVARIANTS, *STEP_INVARIANTS, REC_001]
 
 
-def holds_after(inv: Inv, f: E.Frame, s: E.StepVars, dest: Any, post: Vars) -> Any:
+def pre_holds(inv: Inv, st: Any, v: Vars, gh: Ghosts) -> Any:
+    """A state-like obligation on one frame (None for a step obligation)."""
     if isinstance(inv, StateInv):
-        return inv.pred(dest, post)
-    return inv.pred(f.st, f.v, s.e, dest, post)
+        return inv.pred(st, v)
+    if isinstance(inv, TimelineInv):
+        return inv.pred(st, v, gh)
+    return None
+
+
+def holds_after(inv: Inv, f: E.Frame, s: E.StepVars, x: E.Fired | None, dest: Any, post: Vars,
+                post_gh: Ghosts) -> Any:
+    """The obligation after a step (``x`` None: the refused-event case, nothing changed)."""
+    if isinstance(inv, StepInv):
+        if x is not None and x.power and not inv.power:
+            return True  # a claim about controller steps only
+        return inv.pred(f.st, f.v, s.e, dest, post)
+    return pre_holds(inv, dest, post, post_gh)
 
 
 def _bool(x: object) -> z3.BoolRef:
     return x if isinstance(x, z3.BoolRef) else z3.BoolVal(bool(x))
+
+
+def _unsat(r: z3.CheckSatResult) -> bool:
+    return r == z3.unsat
 
 
 @dataclass
@@ -80,6 +110,7 @@ class Engine:
     table: tuple[Row, ...] = TABLE
     timeout_ms: int = 30_000
     invs: list[Inv] = field(default_factory=obligations)
+    extra_assumptions: list[z3.BoolRef] = field(default_factory=list)  # for tests that inject a fault
 
     def __post_init__(self) -> None:
         self.f0 = E.new_frame(0)
@@ -93,30 +124,43 @@ class Engine:
                  *zip(self.g0.leaves, g.leaves, strict=True)]
         return z3.substitute(self.relation, *pairs)
 
+    def solver(self) -> z3.Solver:
+        sol = z3.Solver()
+        sol.set("timeout", self.timeout_ms)
+        sol.add(*self.extra_assumptions)
+        return sol
+
     # --- inductive step, k = 1 -------------------------------------------------------------
     def inductive_step(self, assumed: Sequence[Inv] | None = None,
                        goals: Sequence[Inv] | None = None) -> dict[str, tuple[bool, str, float]]:
         """Per obligation in ``assumed`` (default: all): (holds after every row when all of ``assumed``
         hold before, first failing row if not, seconds spent). Sound only for the whole set: see
-        ``houdini``."""
+        ``houdini``. Raises ``VacuousStep`` when the assumptions admit no state and event at all,
+        and reports ``unknown`` as a failure (never as proved)."""
         invs = list(self.invs if assumed is None else assumed)
         f, s = self.f0, self.e0
-        sol = z3.Solver()
-        sol.set("timeout", self.timeout_ms)
+        sol = self.solver()
         sol.add(E.domain(f), E.event_domain(s))
         for inv in invs:
-            if isinstance(inv, StateInv):
-                sol.add(_bool(inv.pred(f.st, f.v)))
+            pre = pre_holds(inv, f.st, f.v, f.gh)
+            if pre is not None:
+                sol.add(_bool(pre))
+        vacuity = sol.check()
+        if vacuity != z3.sat:
+            raise VacuousStep(f"the inductive step's assumptions are {vacuity}: no state satisfies them "
+                              f"({sol.reason_unknown() if vacuity == z3.unknown else 'unsat'}); nothing is proved")
         targets = list(invs if goals is None else goals)
         result: dict[str, tuple[bool, str, float]] = {inv.id: (True, "", 0.0) for inv in targets}
-        refused = z3.Not(z3.Or(*(x.fire for x in self.fired)))
-        cases = [(x.fire, At(x.dest), x.result, f"row {x.row} from {x.source}") for x in self.fired]
-        cases.append((refused, f.st, f.v, "refused event"))
-        for fire, dest, post, label in cases:
+        refused = z3.And(z3.Not(z3.Or(*(x.fire for x in self.fired))),
+                         s.e.kind.term != E.KIND_CODE[POWER_CYCLE])  # encode: no refused power cycle
+        cases: list[tuple[z3.BoolRef, Any, Vars, Ghosts, str, E.Fired | None]] = [
+            (x.fire, At(x.dest), x.result, x.ghosts, f"{x.label(self.table)} from {x.source}", x) for x in self.fired]
+        cases.append((refused, f.st, f.v, f.gh, "refused event", None))
+        for fire, dest, post, post_gh, label, x in cases:
             t0 = time.perf_counter()
             sol.push()
             sol.add(fire)
-            goal_terms = {inv.id: _bool(holds_after(inv, f, s, dest, post)) for inv in targets}
+            goal_terms = {inv.id: _bool(holds_after(inv, f, s, x, dest, post, post_gh)) for inv in targets}
             sol.push()
             sol.add(z3.Not(z3.And(*goal_terms.values())))
             verdict = sol.check()
@@ -154,44 +198,13 @@ class Engine:
                 return kept, dropped, time.perf_counter() - t0
             kept = [inv for inv in kept if inv.id not in failing]
 
-    def check_restore(self, assumed: Sequence[Inv]) -> tuple[bool, str]:
-        """REC-001: restoring a snapshot of any state that satisfies ``assumed`` (with the odometer
-        anywhere the write-ahead rule allows) gives a POST state satisfying every state obligation,
-        and no dose window goes over its limit on the volume the restore adds."""
-        from controller import windows
-        from controller.program import N_WINDOWS
-        from controller.recovery import bound_ok, restore
-
-        f = self.f0
-        pushed = z3.Int("restore.pushed_to")
-        sol = z3.Solver()
-        sol.set("timeout", self.timeout_ms)
-        sol.add(E.domain(f), _bool(bound_ok(f.v, pushed)))
-        for inv in assumed:
-            if isinstance(inv, StateInv):
-                sol.add(_bool(inv.pred(f.st, f.v)))
-        for state in STATES:
-            post = restore(f.v, state, pushed)
-            goals = [_bool(inv.pred(At("POST"), post)) for inv in self.invs if isinstance(inv, StateInv)]
-            for j in range(N_WINDOWS):
-                before = windows.used(f.v.flow.wcur[j], f.v.win[j])
-                after = windows.used(post.flow.wcur[j], post.win[j])
-                goals.append(z3.Implies(z3.And(f.v.prog.lim_vol[j] > 0, after > before), after <= f.v.prog.lim_vol[j]))
-            sol.push()
-            sol.add(f.st.term == E.STATE_CODE[state], z3.Not(z3.And(*goals)))
-            r = sol.check()
-            sol.pop()
-            if r != z3.unsat:
-                return False, f"restoring a snapshot taken in {state}: {r}"
-        return True, f"restore of every state ({len(STATES)}) re-establishes every state obligation"
-
     # --- base case: bounded model checking from power-on -------------------------------------
     def bmc(self, depth: int, only: Sequence[str] | None = None) -> dict[str, Verdict]:
-        """Search for real counterexamples of length <= depth; returns the ones found."""
+        """Search for real counterexamples of length <= depth. Returns the counterexamples found and,
+        for an obligation whose query came back ``unknown``, an ``unknown`` verdict (never silence)."""
         frames = [E.new_frame(100)]
         steps: list[E.StepVars] = []
-        sol = z3.Solver()
-        sol.set("timeout", self.timeout_ms)
+        sol = self.solver()
         sol.add(E.domain(frames[0]), E.init(frames[0]))
         found: dict[str, Verdict] = {}
         wanted = [inv for inv in self.invs if only is None or inv.id in only]
@@ -207,10 +220,7 @@ class Engine:
             for inv in wanted:
                 if inv.id in found or (isinstance(inv, StepInv) and d == 0):
                     continue
-                if isinstance(inv, StateInv):
-                    goal = inv.pred(frames[d].st, frames[d].v)
-                else:
-                    goal = inv.pred(frames[d - 1].st, frames[d - 1].v, steps[-1].e, frames[d].st, frames[d].v)
+                goal = self._goal_at(inv, frames, steps, d)
                 sol.push()
                 sol.add(z3.Not(_bool(goal)))
                 t0 = time.perf_counter()
@@ -220,8 +230,20 @@ class Engine:
                     found[inv.id] = Verdict(inv.id, inv.reqs, inv.text, inv.safety, "counterexample", d,
                                             time.perf_counter() - t0, f"broken after {d} events", trace,
                                             replay(trace, self.table, inv))
+                elif r == z3.unknown:
+                    found[inv.id] = Verdict(inv.id, inv.reqs, inv.text, inv.safety, "unknown", None,
+                                            time.perf_counter() - t0,
+                                            f"bounded check at depth {d}: unknown ({sol.reason_unknown()})")
                 sol.pop()
         return found
+
+    def _goal_at(self, inv: Inv, frames: list[E.Frame], steps: list[E.StepVars], d: int) -> Any:
+        f = frames[d]
+        if not isinstance(inv, StepInv):
+            return pre_holds(inv, f.st, f.v, f.gh)
+        p, e = frames[d - 1], steps[d - 1].e
+        goal = inv.pred(p.st, p.v, e, f.st, f.v)
+        return goal if inv.power else z3.Or(e.kind.term == E.KIND_CODE[POWER_CYCLE], _bool(goal))
 
     def _trace(self, m: z3.ModelRef, frames: list[E.Frame], steps: list[E.StepVars]) -> list[TraceStep]:
         template = initial_vars()
@@ -229,19 +251,19 @@ class Engine:
         for i, f in enumerate(frames):
             state = STATES[m.eval(f.st.term, model_completion=True).as_long()]  # type: ignore[union-attr]
             v = E.concrete(template, f.v, m)
+            gh = E.concrete(E.GHOST_TEMPLATE, f.gh, m)
             event = None if i == 0 else concrete_event(m, steps[i - 1])
-            out.append(TraceStep(state, event, v))
+            out.append(TraceStep(state, event, v, gh))
         return out
 
     # --- k-induction on frames -----------------------------------------------------------
     def k_induction(self, inv: Inv, k: int, lemmas: Sequence[Inv] = ()) -> str:
         """'proved' if the obligation follows from k consecutive states satisfying it and the
-        already proved ``lemmas``, else why not."""
+        already proved ``lemmas``, else why not (``unknown`` is never 'proved')."""
         frames = [E.new_frame(200)]
-        sol = z3.Solver()
-        sol.set("timeout", self.timeout_ms)
+        sol = self.solver()
         sol.add(E.domain(frames[0]))
-        steps = []
+        steps: list[E.StepVars] = []
         for i in range(1, k + 1):
             s = E.new_event(200 + i)
             g = E.new_frame(200 + i)
@@ -250,40 +272,59 @@ class Engine:
             frames.append(g)
         for i in range(k):
             for other in [*lemmas, inv]:
-                if isinstance(other, StateInv):
-                    sol.add(_bool(other.pred(frames[i].st, frames[i].v)))
+                if not isinstance(other, StepInv):
+                    sol.add(_bool(pre_holds(other, frames[i].st, frames[i].v, frames[i].gh)))
                 elif i > 0:
-                    sol.add(_bool(other.pred(frames[i - 1].st, frames[i - 1].v, steps[i - 1].e, frames[i].st,
-                                             frames[i].v)))
-        goal = (inv.pred(frames[k].st, frames[k].v) if isinstance(inv, StateInv)
-                else inv.pred(frames[k - 1].st, frames[k - 1].v, steps[-1].e, frames[k].st, frames[k].v))
-        sol.add(z3.Not(_bool(goal)))
+                    sol.add(_bool(self._goal_at(other, frames, steps, i)))
+        if sol.check() != z3.sat:
+            return "unknown (the k-induction assumptions are vacuous)"
+        sol.add(z3.Not(_bool(self._goal_at(inv, frames, steps, k))))
         r = sol.check()
         return "proved" if r == z3.unsat else ("counterexample to induction" if r == z3.sat
                                               else f"unknown ({sol.reason_unknown()})")
 
 
-def concrete_event(m: z3.ModelRef, s: E.StepVars) -> Event:
-    kind = KINDS[m.eval(s.e.kind.term, model_completion=True).as_long()]  # type: ignore[union-attr]
+def concrete_event(m: z3.ModelRef, s: E.StepVars) -> Event | PowerCycle:
+    kind = E.PROOF_KINDS[m.eval(s.e.kind.term, model_completion=True).as_long()]  # type: ignore[union-attr]
     tmpl = E.EVENT_TEMPLATE
     values = {f: E.concrete(getattr(tmpl, f), getattr(s.e, f), m) for f in E.SymEvent._fields[1:]}
+    if kind == POWER_CYCLE:
+        return PowerCycle(values["volume"])
     values["actor"] = Actor(values["actor"])
     return Event(kind, **values)
 
 
-def replay(trace: list[TraceStep], table: tuple[Row, ...], inv: Inv) -> bool:
-    """Run the trace's events on the runtime controller (same table); True if it ends in the
-    same state and variables and the obligation is broken there too."""
+def run_trace(trace: list[TraceStep], table: tuple[Row, ...]) -> list[tuple[str, Vars, Ghosts]]:
+    """The runtime's own (state, vars, ghosts) after each step of the trace's events: the
+    controller for events, ``recovery.restore`` and a new controller for a power cycle, and the
+    ghosts recomputed along the way (``specs.timeline.ghost_step`` on concrete values)."""
     first = trace[0]
     c = Controller(first.vars.cfg, vars=first.vars, state=first.state, table=table)
-    prev_state, prev_vars = c.state, c.vars
+    gh = first.ghosts
+    out = [(c.state, c.vars, gh)]
     for step in trace[1:]:
-        assert step.event is not None
-        prev_state, prev_vars = c.state, c.vars
-        c.handle(step.event)
-    last = trace[-1]
-    if c.state != last.state or c.vars != last.vars:
-        return False
-    if isinstance(inv, StateInv):
-        return not inv.pred(At(c.state), c.vars)
-    return not inv.pred(At(prev_state), prev_vars, last.event, At(c.state), c.vars)  # type: ignore[arg-type]
+        e = step.event
+        assert e is not None
+        s0, v0 = c.state, c.vars
+        if isinstance(e, PowerCycle):
+            c = Controller(v0.cfg, vars=recovery.restore(v0, s0, e.pushed_to), state="POST", table=table)
+            gh = ghost_step(gh, s0, POWER_CYCLE, v0, 0, c.vars, e.pushed_to) if gh else gh
+        else:
+            c.handle(e)
+            gh = ghost_step(gh, s0, e.kind, v0, e.dt_ms, c.vars) if gh else gh
+        out.append((c.state, c.vars, gh))
+    return out
+
+
+def replay(trace: list[TraceStep], table: tuple[Row, ...], inv: Inv) -> bool:
+    """Run the trace's events on the runtime (same table); True if every step ends in the same state
+    and variables (and ghosts) as the trace, and the obligation is broken at the end there too."""
+    states = run_trace(trace, table)
+    for (state, v, gh), want in zip(states, trace, strict=True):
+        if state != want.state or v != want.vars or (want.ghosts and gh != want.ghosts):
+            return False
+    state, v, gh = states[-1]
+    if isinstance(inv, StepInv):
+        p_state, p_vars, _ = states[-2]
+        return not inv.pred(At(p_state), p_vars, trace[-1].event, At(state), v)  # type: ignore[arg-type]
+    return not pre_holds(inv, At(state), v, gh)

@@ -28,7 +28,7 @@ from controller.flow import basal_rate, dose_allowance, kvo_limited, reservoir_l
 from controller.guards import boluses_last_hour, third_repeat
 from controller.limits import SILENCE_MAX_MS, limits_ok
 from controller.logic import all_of, any_of, implies, ite, maximum, minimum, not_, pick, same
-from controller.program import N_WINDOWS, kvo_rate, program_ok, rate_cap
+from controller.program import N_WINDOWS, kvo_rate, program_ok, rate_cap, soft_exceeded, within_library
 from controller.state import ALARMABLE, FLOWING, NO_FLOW, Vars
 
 
@@ -62,6 +62,7 @@ class StepInv:
     text: str
     pred: Callable[[StateView, Vars, Event, StateView, Vars], bool]
     safety: bool = True
+    power: bool = False  # also a claim about power cycles (the proofs' pseudo-event); else controller steps only
 
 
 def _budget(v: Vars) -> int:
@@ -121,9 +122,24 @@ STATE_INVARIANTS: tuple[StateInv, ...] = (
              "after a failed self-test the pump is in FAILED or FAILSAFE, never anywhere else",
              lambda st, v: implies(v.alarm.cause[A.SELF_TEST_FAILED], st.is_("FAILED", "FAILSAFE"))),
     StateInv("INV-DRG-003", ("REQ-DRG-003",),
-             "a program needing soft-limit confirmation never delivers unconfirmed",
-             lambda st, v: implies(st.is_("RUNNING", "BOLUS", "KVO"),
-                                   any_of(not_(v.prog.needs_confirm), v.marks.confirmed))),
+             "a program outside a soft limit of its library bounds (whatever the mode it was entered in) never "
+             "delivers unconfirmed",
+             lambda st, v: implies(all_of(st.is_("RUNNING", "BOLUS", "KVO"), v.prog.loaded,
+                                          any_of(v.prog.needs_confirm, soft_exceeded(v.prog))),
+                                   v.marks.confirmed)),
+    StateInv("INV-USE-001", ("REQ-USE-001",),
+             "a program whose rate differs from the line's last one for the same drug by more than change_factor "
+             "never delivers unconfirmed",
+             lambda st, v: implies(all_of(st.is_("RUNNING", "BOLUS", "KVO"), v.line.big_change), v.marks.confirmed)),
+    StateInv("INV-LIB-001", ("REQ-DRG-002", "REQ-DRG-005", "REQ-DOS-007", "REQ-RTE-001"),
+             "a loaded program is within its library bounds: every step rate and basal + bolus within the rate hard "
+             "max, the maintenance rate at least the hard min, bolus, clinician-bolus, loading, intermittent and VTBI "
+             "volumes within theirs, an allowed route, and the library's dose window kept (equal or tighter)",
+             lambda st, v: implies(v.prog.loaded, within_library(v.prog))),
+    StateInv("INV-LIB-002", ("REQ-DRG-002", "REQ-DRG-005"),
+             "the commanded rate never exceeds the library's rate hard max for this patient",
+             lambda st, v: implies(all_of(v.prog.loaded, st.is_("RUNNING", "BOLUS", "KVO")),
+                                   v.flow.rate <= v.prog.lib.rate_max)),
     StateInv("INV-PRM-002", ("REQ-PRM-002", "REQ-PRM-001"),
              "primed volume never exceeds prime_max and is never counted as delivered",
              lambda st, v: all_of(v.flow.primed <= v.cfg.prime_max,
@@ -221,7 +237,7 @@ STEP_INVARIANTS: tuple[StepInv, ...] = (
             "every volume delivered as therapy or KVO is counted in every dose window (only the oldest bucket "
             "leaves a window, when it rotates)",
             lambda s0, v0, e, s1, v1: implies(
-                not_(any_of(e.kind == "program", e.kind == "clear")),
+                not_(any_of(e.kind == "program", e.kind == "clear", e.kind == "new_line")),
                 all_of(*(_window_used(v1, j) == _window_used(v0, j)
                          + (v1.flow.delivered + v1.flow.kvo_vol - v0.flow.delivered - v0.flow.kvo_vol)
                          - ite(v1.win[j].end == v0.win[j].end, 0, v0.win[j].closed[-1])
@@ -310,10 +326,54 @@ STEP_INVARIANTS: tuple[StepInv, ...] = (
                 all_of(0 < e.volume, e.volume <= v0.prog.clin_bolus_max, e.rate * e.duration_ms <= e.volume,
                        e.rate * e.duration_ms <= v0.prog.vtbi - v0.flow.delivered,
                        e.rate * e.duration_ms <= dose_allowance(v0, v0.prog.vtbi)))),
+    StepInv("STEP-LIB-003", ("REQ-DRG-005", "REQ-BOL-005", "REQ-BOL-001"),
+            "a bolus (patient or clinician) starts only within the library's bolus hard max for this patient",
+            lambda s0, v0, e, s1, v1: all_of(
+                implies(_bolus_started(v0, v1), v0.prog.pca_rate * v0.prog.pca_ms <= v0.prog.lib.bolus_max),
+                implies(all_of(s1.is_("BOLUS"), not_(s0.is_("BOLUS")), e.kind == "clinician_bolus"),
+                        all_of(e.volume <= v0.prog.lib.clin_bolus_max,
+                               e.rate * e.duration_ms <= v0.prog.lib.clin_bolus_max)))),
+    StepInv("STEP-LIB-004", ("REQ-DRG-005", "REQ-DOS-006"),
+            "no program event yields a program looser than its library bounds, or a dose-window ring that forgot "
+            "dose still counting",
+            lambda s0, v0, e, s1, v1: implies(
+                e.kind == "program",
+                all_of(implies(v1.prog.loaded, within_library(v1.prog)),
+                       *(_window_used(v1, j) >= _window_used(v0, j) for j in range(N_WINDOWS))))),
     StepInv("STEP-BOL-006", ("REQ-BOL-006", "REQ-BOL-001"),
             "a patient bolus starts only when its volume fits the VTBI and every dose window",
             lambda s0, v0, e, s1, v1: implies(
                 _bolus_started(v0, v1),
                 all_of(v0.prog.pca_rate * v0.prog.pca_ms <= v0.prog.vtbi - v0.flow.delivered,
                        v0.prog.pca_rate * v0.prog.pca_ms <= dose_allowance(v0, v0.prog.vtbi)))),
+)
+
+
+def _power_cycle_ok(s0: StateView, v0: Vars, e: Event, s1: StateView, v1: Vars) -> bool:
+    """After a power cycle with the mechanism at ``e.volume`` (the pushed-to odometer): POST, the
+    odometer there, every counter raised by exactly what moved after the snapshot (therapy or KVO
+    in their channel and every dose window; priming in its own), nothing else forgotten."""
+    extra = e.volume - v0.flow.odo
+    therapy = s0.is_("RUNNING", "BOLUS")
+    counted = ite(s0.is_("RUNNING", "BOLUS", "KVO"), extra, 0)
+    f0, f1 = v0.flow, v1.flow
+    return all_of(
+        s1.is_("POST"), f1.odo == e.volume, f1.cap == f1.odo, f1.rate == 0, f1.clock == f0.clock,
+        f1.delivered + f1.kvo_vol + f1.primed == f0.delivered + f0.kvo_vol + f0.primed + extra,
+        f1.delivered == f0.delivered + ite(therapy, extra, 0),
+        *(_window_used(v1, j) >= _window_used(v0, j) + counted for j in range(N_WINDOWS)),
+        same(v1.bolus.times, v0.bolus.times), same(v1.prog, v0.prog), same(v1.line, v0.line),
+        same(v1.win, v0.win),
+        implies(all_of(v0.prog.loaded, e.volume > v0.marks.odo0), v1.alarm.active[A.POWER_LOSS]),
+    )
+
+
+REC_001 = StepInv(
+    "REC-001", ("REQ-REC-001", "REQ-REC-002"),
+    "a power cycle (the mechanism anywhere the write-ahead rule allows) restarts in POST with nothing delivered "
+    "twice and nothing forgotten: the odometer where the mechanism stopped, the therapy, KVO and priming totals and "
+    "every dose window raised by what moved after the snapshot, lockouts, program, line and clock kept, power_loss "
+    "raised",
+    lambda s0, v0, e, s1, v1: implies(e.kind == "power_cycle", _power_cycle_ok(s0, v0, e, s1, v1)),
+    power=True,
 )

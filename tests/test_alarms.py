@@ -8,7 +8,7 @@ from controller import alarms as A
 from controller.annunciation import annunciated
 from controller.events import ev
 from controller.state import Alarms
-from tests.helpers import ML, ML_H, must, program, run_for, running
+from tests.helpers import ML, ML_H, must, program, refused, run_for, running
 
 # DEC-016 (specs/decisions.toml): the IEC 60601-1-8 harm x onset decision for every alarm
 DECIDED = {
@@ -51,15 +51,21 @@ def test_the_highest_priority_active_alarm_is_annunciated_ties_by_rank() -> None
 
 @pytest.mark.req("REQ-DOS-006")
 def test_reprogramming_carries_the_delivered_dose_into_the_new_windows() -> None:
+    """The dose history belongs to the line: a reprogram keeps the ring as it was, and one asking
+    for another window length over a ring that still counts is refused (DEC-035)."""
     c = running(program(step_rate=(10 * ML_H, 0, 0, 0), vtbi=100 * ML, lim_vol=(5 * ML, 0),
                         lim_bucket_ms=(300_000, 1_200_000)))
     run_for(c, 20 * 60_000)
     used = c.vars.flow.wcur[0] + c.vars.win[0].total
     assert used > 3 * ML
     must(c.handle(ev("stop")))
+    refused(c.handle(ev("program", program=program(step_rate=(10 * ML_H, 0, 0, 0), vtbi=100 * ML,
+                                                   lim_vol=(5 * ML, 0), lim_bucket_ms=(60_000, 1_200_000)))),
+            "window_history")
+    ring = c.vars.win[0]
     must(c.handle(ev("program", program=program(step_rate=(10 * ML_H, 0, 0, 0), vtbi=100 * ML,
-                                                 lim_vol=(5 * ML, 0), lim_bucket_ms=(60_000, 1_200_000)))))
-    assert c.vars.flow.wcur[0] + c.vars.win[0].total == used  # nothing forgotten, now in the current bucket
+                                                 lim_vol=(5 * ML, 0), lim_bucket_ms=(300_000, 1_200_000)))))
+    assert c.vars.win[0] is ring and c.vars.flow.wcur[0] + c.vars.win[0].total == used  # nothing forgotten
     must(c.handle(ev("start")))
     run_for(c, 5 * 60_000)
     assert c.vars.flow.delivered <= 5 * ML - used + ML // 1000

@@ -8,6 +8,7 @@ fails listing any table row that never fired or any alarm never raised.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
@@ -16,7 +17,9 @@ from controller.commands import RaiseAlarm, SetFlow, StopMotor
 from controller.core import Controller, Step
 from controller.events import Actor, ev, tick
 from controller.flow import reservoir_time_ms
+from controller.libbounds import LibBounds
 from controller.limits import Limits
+from controller.program import Kind, Program
 from controller.state import STATES
 from controller.table import TABLE
 from tests.helpers import HOUR, ML, ML_H, active, booted, must, pca_program, program, ready, refused, run_for, running
@@ -271,6 +274,79 @@ def ex_bolus_refused_by_dose_window() -> list[Step]:
     steps += run_for(c, 36_000)
     steps += run_for(c, 600_000)
     steps.append(refused(c.handle(ev("patient_bolus")), "dose_limit"))
+    return steps
+
+
+LIBRARY = LibBounds(rate_max=100 * ML_H, dose_rate_max=20 * ML_H, rate_min=ML_H, rate_soft_max=12 * ML_H,
+                    bolus_max=3 * ML, clin_bolus_max=3 * ML, win_vol=10 * ML, win_bucket_ms=4 * HOUR // 12)
+
+
+def lib_program(**kw: object) -> Program:
+    """A library drug (entry code 7): 20 mL/h dose hard max, 3 mL boluses, 10 mL per 4 h."""
+    base = program(step_rate=(10 * ML_H, 0, 0, 0), vtbi=100 * ML, reservoir_vol=100 * ML, drug=7, lib=LIBRARY,
+                   rate_hard_max=100 * ML_H, lim_vol=(10 * ML, 0), lim_bucket_ms=(4 * HOUR // 12, 1_200_000))
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+@example("REQ-DRG-002", "REQ-DRG-005", "REQ-BOL-005")
+def ex_library_bounds_hold_in_the_core() -> list[Step]:
+    """Issue 10 defects 1-3 at the core: whatever the edge sends, a program looser than its library
+    bounds is refused, and a clinician bolus is held to the library's maximum."""
+    c = booted()
+    steps = [refused(c.handle(ev("program", program=lib_program(step_rate=(150 * ML_H, 0, 0, 0)))),
+                     "invalid_program")]  # rate mode past the dose hard max
+    steps.append(refused(c.handle(ev("program", program=lib_program(clin_bolus_max=20 * ML))), "invalid_program"))
+    steps.append(refused(c.handle(ev("program", program=lib_program(lim_vol=(20 * ML, 0)))), "invalid_program"))
+    steps.append(refused(c.handle(ev("program", program=lib_program(lim_vol=(0, 5 * ML)))), "invalid_program"))
+    steps.append(refused(c.handle(ev("program", program=lib_program(
+        kind=Kind.INTERMITTENT, step_vol=(ML, 0, 0, 0), interval_ms=0))), "invalid_program"))  # defect 5
+    steps.append(refused(c.handle(ev("program", program=lib_program(step_rate=(15 * ML_H, 0, 0, 0)))),
+                         "invalid_program"))  # over a soft bound without needs_confirm set
+    steps.append(must(c.handle(ev("program", program=lib_program(clin_bolus_max=3 * ML)))))
+    steps.append(must(c.handle(ev("start"))))
+    steps.append(refused(c.handle(ev("clinician_bolus", volume=4 * ML, rate=100 * ML_H, duration_ms=144_000)),
+                         "bolus_out_of_range"))
+    return steps
+
+
+@example("REQ-DOS-006", "REQ-DOS-004")
+def ex_dose_history_belongs_to_the_line() -> list[Step]:
+    """Issue 10 defect 4: clearing, waiting 70 min and reloading the same drug keeps the 4 h history;
+    a different drug waits for it to age out, or for a new line."""
+    c = running(lib_program(step_rate=(20 * ML_H, 0, 0, 0), needs_confirm=True))
+    steps = run_for(c, 30 * 60_000)  # 10 mL: the 4 h limit is reached
+    assert c.vars.flow.delivered == 10 * ML and "dose_limit" in active(c)
+    steps += [must(c.handle(ev("stop"))), must(c.handle(ev("clear")))]
+    steps += run_for(c, 70 * 60_000)
+    steps.append(refused(c.handle(ev("program", program=lib_program(drug=8))), "window_history"))
+    steps.append(must(c.handle(ev("program", program=lib_program()))))
+    steps += [must(c.handle(ev("start")))] + run_for(c, 60 * 60_000)
+    assert c.vars.flow.delivered <= ML_H * 3_600_000 // 1000  # only KVO-held trickle, never 10 mL more
+    steps += [must(c.handle(ev("stop"))), must(c.handle(ev("clear")))]
+    steps.append(refused(c.handle(ev("new_line", Actor.PATIENT)), "actor_not_permitted"))
+    steps.append(must(c.handle(ev("new_line"))))
+    assert c.vars.line.entry == -1 and c.vars.flow.wcur == (0, 0) and c.vars.win[0].total == 0
+    steps.append(must(c.handle(ev("program", program=lib_program(drug=8)))))
+    return steps
+
+
+@example("REQ-USE-001", "REQ-DRG-003")
+def ex_a_tenfold_rate_change_needs_confirmation() -> list[Step]:
+    """A rate ten times the line's last one for the same drug needs a recorded confirmation, even
+    inside every library limit (IEC 62366 use error: a slipped decimal point)."""
+    c = running(program(step_rate=(5 * ML_H, 0, 0, 0), vtbi=100 * ML, reservoir_vol=100 * ML))
+    steps = [must(c.handle(ev("stop"))),
+             must(c.handle(ev("program", program=program(step_rate=(50 * ML_H, 0, 0, 0), vtbi=100 * ML,
+                                                         reservoir_vol=100 * ML))))]
+    assert c.vars.line.big_change
+    steps.append(refused(c.handle(ev("start")), "soft_limit_unconfirmed"))
+    steps.append(must(c.handle(ev("confirm_soft_limit"))))
+    steps.append(must(c.handle(ev("start"))))
+    steps.append(must(c.handle(ev("stop"))))
+    steps.append(must(c.handle(ev("program", program=program(step_rate=(60 * ML_H, 0, 0, 0), vtbi=100 * ML,
+                                                              reservoir_vol=100 * ML)))))
+    assert not c.vars.line.big_change  # 1.2x: no confirmation needed
+    steps.append(must(c.handle(ev("start"))))
     return steps
 
 

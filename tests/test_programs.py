@@ -30,6 +30,7 @@ LIB = Library.from_data({
         {"drug": "Heparin", "concentration": 100, "concentration_unit": "U/mL", "dose_unit": "U/kg/h",
          "dose": {"hard_max": 40}},
     ],
+    "care_area": [{"name": "general", "basic": True}],
 })
 
 
@@ -73,16 +74,31 @@ def test_soft_limit_needs_confirmation() -> None:
     ({"drug": "Dopamine", "care_area": "ICU", "dose": 5, "weight_kg": 400}, "weight_kg", "350 kg (hard"),
     ({"drug": "Dopamine", "care_area": "ICU", "dose": 5, "dose_unit": "mg/h", "weight_kg": 70}, "dose_unit",
      "mcg/kg/min"),
-    ({"drug": "Heparin", "dose": 10, "dose_unit": "U/kg/h"}, "weight_kg", "more than 0 kg"),
+    ({"drug": "Heparin", "dose": 10, "dose_unit": "U/kg/h"}, "weight_kg", "weight in kg"),
     ({"drug": "Insulin", "dose": 1}, "drug", "Dopamine (ICU)"),
     ({"drug": "Dopamine", "dose": 5, "weight_kg": 70}, "drug", "Morphine (general)"),
     ({"rate_ml_h": float("nan")}, "rate_ml_h", "a finite number"),
     ({"rate_ml_h": float("inf")}, "rate_ml_h", "a finite number"),
     ({"rate_ml_h": -1}, "rate_ml_h", ">= 0"),
-    ({"rate_ml_h": "fast"}, "rate_ml_h", "a finite number"),
-    ({"rate_ml_h": 5000}, "step_rate[0]", "999.000 mL/h"),
+    ({"rate_ml_h": "fast"}, "rate_ml_h", "a number (not text"),
+    ({"rate_ml_h": 5000}, "rate_ml_h", "at most 999 mL/h"),
     ({"drug": "Morphine", "dose": 15}, "dose", "10 mg/h (hard"),
-    ({"drug": "Morphine", "rate_ml_h": 25}, "rate_ml_h", "20 mL/h (hard"),
+    # issue 10 defect 1: a rate is held to the dose hard max (10 mg/h at 1 mg/mL), not only to the rate's 20 mL/h
+    ({"drug": "Morphine", "rate_ml_h": 15}, "rate_ml_h", "at most 10 mL/h (the library's dose hard limit"),
+    ({"drug": "Morphine", "vtbi_ml": 15, "duration_s": 3600}, "duration_s", "at most 10 mL/h"),
+    ({"drug": "Morphine", "rate_ml_h": 1, "clinician_bolus_max_ml": 20}, "clinician_bolus_max_ml", "4 mL (hard"),
+    ({"drug": "Dopamine", "care_area": "ICU", "rate_ml_h": 5}, "weight_kg", "every programming mode"),
+    ({"drug": "Dopamine", "care_area": "ICU", "rate_ml_h": 5, "weight_kg": 400}, "weight_kg", "350 kg (hard"),
+    ({"rate_ml_h": 1, "kind": "intermittent", "dose_ml": 10, "interval_s": 0}, "interval_s", "more than 0"),
+    ({"rate_ml_h": 1, "dose": 3}, "rate_ml_h", "absent when dose is given"),
+    ({"rate_ml_h": 1, "duration_s": 30}, "duration_s", "absent when rate_ml_h is given"),
+    ({"rate_ml_h": 1, "loading_ml": 3}, "loading_ml", 'only with kind = "loading"'),
+    ({"rate_ml_h": 1, "interval_s": 60}, "interval_s", 'only with kind = "intermittent"'),
+    ({"rate_ml_h": 1, "lockout_s": 60}, "lockout_s", "only with bolus_ml"),
+    ({"rate_ml_h": 1, "weight_kg": 60}, "weight_kg", "only with a drug"),
+    ({"rate_ml_h": 1, "care_area": "icu"}, "care_area", "only with a drug"),
+    ({"rate_ml_h": 1, "vtbi_ml": "100"}, "vtbi_ml", "a number (not text"),
+    ({"rate_ml_h": True}, "rate_ml_h", "a number (not text or true/false)"),
     ({"drug": "Morphine", "rate_ml_h": 1, "route": "epidural", "bolus_ml": 5, "lockout_s": 600}, "bolus_ml", "4 mL"),
     ({"rate_ml_h": 1, "route": "intrathecal"}, "route", "intravenous"),
     ({"rate_ml_h": 1, "kind": "bolus"}, "kind", "continuous"),
@@ -118,8 +134,13 @@ def test_therapy_kinds_become_step_programs() -> None:
 
 @pytest.mark.req("REQ-DOS-004")
 def test_library_window_limit_applies_and_window_rounds_up() -> None:
-    p = build(drug="Morphine", rate_ml_h=1, vtbi_ml=100).program
-    assert p.lim_vol[1] == ml_to_vu(Fraction(53, 2), "x") and p.lim_bucket_ms[1] * 12 == 14_400_000
+    p = build(drug="Morphine", rate_ml_h=1, vtbi_ml=100).program  # the library's window is always slot 0
+    assert p.lim_vol[0] == ml_to_vu(Fraction(53, 2), "x") and p.lim_bucket_ms[0] * 12 == 14_400_000
+    both = build(drug="Morphine", rate_ml_h=1, vtbi_ml=100, limit_ml=100, limit_window_s=86_400).program
+    assert both.lim_vol == (ml_to_vu(Fraction(53, 2), "x"), 100 * VU_PER_ML)  # a looser own limit never replaces it
+    with pytest.raises(ConfigurationError, match="library's window always stays"):  # issue 10 defect 3
+        build(drug="Morphine", rate_ml_h=1, vtbi_ml=100, limit_ml=100, limit_window_s=3600, limit2_ml=100,
+              limit2_window_s=7200)
     p = build(rate_ml_h=1, vtbi_ml=100, limit_ml=1, limit_window_s=3601).program
     assert p.lim_bucket_ms[0] * 12 >= 3_601_000
 

@@ -41,7 +41,9 @@ def test_the_example_library_is_signed_and_matches_the_schema() -> None:
     assert info.key_id == example_key().key_id and info.algorithm == "hmac-sha256"
     assert info.header.version in info.identity and info.digest[:19] in info.identity
     assert loaded.library.version == info.header.version
-    unsigned = load_library_file(EXAMPLE, None, TODAY)  # no key: digest checked, signature not claimed
+    with pytest.raises(LibraryUnsigned, match="only signed libraries"):  # no key: refused by default
+        load_library_file(EXAMPLE, None, TODAY)
+    unsigned = load_library_file(EXAMPLE, None, TODAY, allow_unsigned=True)  # the explicit development flag
     assert unsigned.info.key_id is None and "unsigned" in unsigned.info.identity
 
 
@@ -65,7 +67,9 @@ def test_a_recomputed_digest_does_not_fool_the_signature(tmp_path: Path) -> None
     with pytest.raises(LibraryBadSignature) as exc:
         load_library(lib, example_key(), TODAY)
     assert exc.value.field == "integrity.signature"
-    assert load_library(lib, None, TODAY)  # without a key the digest only guards against damage
+    with pytest.raises(LibraryUnsigned):  # issue 10 defect 6: a resealed, tenfold library without a key
+        load_library(lib, None, TODAY)
+    assert load_library(lib, None, TODAY, allow_unsigned=True)  # only the development flag lets it through
 
 
 @pytest.mark.req("REQ-SEC-001")
@@ -74,7 +78,9 @@ def test_unsigned_library_is_refused_when_a_key_is_configured(tmp_path: Path) ->
     sign_file(lib, None)  # seal: digest only
     with pytest.raises(LibraryUnsigned, match=r"integrity\.signature"):
         load_library(lib, example_key(), TODAY)
-    assert load_library(lib, None, TODAY)
+    with pytest.raises(LibraryUnsigned, match=r"integrity\.signature"):
+        load_library(lib, None, TODAY)
+    assert load_library(lib, None, TODAY, allow_unsigned=True)
 
 
 @pytest.mark.req("REQ-SEC-001")
@@ -83,7 +89,7 @@ def test_unsealed_file_and_wrong_key_are_refused(tmp_path: Path) -> None:
     text = lib.read_text()
     lib.write_text(text[: text.index("[integrity]")])
     with pytest.raises(LibraryCorrupt, match="not sealed"):
-        load_library(lib, None, TODAY)
+        load_library(lib, None, TODAY, allow_unsigned=True)
     other = hmac_key(b"another pharmacy's key!!")
     with pytest.raises(LibraryBadSignature) as exc:
         load_library(EXAMPLE, other, TODAY)
@@ -132,7 +138,7 @@ def test_schema_errors_name_the_field(tmp_path: Path, old: str, new: str, field:
     old_digest = next(line for line in text.splitlines() if line.startswith("digest = "))
     lib.write_text(text.replace(old_digest, f'digest = "{doc.digest}"'))
     with pytest.raises(LibrarySchemaError) as exc2:
-        load_library(lib, None, TODAY)
+        load_library(lib, None, TODAY, allow_unsigned=True)
     assert exc2.value.field == field
     assert time.perf_counter() - t0 < 2  # "1e999999999" never reaches exact arithmetic
 

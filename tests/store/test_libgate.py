@@ -78,7 +78,6 @@ def test_unsigned_library_with_a_key_configured_is_refused(log: EventLog, tmp_pa
 @pytest.mark.req("REQ-SEC-001")
 @pytest.mark.parametrize(("request_", "code", "alarm"), [
     ({**MORPHINE, "drug": "morfine"}, "unknown_drug", True),
-    ({"rate_ml_h": 10, "vtbi_ml": 10}, "unknown_drug", True),  # no drug: basic infusion not allowed
     ({**MORPHINE, "dose": 5}, "program", False),  # above the hard limit: refused, shown, no alarm
     ({**MORPHINE, "route": "epidural"}, "program", False),
     ({**MORPHINE, "route": []}, "program", False),  # a bad route is a typed refusal (was a parser bug)
@@ -142,3 +141,36 @@ def test_an_internal_error_while_checking_fails_closed(log: EventLog, monkeypatc
     monkeypatch.setattr(G, "build_program", broken)
     r = gate.program(MORPHINE, Limits(), 2)
     assert not r.ok and r.event is None and r.code == "internal" and r.alarm is not None, r
+
+
+@pytest.mark.req("REQ-DRG-006")
+def test_basic_infusion_follows_the_care_area_and_is_labelled(log: EventLog) -> None:
+    """Basic infusion (no drug) is the care area's recorded choice, under its own limits (issue 10)."""
+    general = LibraryGate(example_key(), log, today=lambda: TODAY)
+    general.load(EXAMPLE, 1)
+    ok = general.program({"rate_ml_h": 100, "vtbi_ml": 500}, Limits(), 2)
+    assert ok.ok and ok.built is not None and ok.built.basic and ok.built.care_area == "general"
+    assert ok.built.program.drug == 0 and ok.built.program.lib.rate_max == 500_000  # the care area's 500 mL/h
+    over = general.program({"rate_ml_h": 600, "vtbi_ml": 500}, Limits(), 3)
+    assert not over.ok and over.event is None and "500 mL/h" in over.message
+    too_much = general.program({"rate_ml_h": 100, "vtbi_ml": 1500}, Limits(), 4)
+    assert not too_much.ok and "vtbi" in too_much.message
+    icu = LibraryGate(example_key(), log, today=lambda: TODAY, care_area="icu")
+    icu.load(EXAMPLE, 5)
+    refused = icu.program({"rate_ml_h": 10, "vtbi_ml": 10}, Limits(), 6)
+    assert not refused.ok and refused.event is None and refused.code == "unknown_drug" and refused.alarm is not None
+    assert "does not allow a basic infusion" in refused.message
+    checked = [r for r in log.records() if r.kind == "program_checked"]
+    assert checked and checked[-1].payload["basic"] is True and checked[-1].payload["care_area"] == "general"
+
+
+@pytest.mark.req("REQ-SEC-001")
+def test_an_unauthenticated_library_needs_the_logged_development_flag(log: EventLog) -> None:
+    """Issue 10 defect 6: with no key configured a library used to load whenever its digest matched."""
+    strict = LibraryGate(None, log, today=lambda: TODAY)
+    r = strict.load(EXAMPLE, 1)
+    assert not r.ok and r.code == "unsigned" and strict.current is None and "NO DRUG LIBRARY" in strict.display
+    dev = LibraryGate(None, log, today=lambda: TODAY, allow_unsigned=True)
+    assert dev.load(EXAMPLE, 2).ok and "UNAUTHENTICATED" in dev.display
+    loaded = [r for r in log.records() if r.kind == "library_loaded"][-1]
+    assert loaded.payload["authenticated"] is False and loaded.payload["development_flag"] == "allow_unsigned"

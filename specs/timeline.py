@@ -1,0 +1,139 @@
+"""Dose windows over the real delivery timeline: a ghost monitor, independent of the rings.
+
+Theory of operation
+-------------------
+The core enforces dose windows with rings of buckets (``controller.windows``). A claim stated
+over those rings checks the rings against themselves. The claim a patient depends on is about
+the *timeline*: for every window of a limit's length, wherever it starts, the drug that went
+into the patient inside it is within the limit. This module states that claim with a *ghost*
+per window ring that the core never sees:
+
+- ``start`` is a free constant (in the proofs: any integer, fixed along a trace), the start
+  T of one window [T, T + W] with W = N_BUCKETS x the ring's bucket length;
+- ``got`` is what the mechanism pushed into the patient inside [T, T + W], integrated here
+  from the motor *commands* (rate and cap over each tick, constant rate until the cap, exactly
+  the vu), not from the core's counters: everything but priming counts, so flow in a state
+  that should not flow is counted too;
+- ``top`` is the highest limit the ring had while drug went in inside the window, and
+  ``free`` says drug went in while the ring had no limit at all.
+
+The obligation INV-DOS-008 is then ``free or got <= top`` for every ring and every T; since T
+is free, it holds for every window. ``TL-AUX`` relates the ghost to the ring (what went in
+since T is at most what the ring still counts in the buckets that end after T), which is what
+makes it inductive. A power cycle (``restore``) adds what the mechanism pushed after the last
+snapshot at the snapshot's clock. The ghost restarts only when the ring is re-armed with a
+different window (which the core allows only when the ring holds nothing that counts) or on
+a clinician's ``new_line`` (DEC-035): the claim is per line.
+
+Rules
+1. Everything is dual-use; ``source`` and ``kind`` are concrete (the table names them).
+2. Nothing here reads the core's delivery counters; only its commands, its clock and the rings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from controller.libbounds import N_BUCKETS
+from controller.logic import all_of, any_of, implies, ite, maximum, minimum, not_, total
+from controller.program import N_WINDOWS
+from controller.state import Ring, Vars
+from specs.invariants import StateView
+
+POWER_CYCLE = "power_cycle"  # the proofs' pseudo-event for a power loss and restore
+
+
+class Ghost(NamedTuple):
+    start: int  # T, the window start
+    got: int  # drug into the patient inside [T, T + W] so far (vu)
+    top: int  # highest ring limit while drug went in inside the window (vu)
+    free: bool  # drug went in inside the window while the ring had no limit
+
+
+Ghosts = tuple[Ghost, ...]
+
+
+def initial_ghosts(starts: tuple[int, ...]) -> Ghosts:
+    return tuple(Ghost(t, 0, 0, False) for t in starts)
+
+
+def window_ms(ring: Ring) -> int:
+    return ring.bucket * N_BUCKETS
+
+
+def _pushed_by(x: int, clock: int, dt: int, rate: int, moved: int) -> int:
+    """Volume pushed in a tick [clock, clock + dt] by time x: rate until the cap, then nothing."""
+    inside = minimum(rate * (x - clock), moved)
+    return ite(x <= clock, 0, ite(x >= clock + dt, moved, inside))
+
+
+def _part(g: Ghost, ring: Ring, source: str, kind: str, v0: Vars, dt: int, pushed_to: int) -> int:
+    """What this step pushed into the patient inside the ghost's window."""
+    if source == "PRIMING":
+        return 0  # the line is disconnected (REQ-PRM-001): nothing reaches the patient
+    f = v0.flow
+    end = g.start + window_ms(ring)
+    if kind == "tick":
+        moved = minimum(f.rate * dt, f.cap - f.odo)
+        return _pushed_by(end, f.clock, dt, f.rate, moved) - _pushed_by(g.start, f.clock, dt, f.rate, moved)
+    if kind == POWER_CYCLE:
+        return ite(all_of(g.start <= f.clock, f.clock <= end), pushed_to - f.odo, 0)
+    return 0
+
+
+def ghost_step(gh: Ghosts, source: str, kind: str, v0: Vars, dt: int, v1: Vars, pushed_to: int = 0) -> Ghosts:
+    """The ghosts after one step from ``v0`` (in ``source``) to ``v1`` (rule 1)."""
+    out = []
+    for j in range(N_WINDOWS):
+        g, ring = gh[j], v0.win[j]
+        part = _part(g, ring, source, kind, v0, dt, pushed_to)
+        went_in = part > 0
+        lim = v0.prog.lim_vol[j]
+        moved = Ghost(g.start, g.got + part, ite(went_in, maximum(g.top, lim), g.top),
+                      any_of(g.free, all_of(went_in, lim == 0)))
+        if kind == "new_line":
+            out.append(Ghost(g.start, 0, 0, False))
+            continue
+        restart = v1.win[j].bucket != ring.bucket
+        out.append(Ghost(g.start, ite(restart, 0, moved.got), ite(restart, 0, moved.top),
+                         all_of(moved.free, not_(restart))))
+    return tuple(out)
+
+
+def counted_after(ring: Ring, cur: int, start: int) -> int:
+    """What the ring still counts in its current bucket and the closed buckets ending after ``start``."""
+    ends = [ring.end - (i + 1) * ring.bucket for i in range(len(ring.closed))]
+    return cur + total([ite(e > start, b, 0) for e, b in zip(ends, ring.closed, strict=True)])
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineInv:
+    id: str
+    reqs: tuple[str, ...]
+    text: str
+    pred: Callable[[StateView, Vars, Ghosts], bool]
+    safety: bool = True
+
+
+def _aux(st: StateView, v: Vars, gh: Ghosts) -> bool:
+    clock = v.flow.clock
+    return all_of(*(all_of(
+        gh[j].got >= 0, gh[j].top >= 0,
+        implies(clock < gh[j].start, gh[j].got == 0),
+        implies(clock <= gh[j].start + window_ms(v.win[j]),
+                gh[j].got <= counted_after(v.win[j], v.flow.wcur[j], gh[j].start)),
+    ) for j in range(N_WINDOWS)))
+
+
+TIMELINE_INVARIANTS: tuple[TimelineInv, ...] = (
+    TimelineInv("TL-AUX", ("REQ-DOS-004",),
+                "what went into the patient since a window's start is at most what the ring still counts in "
+                "the buckets that end after it", _aux, safety=False),
+    TimelineInv("INV-DOS-008", ("REQ-DOS-004", "REQ-DOS-006", "REQ-DOS-007", "REQ-REC-001"),
+                "over every window of a ring's length, wherever it starts, on the real delivery timeline (motor "
+                "commands integrated independently, power cycles included), the drug that went into the patient "
+                "is within the highest limit the ring had meanwhile",
+                lambda st, v, gh: all_of(*(any_of(gh[j].free, gh[j].got <= gh[j].top) for j in range(N_WINDOWS)))),
+)
