@@ -41,8 +41,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
+from controller import dosebounds
 from controller import units as U
-from controller.dosebounds import Compiled, Patient, compile_care_area, compile_entry, soft_checks
+from controller.dosebounds import Compiled, Patient, compile_care_area, soft_checks
 from controller.doses import dose_to_ml_h, parse_dose_unit
 from controller.drugs import CareArea, DrugEntry, Library, SoftViolation, show
 from controller.errors import ConfigurationError
@@ -196,7 +197,7 @@ def _source(req: Mapping[str, object], limits: Limits, library: Library | None,
         if library is None:
             raise ConfigurationError("drug", drug, "no drug (no library is loaded)")
         entry = library.lookup(drug, _text(req, "care_area", "general"))
-        return entry, compile_entry(entry, patient, limits), patient
+        return entry, dosebounds.compile_entry(entry, patient, limits), patient  # looked up at call time
     if library is None:
         return None, None, patient
     area = library.care_area(care_area)

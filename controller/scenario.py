@@ -314,7 +314,7 @@ def _events(raw: object, duration_ms: int, limits: Limits, library: Library | No
         if not isinstance(item, Mapping):
             raise ConfigurationError(where, item, "a table", source=source)
         kind = item.get("type")
-        if kind not in EVENT_TYPES:
+        if not isinstance(kind, str) or kind not in EVENT_TYPES:
             raise ConfigurationError(f"{where}.type", kind, "one of " + ", ".join(EVENT_TYPES), source=source)
         if "at_s" not in item:
             raise ConfigurationError(f"{where}.at_s", None, "a time in seconds from the start", "required",
@@ -322,7 +322,7 @@ def _events(raw: object, duration_ms: int, limits: Limits, library: Library | No
         at_s = number(item["at_s"], f"{where}.at_s", 0.0, duration_ms / 1000, unit="s (0 to duration_s)",
                       source=source)
         actor = item.get("actor")
-        if actor is not None and actor not in ACTORS:
+        if actor is not None and (not isinstance(actor, str) or actor not in ACTORS):
             raise ConfigurationError(f"{where}.actor", actor, "one of " + ", ".join(ACTORS), source=source)
         body = {k: v for k, v in item.items() if k not in ("type", "at_s", "actor")}
         spec = _event(i, round(at_s * 1000), str(kind), ACTORS.get(str(actor)) if actor is not None else None,

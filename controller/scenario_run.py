@@ -285,6 +285,8 @@ class Runner:
         if not step.accepted:
             res.refusals.append((t, step.event.kind, step.reason or ""))
             return
+        if step.event.kind in ("program", "clear"):  # the core's counters restart: accounted_ml runs on
+            self.accounted_base += (self.prev.flow.delivered + self.prev.flow.kvo_vol) / VU_PER_ML
         self.prev = step.vars
         for cmd in step.commands:
             if isinstance(cmd, RaiseAlarm):

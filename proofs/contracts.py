@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from controller import windows
-from controller.dosebounds import Patient, compile_entry
+from controller import dosebounds, windows
+from controller.dosebounds import Patient
 from controller.doses import dose_to_ml_h, parse_dose_unit
 from controller.drugs import DrugEntry, parse_entry
 from controller.flow import moved_in
 from controller.libbounds import LibBounds
-from controller.limits import Limits
+from controller.limits import PUMP_MAX_RATE, Limits  # noqa: F401 - PUMP_MAX_RATE is used by a post: condition
 from controller.program import Program, program_ok, rate_cap
 from controller.programs import clinician_bolus_payload
 from controller.state import Ring, initial_vars
@@ -116,7 +116,7 @@ def dose_bound_toward_less_drug(dose_milli: int, weight_kg: int, conc: int, per_
     post: __return__.dose_rate_max in (PUMP_MAX_RATE, per_h(dose_milli, weight_kg, per_min) // conc)
     """
     entry = _entry(dose_milli, per_min, conc, {"weight_kg": {"hard_max": 250}})
-    return compile_entry(entry, Patient(Fraction(weight_kg)), Limits()).bounds
+    return dosebounds.compile_entry(entry, Patient(Fraction(weight_kg)), Limits()).bounds
 
 
 def bolus_bounds_from_the_library(bolus_milli: int, clin_milli: int, has_clin: bool) -> LibBounds:
@@ -130,7 +130,7 @@ def bolus_bounds_from_the_library(bolus_milli: int, clin_milli: int, has_clin: b
     extra: dict[str, object] = {"bolus_ml": {"hard_max": Fraction(bolus_milli, 1000)}}
     if has_clin:
         extra["clinician_bolus_ml"] = {"hard_max": Fraction(clin_milli, 1000)}
-    return compile_entry(_entry(1000, False, 1, extra), Patient(Fraction(70)), Limits()).bounds
+    return dosebounds.compile_entry(_entry(1000, False, 1, extra), Patient(Fraction(70)), Limits()).bounds
 
 
 def library_window_kept(limit_milli: int, window_s: int) -> LibBounds:
@@ -142,7 +142,7 @@ def library_window_kept(limit_milli: int, window_s: int) -> LibBounds:
     post: __return__.win_bucket_ms * 12 >= window_s * 1000
     """
     extra: dict[str, object] = {"limit_ml": Fraction(limit_milli, 1000), "limit_window_s": window_s}
-    return compile_entry(_entry(1000, False, 1, extra), Patient(Fraction(70)), Limits()).bounds
+    return dosebounds.compile_entry(_entry(1000, False, 1, extra), Patient(Fraction(70)), Limits()).bounds
 
 
 def motor_moves_within_its_cap(rate: int, dt: int, odo: int, cap: int) -> int:

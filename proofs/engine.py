@@ -199,9 +199,10 @@ class Engine:
             kept = [inv for inv in kept if inv.id not in failing]
 
     # --- base case: bounded model checking from power-on -------------------------------------
-    def bmc(self, depth: int, only: Sequence[str] | None = None) -> dict[str, Verdict]:
+    def bmc(self, depth: int, only: Sequence[str] | None = None, first: bool = False) -> dict[str, Verdict]:
         """Search for real counterexamples of length <= depth. Returns the counterexamples found and,
-        for an obligation whose query came back ``unknown``, an ``unknown`` verdict (never silence)."""
+        for an obligation whose query came back ``unknown``, an ``unknown`` verdict (never silence).
+        ``first``: stop at the first counterexample that replays (a mutant needs only one)."""
         frames = [E.new_frame(100)]
         steps: list[E.StepVars] = []
         sol = self.solver()
@@ -217,6 +218,8 @@ class Engine:
                 sol.add(E.event_domain(s), E.domain(g), self.step_relation(frames[-1], s, g))
                 steps.append(s)
                 frames.append(g)
+            if first and any(v.verdict == "counterexample" and v.replayed for v in found.values()):
+                break
             for inv in wanted:
                 if inv.id in found or (isinstance(inv, StepInv) and d == 0):
                     continue

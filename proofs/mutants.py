@@ -14,23 +14,30 @@ inductive step is reported as "suspected", not killed.
 Rules
 1. Every mutant here is meant to be unsafe; an equivalent mutant is a bug in this list.
 2. Patches target the namespace where the name is looked up at call time.
+3. A mutant is killed only by a counterexample that replays on the mutated runtime (for an edge
+   mutant: a CrossHair counterexample call that breaks the contract when called here).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
 from controller import annunciation as AN
+from controller import dosebounds as DB
 from controller import effects as EF
 from controller import flow as F
 from controller import guards as G
 from controller import logic
 from controller import program as P
+from controller import recovery as R
 from controller import windows as W
+from controller.limits import PUMP_MAX_VTBI
 from controller.logic import ite, maximum, minimum, pick
 from controller.table import TABLE, Row
 
@@ -44,6 +51,7 @@ class Mutant:
     patches: Callable[[], list[Patch]]
     table: Callable[[tuple[Row, ...]], tuple[Row, ...]] = lambda t: t
     expect: tuple[str, ...] = ()  # obligations expected to refute it (searched first; any obligation counts)
+    contracts: tuple[str, ...] = ()  # an edge mutant: the CrossHair contracts that must refute it instead
 
 
 @contextlib.contextmanager
@@ -123,9 +131,49 @@ def _ack_ignores_cause(a: Any) -> Any:
     return a._replace(active=tuple(False for _ in a.active))
 
 
-def _advance_skips_current(cur: int, ring: Any, clock: int, dt: int, rate: int, moved: int, bucket: int) -> Any:
-    new_cur, new_ring = _orig_advance(cur, ring, clock, dt, rate, 0, bucket)
+def _advance_skips_current(cur: int, ring: Any, clock: int, dt: int, rate: int, moved: int) -> Any:
+    new_cur, new_ring = _orig_advance(cur, ring, clock, dt, rate, 0)
     return new_cur, new_ring
+
+
+# --- issue 10: the edge and the line -----------------------------------------------------------
+
+_orig_load = EF.load_program
+_orig_restore = R.restore
+_orig_compile = DB.compile_entry
+
+
+def _without_check(name: str) -> Callable[[], list[Patch]]:
+    """The program checks without the one(s) named ``name``: a check a careless edit dropped."""
+    def patches() -> list[Patch]:
+        kept = tuple(c for c in P.PROGRAM_CHECKS if c.field != name or c not in P.LIBRARY_CHECKS)
+        assert len(kept) < len(P.PROGRAM_CHECKS), name
+        return [(P, "PROGRAM_CHECKS", kept)]
+    return patches
+
+
+def _load_forgets(v: Any, e: Any, s: str) -> Any:
+    out = _orig_load(v, e, s)
+    rings = tuple(W.reset(0, r, out.flow.clock, r.bucket, True)[1] for r in out.win)
+    return out._replace(win=rings, flow=out.flow._replace(wcur=(0,) * len(rings)))
+
+
+def _restore_forgets(v: Any, state: str, pushed_to: int) -> Any:
+    out = _orig_restore(v, state, pushed_to)
+    return out._replace(flow=out.flow._replace(wcur=v.flow.wcur))
+
+
+def _compile_with(**change: Any) -> Callable[..., Any]:
+    def compiled(entry: Any, patient: Any, limits: Any) -> Any:
+        c = _orig_compile(entry, patient, limits)
+        b = c.bounds
+        values = {k: (getattr(b, v) if isinstance(v, str) else v) for k, v in change.items()}
+        return replace(c, bounds=replace(b, **values))
+    return compiled
+
+
+def _confirmed_ignores_change(v: Any, e: Any, s: str) -> Any:
+    return logic.any_of(logic.not_(v.prog.needs_confirm), v.marks.confirmed)
 
 
 def _silence_too_long(v: Any, e: Any, s: str) -> Any:
@@ -194,6 +242,32 @@ MUTANTS: tuple[Mutant, ...] = (
            expect=("INV-TMP-001",)),
     Mutant("M23-container-low-late", "the low-container alarm waits until strictly less than the near-end time is left",
            lambda: [(AN, "container_low", _container_low_strict)], expect=("INV-RES-002",)),
+    Mutant("M24-rate-mode-bypass", "the dose hard max is not compiled into the rate bound: a dose-based drug "
+           "programmed by rate or VTBI + duration escapes its limit (issue 10 defect 1)",
+           lambda: [(DB, "compile_entry", _compile_with(dose_rate_max="rate_max"))],
+           contracts=("dose_bound_toward_less_drug",)),
+    Mutant("M25-clinician-cap-from-program", "the clinician-bolus maximum is the program's own, not held to the "
+           "library's (issue 10 defect 2)", _without_check("clin_bolus_max"), expect=("INV-LIB-001",)),
+    Mutant("M26-history-dropped-on-reprogram", "a reprogram restarts the dose windows (issue 10 defect 4)",
+           lambda: [], lambda t: tuple(replace(r, change=_load_forgets) if r.trigger == "program" else r for r in t),
+           expect=("STEP-LIB-004", "TL-AUX")),
+    Mutant("M27-restore-forgets-windows", "a restore does not count what moved after the snapshot in the dose "
+           "windows", lambda: [(R, "restore", _restore_forgets)], expect=("REC-001", "TL-AUX")),
+    Mutant("M28-library-window-replaced", "the library's window slot may be replaced or loosened by the "
+           "clinician's own (issue 10 defect 3)", _without_check("lim_vol[0]"), expect=("INV-LIB-001",)),
+    Mutant("M29-dose-rate-unchecked", "the core does not hold the steps to the library's dose-rate bound",
+           _without_check("step_rate[0]"), expect=("INV-LIB-001",)),
+    Mutant("M30-soft-limit-unflagged", "a program over a soft bound need not ask for a confirmation",
+           _without_check("needs_confirm"), expect=("INV-DRG-003",)),
+    Mutant("M31-large-change-unconfirmed", "a tenfold rate change starts without a confirmation",
+           lambda: [], _swap_cond(G.confirmed, G.Cond("confirmed", _confirmed_ignores_change, G.confirmed.reason)),
+           expect=("INV-USE-001",)),
+    Mutant("M32-clinician-cap-not-compiled", "the edge gives the clinician bolus no library maximum",
+           lambda: [(DB, "compile_entry",
+                     _compile_with(clin_bolus_max=PUMP_MAX_VTBI, clin_bolus_soft_max=PUMP_MAX_VTBI))],
+           contracts=("bolus_bounds_from_the_library",)),
+    Mutant("M33-library-window-not-compiled", "the edge drops the library's dose window",
+           lambda: [(DB, "compile_entry", _compile_with(win_vol=0))], contracts=("library_window_kept",)),
 )
 
 
@@ -210,29 +284,33 @@ class MutantResult:
 
 def evaluate(m: Mutant, depth: int = 8, timeout_ms: int = 120_000) -> MutantResult:
     """One inductive pass on the mutated table finds the obligations it breaks; BMC from power-on
-    then looks for a real counterexample to one of them (first found wins)."""
+    then looks for a real counterexample to one of them (first found wins). An edge mutant (code
+    before the core: the library compiler) is refuted by its CrossHair contracts instead."""
     from proofs.engine import Engine
+
+    if m.contracts:
+        return evaluate_edge(m)
 
     t0 = time.perf_counter()
     with applied(m) as table:
         eng = Engine(table=table, timeout_ms=timeout_ms)
         if m.expect:  # the obligation written against this fault: a counterexample from it suffices
-            found = eng.bmc(depth, only=list(m.expect))
+            found = {k: v for k, v in eng.bmc(depth, only=list(m.expect), first=True).items()
+                     if v.verdict == "counterexample" and v.replayed}
             if found:
-                return MutantResult(m.id, m.text, True, sorted(found), [], time.perf_counter() - t0,
-                                    all(v.replayed for v in found.values()))
+                return MutantResult(m.id, m.text, True, sorted(found), [], time.perf_counter() - t0, True)
         base = eng.bmc(0)
         step = eng.inductive_step()
         suspects = [i for i, (ok, _, _) in step.items() if not ok and i not in base]
-        found = dict(base)
+        found = {k: v for k, v in base.items() if v.verdict == "counterexample" and v.replayed}
         for inv_id in suspects:
             if found:
                 break
-            found.update(eng.bmc(depth, only=[inv_id]))
-    by = sorted(found)
-    replayed = all(v.replayed for v in found.values())
+            found.update({k: v for k, v in eng.bmc(depth, only=[inv_id]).items()
+                          if v.verdict == "counterexample" and v.replayed})
+    by = sorted(found)  # rule 3: only a counterexample that replays on the runtime kills
     return MutantResult(m.id, m.text, bool(by), by, [s for s in suspects if s not in found],
-                        time.perf_counter() - t0, replayed)
+                        time.perf_counter() - t0, bool(by))
 
 
 def _evaluate_id(mutant_id: str) -> MutantResult:
@@ -249,3 +327,67 @@ def run_campaign(only: list[str] | None = None, jobs: int = 2) -> list[MutantRes
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(jobs, maxtasksperchild=1) as pool:
         return pool.map(_evaluate_id, ids, chunksize=1)
+
+
+# --- edge mutants: CrossHair on the mutated code, counterexample replayed in-process ------------
+
+_CALL = re.compile(r"error: false when calling (\w+)\((.*)\) \(which returns")
+
+
+def evaluate_edge(m: Mutant, per_condition_timeout: int = 20) -> MutantResult:
+    """Run the mutant's contracts under CrossHair with the mutant applied (a generated copy of
+    ``proofs.contracts`` that applies it at import), then replay each counterexample call on the
+    mutated code here: killed only when a replayed call breaks a postcondition."""
+    import inspect
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from proofs import contracts
+
+    t0 = time.perf_counter()
+    prelude = f"from proofs import mutants as _mutants\n_mutants.apply_for_good({m.id!r})\n"
+    src = inspect.getsource(contracts).replace("from __future__ import annotations\n",
+                                               "from __future__ import annotations\n" + prelude, 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        mod = Path(tmp) / "_mutated_contracts.py"
+        mod.write_text(src)
+        root = str(Path(contracts.__file__).resolve().parent.parent)
+        env_path = os.pathsep.join([tmp, root, os.environ.get("PYTHONPATH", "")])
+        targets = [f"_mutated_contracts.{name}" for name in m.contracts]
+        proc = subprocess.run([sys.executable, "-m", "crosshair", "check", "--analysis_kind=PEP316",
+                               f"--per_condition_timeout={per_condition_timeout}", *targets],
+                              capture_output=True, text=True, cwd=tmp, timeout=900,
+                              env={**os.environ, "PYTHONPATH": env_path})
+    found = [(mt.group(1), mt.group(2)) for mt in map(_CALL.search, proc.stdout.splitlines()) if mt]
+    with applied(m):
+        replayed = [name for name, args in found if _breaks_contract(getattr(contracts, name), args)]
+    return MutantResult(m.id, m.text, bool(replayed), sorted({f"contract:{n}" for n in replayed}),
+                        [] if replayed else [f"contract:{n}" for n in m.contracts], time.perf_counter() - t0,
+                        bool(replayed) and len(replayed) == len(found))
+
+
+def apply_for_good(mutant_id: str) -> None:
+    """Apply a mutant's patches in this process and never restore them (a CrossHair subprocess)."""
+    m = next(x for x in MUTANTS if x.id == mutant_id)
+    for target, name, value in m.patches():
+        setattr(target, name, value)
+
+
+def _breaks_contract(fn: Callable[..., Any], args: str) -> bool:
+    """Call ``fn`` with CrossHair's counterexample arguments; True when a ``post:`` condition fails."""
+    import inspect
+
+    captured: dict[str, Any] = {}
+
+    def capture(*a: Any, **k: Any) -> None:
+        captured["a"], captured["k"] = a, k
+
+    eval(f"_capture({args})", {"_capture": capture, "True": True, "False": False})
+    result = fn(*captured["a"], **captured["k"])
+    bound = inspect.signature(fn).bind(*captured["a"], **captured["k"])
+    scope = {**fn.__globals__, **bound.arguments, "__return__": result}
+    posts = [line.split(":", 1)[1].strip() for line in (inspect.getdoc(fn) or "").splitlines()
+             if line.startswith("post:")]
+    return any(not eval(expr, scope) for expr in posts)

@@ -17,7 +17,7 @@ CHUNKS, PER_CHUNK = 12, 100  # 1,200 sequences in the suite; benchmarks/bench_re
 
 @pytest.mark.req("REQ-DRG-002", "REQ-DRG-005", "REQ-DOS-004", "REQ-DOS-006", "REQ-DOS-007", "REQ-BOL-005",
                  "REQ-REC-001")
-@pytest.mark.method("random")
+@pytest.mark.method("stateful")
 @pytest.mark.parametrize("chunk", range(CHUNKS))
 def test_no_library_bound_or_window_is_ever_exceeded(chunk: int) -> None:
     events = delivering = 0
@@ -86,7 +86,7 @@ def test_the_red_team_catches_each_defect_class(defect: str, monkeypatch: pytest
     edge = {"rate_mode_bypass": _rate_mode_bypass, "clinician_cap": _clinician_cap_from_program,
             "window_dropped": _window_dropped}
     if defect in edge:
-        monkeypatch.setattr("controller.programs.compile_entry", edge[defect])
+        monkeypatch.setattr(dosebounds, "compile_entry", edge[defect])
         monkeypatch.setattr("controller.programs.soft_checks", lambda *a: [])  # the edge's own clinical checks
     elif defect == "history_dropped":
         from controller.table import TABLE
