@@ -48,8 +48,8 @@ from controller.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from controller.core import Step
-    from controller.drivers.ne1000 import NE1000Driver
-    from controller.drivers.ne1000_config import NE1000Config
+    from controller.drivers.ne1000.config import NE1000Config
+    from controller.drivers.ne1000.driver import NE1000Driver
     from controller.events import Event
     from controller.libkeys import Key
     from controller.limits import Limits
@@ -90,13 +90,13 @@ def _emulate(args: argparse.Namespace) -> int:
     interruptible()
     from fractions import Fraction
 
-    from controller.drivers.ne1000_emulator import EmulatorServer, parse_fault
-    from controller.drivers.ne1000_protocol import ProtocolError
-    from controller.drivers.ne1000_pump import SimPump
+    from controller.drivers.ne1000.emulator import EmulatorServer, parse_fault
+    from controller.drivers.ne1000.firmware import NE1000Firmware
+    from controller.drivers.ne1000.protocol import ProtocolError
 
     faults = tuple(parse_fault(spec) for spec in args.fault)
     try:
-        pump = SimPump(args.address, Fraction(args.diameter))
+        pump = NE1000Firmware(args.address, Fraction(args.diameter))
     except (ProtocolError, ValueError, ZeroDivisionError):
         raise ConfigurationError("--diameter/--address", (args.diameter, args.address),
                                  "a diameter of 0.1 to 50 mm and an address of 0 to 99") from None
@@ -184,7 +184,7 @@ def _check_options(args: argparse.Namespace) -> None:
 @command("run", "run the controller on a real (or emulated) NE-1000 pump over a serial port")(_run_args)
 def _run(args: argparse.Namespace) -> int:
     interruptible()
-    from controller.drivers.ne1000_config import NE1000Config
+    from controller.drivers.ne1000.config import NE1000Config
     from controller.libkeys import load_key
 
     if not 10 <= args.period_ms <= 1_000:
@@ -250,7 +250,7 @@ def run_loop(config: NE1000Config, request: dict[str, object] | None, opts: RunO
 def _boot_and_run(config: NE1000Config, request: dict[str, object] | None, opts: RunOptions,
                   store: LogStore | None, snap: Snapshot | None) -> int:
     from controller.core import Controller
-    from controller.drivers.ne1000 import NE1000Driver
+    from controller.drivers.ne1000.driver import NE1000Driver
     from controller.events import ev
     from controller.limits import Limits
     from controller.programs import build_program

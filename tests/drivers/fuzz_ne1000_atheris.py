@@ -12,8 +12,8 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
-    from controller.drivers import ne1000_framing as F
-    from controller.drivers import ne1000_protocol as P
+    from controller.drivers.ne1000 import framing as F
+    from controller.drivers.ne1000 import protocol as P
 
 
 def one_input(data: bytes) -> None:

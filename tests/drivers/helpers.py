@@ -8,9 +8,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from controller.core import Controller, Step
-from controller.drivers.ne1000 import NE1000Config, NE1000Driver
-from controller.drivers.ne1000_emulator import EmulatorServer
-from controller.drivers.ne1000_pump import SimPump
+from controller.drivers.ne1000.driver import NE1000Config, NE1000Driver
+from controller.drivers.ne1000.emulator import EmulatorServer
+from controller.drivers.ne1000.firmware import NE1000Firmware
 from controller.events import Event
 from controller.shell import Shell, SimClock
 from proofs.walk import check_step
@@ -83,10 +83,10 @@ class Rig:
 
 
 @contextmanager
-def rig(pump: SimPump | None = None, **config: object) -> Iterator[Rig]:
+def rig(pump: NE1000Firmware | None = None, **config: object) -> Iterator[Rig]:
     clock = SimClock()
     opts = {**FAST, **config}
-    with EmulatorServer(pump or SimPump(now_ms=0), clock=clock.now_ms) as emu:
+    with EmulatorServer(pump or NE1000Firmware(now_ms=0), clock=clock.now_ms) as emu:
         driver = NE1000Driver(NE1000Config(emu.port, **opts)).open(clock.now_ms())  # type: ignore[arg-type]
         ctl = CheckedController()
         shell = Shell(ctl, driver, clock)

@@ -17,7 +17,7 @@ import pytest
 import serial  # type: ignore[import-untyped]
 
 from controller.cli import main
-from controller.drivers.ne1000_emulator import EmulatorServer
+from controller.drivers.ne1000.emulator import EmulatorServer
 from controller.shell import Shell
 from tests.drivers.helpers import wait_for
 

@@ -12,9 +12,9 @@ from fractions import Fraction
 import pytest
 
 from controller.commands import SetFlow, StopMotor
-from controller.drivers.ne1000 import NE1000Config, NE1000Driver
-from controller.drivers.ne1000_emulator import EmulatorServer, Fault
-from controller.drivers.ne1000_pump import SimPump
+from controller.drivers.ne1000.driver import NE1000Config, NE1000Driver
+from controller.drivers.ne1000.emulator import EmulatorServer, Fault
+from controller.drivers.ne1000.firmware import NE1000Firmware
 from controller.events import ev
 from controller.limits import Limits
 from controller.programs import build_program
@@ -85,7 +85,7 @@ def test_host_death_in_safe_mode_stops_the_pump_within_the_safe_timeout() -> Non
 
 def test_a_large_target_is_done_in_legs_and_still_never_passes_the_cap() -> None:
     clock = SimClock()
-    pump = SimPump(diameter_mm=Fraction("4.78"), now_ms=0)  # uL units: VOL tops out at 9999 uL
+    pump = NE1000Firmware(diameter_mm=Fraction("4.78"), now_ms=0)  # uL units: VOL tops out at 9999 uL
     with EmulatorServer(pump, clock=clock.now_ms) as emu:
         config = NE1000Config(emu.port, diameter_mm="4.78", safe_timeout_s=5, reply_timeout_ms=60)
         driver = NE1000Driver(config).open(0)

@@ -15,11 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.drivers import ne1000_framing as F
-from controller.drivers import ne1000_protocol as P
-from controller.drivers.ne1000_link import Link, LinkFault, Mode
-from controller.drivers.ne1000_protocol import FrameError, PumpReply, ReplyError
-from controller.drivers.ne1000_pump import SimPump
+from controller.drivers.ne1000 import framing as F
+from controller.drivers.ne1000 import protocol as P
+from controller.drivers.ne1000.firmware import NE1000Firmware
+from controller.drivers.ne1000.link import Link, LinkFault, Mode
+from controller.drivers.ne1000.protocol import FrameError, PumpReply, ReplyError
 from tests.drivers.helpers import BufferPort
 
 pytestmark = pytest.mark.req("REQ-DRV-003")
@@ -128,7 +128,7 @@ def test_link_answers_hostile_ports_with_a_reply_or_a_link_fault(replies: list[b
 @given(payload=st.one_of(protocolish, st.text(alphabet="0123456789 DIARTVOLSUNPCEFWX.?*", max_size=20)
                          .map(str.encode)), safe=st.booleans())
 def test_simulated_pump_answers_any_packet_without_raising(payload: bytes, safe: bool) -> None:
-    pump = SimPump(now_ms=0)
+    pump = NE1000Firmware(now_ms=0)
     pump.alarm = None
     reply = pump.handle(payload, 10, safe)
     assert reply is None or P.parse_reply(reply).address == 0

@@ -6,9 +6,9 @@ from fractions import Fraction
 
 import pytest
 
-from controller.drivers import ne1000_framing as F
-from controller.drivers import ne1000_protocol as P
-from controller.drivers.ne1000_protocol import Alarm, CommandError, FrameError, Prompt, ProtocolError, ReplyError
+from controller.drivers.ne1000 import framing as F
+from controller.drivers.ne1000 import protocol as P
+from controller.drivers.ne1000.protocol import Alarm, CommandError, FrameError, Prompt, ProtocolError, ReplyError
 
 pytestmark = pytest.mark.req("REQ-DRV-003")
 

@@ -29,9 +29,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from controller.commands import Command, RelievePressure, SetFlow
-from controller.drivers.ne1000 import NE1000Config, NE1000Driver
-from controller.drivers.ne1000_emulator import EmulatorServer, Fault
-from controller.drivers.ne1000_pump import SimPump
+from controller.drivers.ne1000.driver import NE1000Config, NE1000Driver
+from controller.drivers.ne1000.emulator import EmulatorServer, Fault
+from controller.drivers.ne1000.firmware import NE1000Firmware
 from controller.events import ev
 from controller.limits import Limits
 from controller.programs import build_program
@@ -53,7 +53,7 @@ class PumpOverSerial(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.clock = SimClock()
-        self.emu = EmulatorServer(SimPump(now_ms=0), clock=self.clock.now_ms).start()
+        self.emu = EmulatorServer(NE1000Firmware(now_ms=0), clock=self.clock.now_ms).start()
         self.driver = NE1000Driver(NE1000Config(self.emu.port, **CONFIG)).open(0)  # type: ignore[arg-type]
         self.ctl = CheckedController()
         self.shell = Shell(self.ctl, self.driver, self.clock)

@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-``SimPump`` is what sits behind the emulator's pseudo-terminal. It is driven by two calls:
+``NE1000Firmware`` is what sits behind the emulator's pseudo-terminal. It is driven by two calls:
 ``handle(payload, now_ms, safe)`` answers one received packet (or returns None when the
 packet is for another address), and ``advance(now_ms)`` moves the mechanism to ``now_ms``.
 Time is whatever clock the caller uses (the tests share a ``SimClock`` with the shell), and
@@ -29,8 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from controller.drivers import ne1000_protocol as P
-from controller.drivers.ne1000_protocol import Alarm, CommandError, Prompt, ProtocolError
+from controller.drivers.ne1000 import protocol as P
+from controller.drivers.ne1000.protocol import Alarm, CommandError, Prompt, ProtocolError
 
 PI = Fraction(355, 113)  # good to 8.5e-8: the emulator's circle
 STEP_MM = Fraction(1, 4_000)  # plunger travel per motor step (0.25 um)
@@ -56,7 +56,7 @@ class Truth:
     moving: bool
 
 
-class SimPump:
+class NE1000Firmware:
     def __init__(self, address: int = 0, diameter_mm: Fraction = Fraction("26.59"), now_ms: int = 0) -> None:
         if not 0 <= address <= P.MAX_ADDRESS:
             raise ProtocolError("address", address, f"0 to {P.MAX_ADDRESS}")

@@ -5,7 +5,7 @@ Theory of operation
 ``EmulatorServer`` opens a pty (``os.openpty``), keeps the slave end open in raw mode (so a
 client may come and go) and serves the master end from one background thread: it decodes
 the bytes the host sends in the pump's current framing (basic or safe), hands each packet to
-a ``SimPump``, frames the reply in the framing the packet came in, and sends it, possibly
+a ``NE1000Firmware``, frames the reply in the framing the packet came in, and sends it, possibly
 late, garbled or not at all. Between packets it keeps the mechanism moving (``advance``)
 and sends the pump's auto-alarm packets. Any program that opens ``server.port`` with
 pyserial (or a terminal) talks to it as to a pump.
@@ -42,14 +42,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
-from controller.drivers.ne1000_framing import (
+from controller.drivers.ne1000.firmware import NE1000Firmware, Truth
+from controller.drivers.ne1000.framing import (
     BasicCommandDecoder,
     SafeDecoder,
     encode_basic_reply,
     encode_safe,
 )
-from controller.drivers.ne1000_protocol import FrameError
-from controller.drivers.ne1000_pump import SimPump, Truth
+from controller.drivers.ne1000.protocol import FrameError
 from controller.errors import ConfigurationError
 
 FAULT_KINDS = ("stall", "reset", "slip", "garble", "drop", "slow", "noise", "unplug", "heal")
@@ -86,10 +86,10 @@ def _wall_ms() -> int:
 
 
 class EmulatorServer:
-    def __init__(self, pump: SimPump | None = None, *, clock: Callable[[], int] = _wall_ms, seed: int = 0,
+    def __init__(self, pump: NE1000Firmware | None = None, *, clock: Callable[[], int] = _wall_ms, seed: int = 0,
                  faults: tuple[Fault, ...] = ()) -> None:
         self.clock = clock
-        self.pump = pump if pump is not None else SimPump(now_ms=clock())
+        self.pump = pump if pump is not None else NE1000Firmware(now_ms=clock())
         self.lock = threading.Lock()
         self._rng = random.Random(seed)
         self._scheduled = sorted(faults, key=lambda f: f.at_ms)

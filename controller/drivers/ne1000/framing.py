@@ -21,7 +21,7 @@ Rules
 
 from __future__ import annotations
 
-from controller.drivers.ne1000_protocol import CR, ETX, MAX_ADDRESS, STX, FrameError, ProtocolError
+from controller.drivers.ne1000.protocol import CR, ETX, MAX_ADDRESS, STX, FrameError, ProtocolError
 
 SAFE_OVERHEAD = 4  # length byte + CRC (2) + ETX, all counted by the length byte
 MAX_SAFE_DATA = 0xFF - SAFE_OVERHEAD

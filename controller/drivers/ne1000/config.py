@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from controller.drivers import ne1000_protocol as P
+from controller.drivers.ne1000 import protocol as P
 from controller.errors import ConfigurationError
 
 MS_PER_H = 3_600_000

@@ -52,13 +52,13 @@ from collections.abc import Callable
 from fractions import Fraction
 
 from controller.commands import SetFlow, StopMotor
-from controller.drivers import ne1000_framing as F
-from controller.drivers import ne1000_link as L
-from controller.drivers import ne1000_protocol as P
 from controller.drivers.base import ACCEPTED, MotorCommand, Reply
-from controller.drivers.ne1000_config import Leg, NE1000Config, Odometer, same_setting
-from controller.drivers.ne1000_link import AlarmRaised, Disconnected, Link, LinkFault, Mode, SerialPort
-from controller.drivers.ne1000_protocol import Alarm, Prompt, PumpReply
+from controller.drivers.ne1000 import framing as F
+from controller.drivers.ne1000 import link as L
+from controller.drivers.ne1000 import protocol as P
+from controller.drivers.ne1000.config import Leg, NE1000Config, Odometer, same_setting
+from controller.drivers.ne1000.link import AlarmRaised, Disconnected, Link, LinkFault, Mode, SerialPort
+from controller.drivers.ne1000.protocol import Alarm, Prompt, PumpReply
 from controller.events import Event, ev
 from controller.units import VU_PER_UL
 

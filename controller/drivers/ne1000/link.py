@@ -37,8 +37,8 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Protocol
 
-from controller.drivers import ne1000_framing as F
-from controller.drivers.ne1000_protocol import (
+from controller.drivers.ne1000 import framing as F
+from controller.drivers.ne1000.protocol import (
     Alarm,
     CommandError,
     FrameError,
