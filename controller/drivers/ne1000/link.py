@@ -23,19 +23,17 @@ Rules
 1. Every wait is bounded: an exchange never takes longer than ``2 x reply_timeout``, a quiet
    wait never longer than ``4 x reply_timeout``, and a command never more than
    ``(retries + 1)`` exchanges and quiet waits (plus two alarm re-sends).
-2. Port errors (``OSError``, which includes pyserial's ``SerialException``) become
-   ``Disconnected`` at once and are never retried: an unplugged cable is not a glitch.
+2. Port errors become ``Disconnected`` at once and are never retried (the shared byte layer,
+   ``controller.drivers.serial_link``, which also holds the fault classes).
 3. A reply is accepted only if ``check`` finds it plausible for the command sent, so a late
    reply to an earlier command is retried, not believed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 from enum import Enum
-from typing import Protocol
 
 from controller.drivers.ne1000 import framing as F
 from controller.drivers.ne1000.protocol import (
@@ -47,47 +45,22 @@ from controller.drivers.ne1000.protocol import (
     ReplyError,
     parse_reply,
 )
-from controller.errors import PumpError
+from controller.drivers.serial_link import (
+    ByteLink,
+    Disconnected,
+    Garbled,
+    LinkFault,
+    ReplyTimeout,
+    SerialPort,
+)
 
-
-class SerialPort(Protocol):
-    """What the link needs from ``serial.Serial`` (a fake port works too)."""
-
-    @property
-    def in_waiting(self) -> int: ...
-
-    def read(self, size: int = 1) -> bytes: ...
-
-    def write(self, data: bytes) -> int | None: ...
-
-    def close(self) -> None: ...
+__all__ = ["AlarmRaised", "DeviceRefused", "Disconnected", "Garbled", "Link", "LinkFault", "Mode", "ReplyTimeout",
+           "SerialPort"]
 
 
 class Mode(Enum):
     BASIC = "basic"
     SAFE = "safe"
-
-
-class LinkFault(PumpError):
-    """A command that did not get a usable reply; ``reason`` is one of ``base.REASONS``."""
-
-    reason = "timeout"
-
-    def __init__(self, command: str, detail: str) -> None:
-        self.command, self.detail = command, detail
-        super().__init__(f"{command or '(status)'}: {detail}")
-
-
-class ReplyTimeout(LinkFault):
-    pass
-
-
-class Garbled(LinkFault):
-    pass
-
-
-class Disconnected(LinkFault):
-    reason = "not_connected"
 
 
 class DeviceRefused(LinkFault):
@@ -121,59 +94,25 @@ def run_reply(r: PumpReply) -> str | None:
     return None if r.data == "" and r.prompt in ok else "RUN reply not I/W/S"
 
 
-class Link:
+class Link(ByteLink):
     def __init__(self, port: SerialPort, address: int, reply_timeout_ms: int, retries: int,
                  on_alarm: Callable[[Alarm], None]) -> None:
-        self.port: SerialPort | None = port
-        self.address, self.retries = address, retries
-        self.timeout_s = reply_timeout_ms / 1_000
+        super().__init__(port, F.BasicReplyDecoder(), reply_timeout_ms, retries)
+        self.address = address
         self.on_alarm = on_alarm
         self.mode = Mode.BASIC
-        self._decoder: F.SafeDecoder | F.BasicReplyDecoder = F.BasicReplyDecoder()
-        self._ready: list[F.Item] = []
-        self.stats = {"exchanges": 0, "timeouts": 0, "garbled": 0, "noise": 0, "alarms": 0, "unsolicited": 0}
-        self.clean = False  # the last command got a usable reply to its first send
+
+    def _fresh_decoder(self) -> F.SafeDecoder | F.BasicReplyDecoder:
+        return F.SafeDecoder() if self.mode is Mode.SAFE else F.BasicReplyDecoder()
 
     def set_mode(self, mode: Mode) -> None:
         self.mode = mode
-        self._decoder = F.SafeDecoder() if mode is Mode.SAFE else F.BasicReplyDecoder()
-        self._ready.clear()
-
-    def close(self) -> None:
-        port, self.port = self.port, None
-        if port is not None:
-            with contextlib.suppress(OSError):
-                port.close()
-
-    # --- bytes -----------------------------------------------------------------------------------
-    def _port(self, command: str) -> SerialPort:
-        if self.port is None:
-            raise Disconnected(command, "port is closed")
-        return self.port
-
-    def write(self, packet: bytes, command: str = "") -> None:
-        try:
-            self._port(command).write(packet)
-        except OSError as exc:  # rule 2
-            self.close()
-            raise Disconnected(command, f"write failed: {exc}") from None
-
-    def _pull(self, command: str, block: bool) -> None:
-        port = self._port(command)
-        try:
-            waiting = port.in_waiting
-            chunk = port.read(waiting) if waiting else (port.read(1) if block else b"")
-            if chunk and block:
-                chunk += port.read(port.in_waiting) if port.in_waiting else b""
-        except OSError as exc:
-            self.close()
-            raise Disconnected(command, f"read failed: {exc}") from None
-        if chunk:
-            self._ready += self._decoder.feed(chunk)
+        self.decoder = self._fresh_decoder()
+        self.ready.clear()
 
     def drain(self) -> None:
-        self._pull("", block=False)
-        for item in self._ready:
+        self.pull("", block=False)
+        for item in self.ready:
             if isinstance(item, bytes):
                 try:
                     reply = parse_reply(item)
@@ -182,23 +121,18 @@ class Link:
                 self.stats["unsolicited"] += 1
                 if reply.alarm is not None and reply.address == self.address:
                     self.on_alarm(reply.alarm)
-        self._ready.clear()
-        self._decoder = F.SafeDecoder() if self.mode is Mode.SAFE else F.BasicReplyDecoder()
+        self.ready.clear()
+        self.decoder = self._fresh_decoder()
 
     def quiet(self) -> None:
         """Discard bytes until the line has been silent for one reply time (at most four)."""
-        start = last = time.monotonic()
-        while time.monotonic() - last < self.timeout_s and time.monotonic() - start < 4 * self.timeout_s:
-            before = len(self._ready)
-            self._pull("", block=True)
-            if len(self._ready) != before or self._decoder.pending:
-                last = time.monotonic()
+        self.wait_quiet()
         self.drain()
 
     def _read(self, command: str, deadline: float) -> PumpReply:
         while True:
-            while self._ready:
-                item = self._ready.pop(0)
+            while self.ready:
+                item = self.ready.pop(0)
                 if isinstance(item, FrameError):
                     if item.field == "noise":
                         self.stats["noise"] += 1
@@ -212,7 +146,7 @@ class Link:
                     return reply
             if time.monotonic() >= deadline:
                 raise ReplyTimeout(command, f"no reply within {self.timeout_s * 1_000:.0f} ms")
-            self._pull(command, block=True)
+            self.pull(command, block=True)
 
     def exchange(self, command: str) -> PumpReply:
         """Steps 1-3 of the module docstring, once."""

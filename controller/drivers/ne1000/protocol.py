@@ -31,7 +31,9 @@ from dataclasses import dataclass
 from enum import Enum
 from fractions import Fraction
 
-from controller.errors import PumpError
+from controller.drivers.serial_link import FrameError as FrameError  # the shared wire errors, re-exported
+from controller.drivers.serial_link import ProtocolError as ProtocolError
+from controller.drivers.serial_link import ReplyError as ReplyError
 
 STX, ETX, CR = 0x02, 0x03, 0x0D
 MAX_DIGITS, MAX_DECIMALS = 4, 3  # <float>: 4 digits + 1 decimal point, <= 3 decimals
@@ -177,23 +179,6 @@ RATE_UNITS: dict[str, Fraction] = {"UH": Fraction(1), "MH": Fraction(1_000), "UM
                                    "MM": Fraction(60_000)}  # uL/h per unit
 VOLUME_UNITS: dict[str, Fraction] = {"UL": Fraction(1), "ML": Fraction(1_000)}  # uL per unit
 MOVING = frozenset({Prompt.INFUSING, Prompt.WITHDRAWING, Prompt.PURGING})
-
-
-class ProtocolError(PumpError, ValueError):
-    """Bytes or arguments that do not fit the protocol (a field, its value, what is allowed)."""
-
-    def __init__(self, field: str, value: object, allowed: str) -> None:
-        self.field, self.value, self.allowed = field, value, allowed
-        shown = value[:40] if isinstance(value, (bytes, str)) else value
-        super().__init__(f"{field} = {shown!r} is not allowed; allowed: {allowed}")
-
-
-class FrameError(ProtocolError):
-    """Bytes that do not form a packet (noise, bad length, bad CRC, missing ETX, overlong)."""
-
-
-class ReplyError(ProtocolError):
-    """A well-framed packet whose content is not a valid reply."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,154 @@
+"""What every serial pump link shares: typed wire errors, link faults and the bounded byte layer.
+
+Theory of operation
+-------------------
+A pump driver talks to its pump through a ``SerialPort`` (``serial.Serial`` or a fake). The
+byte layer here (``ByteLink``) writes packets, pulls whatever bytes arrived into the model's
+streaming decoder, and waits for a quiet line; a model's link (NE-1000 ``Link``, Harvard
+``UltraLink``) adds its framing, its reply grammar and its retry rules on top, and raises one of
+the ``LinkFault``s below when a command got no usable reply.
+
+The errors are one family: ``ProtocolError`` (bytes or arguments that do not fit a protocol,
+naming the field, the value and what is allowed) with ``FrameError`` (not a packet) and
+``ReplyError`` (a packet that is not a valid reply); ``LinkFault`` (a command without a usable
+reply, with the ``base.REASONS`` code a refusal carries).
+
+Rules
+1. Every wait is bounded: a quiet wait never lasts longer than four reply times.
+2. Port errors (``OSError``, which includes pyserial's ``SerialException``) become
+   ``Disconnected`` at once and are never retried: an unplugged cable is not a glitch.
+3. Decoders only return payloads (``bytes``) and ``FrameError``s; the byte layer keeps them in
+   order for the model's reader (``ready``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Protocol
+
+from controller.errors import PumpError
+
+
+class ProtocolError(PumpError, ValueError):
+    """Bytes or arguments that do not fit the protocol (a field, its value, what is allowed)."""
+
+    def __init__(self, field: str, value: object, allowed: str) -> None:
+        self.field, self.value, self.allowed = field, value, allowed
+        shown = value[:40] if isinstance(value, (bytes, str)) else value
+        super().__init__(f"{field} = {shown!r} is not allowed; allowed: {allowed}")
+
+
+class FrameError(ProtocolError):
+    """Bytes that do not form a packet (noise, bad length, bad checksum, missing terminator, overlong)."""
+
+
+class ReplyError(ProtocolError):
+    """A well-framed packet whose content is not a valid reply."""
+
+
+class LinkFault(PumpError):
+    """A command that did not get a usable reply; ``reason`` is one of ``base.REASONS``."""
+
+    reason = "timeout"
+
+    def __init__(self, command: str, detail: str) -> None:
+        self.command, self.detail = command, detail
+        super().__init__(f"{command or '(status)'}: {detail}")
+
+
+class ReplyTimeout(LinkFault):
+    pass
+
+
+class Garbled(LinkFault):
+    pass
+
+
+class Disconnected(LinkFault):
+    reason = "not_connected"
+
+
+class SerialPort(Protocol):
+    """What a link needs from ``serial.Serial`` (a fake port works too)."""
+
+    @property
+    def in_waiting(self) -> int: ...
+
+    def read(self, size: int = 1) -> bytes: ...
+
+    def write(self, data: bytes) -> int | None: ...
+
+    def close(self) -> None: ...
+
+
+Item = bytes | FrameError
+
+
+class Decoder(Protocol):
+    @property
+    def pending(self) -> int: ...
+
+    def feed(self, chunk: bytes) -> list[Item]: ...
+
+
+def failsafe_bound(comm_loss_ms: int, period_ms: int, retries: int, reply_timeout_ms: int) -> int:
+    """Wall-clock ms from the start of a communication fault to the controller in FAILSAFE: the
+    driver's comm-loss time, one control period, and two polls that each wait at most
+    (retries + 1) x (exchange of 2 reply times + quiet wait of 4) (docs/hardware.md)."""
+    poll = 6 * (retries + 1) * reply_timeout_ms
+    return comm_loss_ms + period_ms + 2 * poll
+
+
+class ByteLink:
+    """The byte layer of a link: write, pull into ``decoder``, quiet waits (rules 1-3)."""
+
+    def __init__(self, port: SerialPort, decoder: Decoder, reply_timeout_ms: int, retries: int) -> None:
+        self.port: SerialPort | None = port
+        self.decoder = decoder
+        self.retries = retries
+        self.timeout_s = reply_timeout_ms / 1_000
+        self.ready: list[Item] = []
+        self.stats = {"exchanges": 0, "timeouts": 0, "garbled": 0, "noise": 0, "alarms": 0, "unsolicited": 0}
+        self.clean = False  # the last command got a usable reply to its first send
+
+    def close(self) -> None:
+        port, self.port = self.port, None
+        if port is not None:
+            with contextlib.suppress(OSError):
+                port.close()
+
+    def _port(self, command: str) -> SerialPort:
+        if self.port is None:
+            raise Disconnected(command, "port is closed")
+        return self.port
+
+    def write(self, packet: bytes, command: str = "") -> None:
+        try:
+            self._port(command).write(packet)
+        except OSError as exc:  # rule 2
+            self.close()
+            raise Disconnected(command, f"write failed: {exc}") from None
+
+    def pull(self, command: str, block: bool) -> None:
+        """Decode whatever bytes arrived (``block``: wait up to the port's read timeout for one)."""
+        port = self._port(command)
+        try:
+            waiting = port.in_waiting
+            chunk = port.read(waiting) if waiting else (port.read(1) if block else b"")
+            if chunk and block:
+                chunk += port.read(port.in_waiting) if port.in_waiting else b""
+        except OSError as exc:
+            self.close()
+            raise Disconnected(command, f"read failed: {exc}") from None
+        if chunk:
+            self.ready += self.decoder.feed(chunk)
+
+    def wait_quiet(self) -> None:
+        """Pull bytes until the line has been silent for one reply time (at most four, rule 1)."""
+        start = last = time.monotonic()
+        while time.monotonic() - last < self.timeout_s and time.monotonic() - start < 4 * self.timeout_s:
+            before = len(self.ready)
+            self.pull("", block=True)
+            if len(self.ready) != before or self.decoder.pending:
+                last = time.monotonic()
