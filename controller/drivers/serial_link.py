@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, TypeVar
 
-from controller.errors import PumpError
+from controller.errors import ConfigurationError, PumpError
 
 
 class ProtocolError(PumpError, ValueError):
@@ -85,11 +86,28 @@ class SerialPort(Protocol):
 Item = bytes | FrameError
 
 
+class Addressed(Protocol):
+    @property
+    def address(self) -> int: ...
+
+
+R = TypeVar("R", bound=Addressed)
+
+
 class Decoder(Protocol):
     @property
     def pending(self) -> int: ...
 
     def feed(self, chunk: bytes) -> list[Item]: ...
+
+
+def check_ranges(config: object, ranges: dict[str, tuple[int, int]]) -> None:
+    """Every named field of ``config`` is a whole number within its range (else a
+    ``ConfigurationError`` naming the field, the value and the range)."""
+    for name, (lo, hi) in ranges.items():
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise ConfigurationError(name, value, f"a whole number from {lo} to {hi}")
 
 
 def failsafe_bound(comm_loss_ms: int, period_ms: int, retries: int, reply_timeout_ms: int) -> int:
@@ -103,9 +121,10 @@ def failsafe_bound(comm_loss_ms: int, period_ms: int, retries: int, reply_timeou
 class ByteLink:
     """The byte layer of a link: write, pull into ``decoder``, quiet waits (rules 1-3)."""
 
-    def __init__(self, port: SerialPort, decoder: Decoder, reply_timeout_ms: int, retries: int) -> None:
+    def __init__(self, port: SerialPort, decoder: Decoder, address: int, reply_timeout_ms: int, retries: int) -> None:
         self.port: SerialPort | None = port
         self.decoder = decoder
+        self.address = address
         self.retries = retries
         self.timeout_s = reply_timeout_ms / 1_000
         self.ready: list[Item] = []
@@ -152,3 +171,35 @@ class ByteLink:
             self.pull("", block=True)
             if len(self.ready) != before or self.decoder.pending:
                 last = time.monotonic()
+
+    def drain(self) -> None:
+        """Throw away whatever already arrived (a model may look at it first)."""
+        self.pull("", block=False)
+        self.stats["unsolicited"] += sum(isinstance(i, bytes) for i in self.ready)
+        self.ready.clear()
+
+    def quiet(self) -> None:
+        """Discard bytes until the line has been silent for one reply time (at most four)."""
+        self.wait_quiet()
+        self.drain()
+
+    def read_reply(self, command: str, deadline: float, parse: Callable[[bytes], R]) -> R:
+        """The first reply from our address that ``parse`` accepts, before ``deadline``
+        (monotonic s): noise is counted and skipped, anything else garbled is ``Garbled``."""
+        while True:
+            while self.ready:
+                item = self.ready.pop(0)
+                if isinstance(item, FrameError):
+                    if item.field == "noise":
+                        self.stats["noise"] += 1
+                        continue
+                    raise Garbled(command, str(item))
+                try:
+                    reply = parse(item)
+                except ReplyError as exc:
+                    raise Garbled(command, str(exc)) from None
+                if reply.address == self.address:
+                    return reply
+            if time.monotonic() >= deadline:
+                raise ReplyTimeout(command, f"no reply within {self.timeout_s * 1_000:.0f} ms")
+            self.pull(command, block=True)

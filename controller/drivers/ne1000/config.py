@@ -21,7 +21,7 @@ from fractions import Fraction
 
 from controller.drivers.ne1000 import protocol as P
 from controller.drivers.odometer import Leg, Odometer
-from controller.drivers.serial_link import failsafe_bound
+from controller.drivers.serial_link import check_ranges, failsafe_bound
 from controller.errors import ConfigurationError
 
 __all__ = ["Leg", "NE1000Config", "Odometer", "same_setting"]
@@ -44,10 +44,7 @@ class NE1000Config:
     relief_rate_ul_h: int = 60_000
 
     def __post_init__(self) -> None:
-        for name, (lo, hi) in _INTS.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-                raise ConfigurationError(name, value, f"a whole number from {lo} to {hi}")
+        check_ranges(self, _INTS)
         if self.baudrate not in P.BAUDS:
             raise ConfigurationError("baudrate", self.baudrate, ", ".join(map(str, P.BAUDS)))
         try:

@@ -39,7 +39,6 @@ from controller.drivers.ne1000 import framing as F
 from controller.drivers.ne1000.protocol import (
     Alarm,
     CommandError,
-    FrameError,
     Prompt,
     PumpReply,
     ReplyError,
@@ -97,8 +96,7 @@ def run_reply(r: PumpReply) -> str | None:
 class Link(ByteLink):
     def __init__(self, port: SerialPort, address: int, reply_timeout_ms: int, retries: int,
                  on_alarm: Callable[[Alarm], None]) -> None:
-        super().__init__(port, F.BasicReplyDecoder(), reply_timeout_ms, retries)
-        self.address = address
+        super().__init__(port, F.BasicReplyDecoder(), address, reply_timeout_ms, retries)
         self.on_alarm = on_alarm
         self.mode = Mode.BASIC
 
@@ -124,41 +122,17 @@ class Link(ByteLink):
         self.ready.clear()
         self.decoder = self._fresh_decoder()
 
-    def quiet(self) -> None:
-        """Discard bytes until the line has been silent for one reply time (at most four)."""
-        self.wait_quiet()
-        self.drain()
-
-    def _read(self, command: str, deadline: float) -> PumpReply:
-        while True:
-            while self.ready:
-                item = self.ready.pop(0)
-                if isinstance(item, FrameError):
-                    if item.field == "noise":
-                        self.stats["noise"] += 1
-                        continue
-                    raise Garbled(command, str(item))
-                try:
-                    reply = parse_reply(item)
-                except ReplyError as exc:
-                    raise Garbled(command, str(exc)) from None
-                if reply.address == self.address:
-                    return reply
-            if time.monotonic() >= deadline:
-                raise ReplyTimeout(command, f"no reply within {self.timeout_s * 1_000:.0f} ms")
-            self.pull(command, block=True)
-
     def exchange(self, command: str) -> PumpReply:
         """Steps 1-3 of the module docstring, once."""
         self.drain()
         data = F.command_data(self.address, command)
         self.write(F.encode_safe(data) if self.mode is Mode.SAFE else F.encode_basic_command(data), command)
         self.stats["exchanges"] += 1
-        reply = self._read(command, time.monotonic() + self.timeout_s)
+        reply = self.read_reply(command, time.monotonic() + self.timeout_s, parse_reply)
         if reply.alarm is not None and self.mode is Mode.SAFE:
             self.on_alarm(reply.alarm)  # auto-alarm or reply: either way the pump has this alarm
             try:
-                return self._read(command, time.monotonic() + self.timeout_s)
+                return self.read_reply(command, time.monotonic() + self.timeout_s, parse_reply)
             except ReplyTimeout:
                 return reply
         return reply
