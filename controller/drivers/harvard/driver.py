@@ -11,7 +11,8 @@ diameter written and read back, the target cleared (``ctvolume``) and both count
 infused counter read while standing (the odometer's new base, ``Odometer.rebase``) and cleared
 (``civolume``, read back as 0 while standing), then ``irate`` and ``tvolume`` each written and
 read back, and ``irun``. The target is the volume left to ``cap`` from the odometer's *upper*
-bound, rounded down, and at most ``leg_ms`` of flow at the rate: the pump stops by itself at
+bound, rounded down, and at most ``leg_ms`` of flow at the rate (or the smallest target the wire
+carries, 1 nL, if that is more): the pump stops by itself at
 it even if this process dies, and since the Ultra command set has no host-silence watchdog,
 ``leg_ms`` is what bounds a run nobody can stop any more. A leg is renewed when three quarters
 of it have passed; a target too small for the wire is not run at all. ``StopMotor`` is ``stp``
@@ -201,8 +202,8 @@ class HarvardDriver(SerialPumpDriver):
         self.link.command("civolume")
         self.link.command("ivolume", self._volume_check(standing=True, zero=True))
         volume = min(self._remaining_ul(), MAX_TARGET_UL)
-        if self.cfg.leg_ms:
-            volume = min(volume, Fraction(self._cmd.rate * self.cfg.leg_ms, MS_PER_H))
+        if self.cfg.leg_ms:  # at a very low rate a leg is the smallest target the wire carries instead
+            volume = min(volume, max(Fraction(self._cmd.rate * self.cfg.leg_ms, MS_PER_H), P.MIN_TARGET_UL))
         if volume < P.MIN_TARGET_UL:  # nothing the wire can carry is left to deliver
             return
         target_text, target = P.volume_text(volume)
@@ -239,6 +240,7 @@ class HarvardDriver(SerialPumpDriver):
             self._relieving = False
             if prompt is Prompt.WITHDRAWING:
                 self._fault("the relief withdraw did not stop at its target")
+                return
         if self._leg is not None:
             leg = self._leg
             if prompt is Prompt.INFUSING:

@@ -81,7 +81,7 @@ PROTOCOL: tuple[Item, ...] = (
     checked("prompt.:", ":", "the pump is idle", "ULTRA"), checked("prompt.>", ">", "the pump is infusing", "ULTRA"),
     checked("prompt.<", "<", "the pump is withdrawing", "ULTRA"), checked("prompt.*", "*", "the pump stalled", "ULTRA"),
     checked("prompt.T*", "T*", "the target was reached", "ULTRA"),
-    secondary("prompt.form", "00: 00> 00< 00* 00T*", "address then prompt (flowchem)",
+    secondary("reply.prompt_form", "00: 00> 00< 00* 00T*", "address then prompt (flowchem)",
               note="the lab class writes 00:* and 00:T*; the parser takes both forms, which mean the same"),
     assumed("prompt.*.persists", "until the next run or stop", "a stall is shown until a command acknowledges it "
             "(flowchem: 'press display on pump to clear'; if a key press is needed, the next run is refused and "
