@@ -191,3 +191,10 @@ def test_relief_is_a_bounded_withdraw_and_the_driver_stops_one_that_overruns() -
     port.t_ms = 60_000
     events = [e.kind for e in driver.poll(60_000)]
     assert events == ["motor_fault"] and not port.pump.truth(60_000).moving  # ... the driver does
+
+
+def test_a_target_below_one_motor_step_is_met_at_once_and_is_no_fault() -> None:
+    driver, port = opened()
+    assert driver.request(SetFlow(36_000, VU_PER_UL // 100)).accepted  # 10 nL: less than a 0.14 uL step
+    assert port.commands(b"irun") and not port.pump.truth(0).moving
+    assert driver.poll(100) == [] and driver.poll(200) == []

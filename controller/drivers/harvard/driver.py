@@ -222,6 +222,8 @@ class HarvardDriver(SerialPumpDriver):
         if reply.prompt is Prompt.STALLED:  # split phase: the occlusion comes back from poll
             self._stall()
             return
+        if reply.prompt is Prompt.TARGET:  # a target below one motor step: met before it moved
+            return
         if reply.prompt is not Prompt.INFUSING:
             raise LinkFault("irun", f"the pump shows {reply.prompt.value} after irun")
         self._leg = Leg(self.odo.low, target, rate)
