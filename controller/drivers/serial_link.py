@@ -26,6 +26,8 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
 from typing import Protocol, TypeVar
 
 from controller.errors import ConfigurationError, PumpError
@@ -101,6 +103,53 @@ class Decoder(Protocol):
     def feed(self, chunk: bytes) -> list[Item]: ...
 
 
+class BufferedDecoder:
+    """A byte buffer fed in chunks; ``pending`` is what waits for the rest of a frame."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    @property
+    def pending(self) -> int:
+        return len(self._buf)
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """A reply not to take: send the command again (after a quiet line, unless ``quiet`` is off;
+    counted against the retry budget unless ``counts`` is off)."""
+
+    why: LinkFault
+    quiet: bool = True
+    counts: bool = True
+
+
+Verdict = LinkFault | Retry | None  # raise it / send again / take the reply
+
+
+@dataclass(frozen=True, slots=True)
+class SerialPumpConfig:
+    """What a lab sets for any serial syringe pump; a family's config adds its own fields (baud
+    rate, its host-silence stop) and validates all of them when built."""
+
+    port: str
+    address: int = 0
+    diameter_mm: str = "26.59"  # inside diameter; 26.59 mm is a BD 60 mL syringe
+    reply_timeout_ms: int = 100
+    retries: int = 1
+    comm_loss_ms: int = 1_000  # no usable reply for this long -> watchdog event
+    relief_ul: int = 20  # largest pressure-relief withdraw; 0 = never withdraw
+    relief_rate_ul_h: int = 60_000
+
+    @property
+    def diameter(self) -> Fraction:
+        return Fraction(self.diameter_mm)
+
+
+COMMON_RANGES = {"reply_timeout_ms": (5, 5_000), "retries": (0, 5), "comm_loss_ms": (50, 60_000),
+                 "relief_ul": (0, 1_000), "relief_rate_ul_h": (1, 1_000_000)}
+
+
 def check_ranges(config: object, ranges: dict[str, tuple[int, int]]) -> None:
     """Every named field of ``config`` is a whole number within its range (else a
     ``ConfigurationError`` naming the field, the value and the range)."""
@@ -108,6 +157,33 @@ def check_ranges(config: object, ranges: dict[str, tuple[int, int]]) -> None:
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
             raise ConfigurationError(name, value, f"a whole number from {lo} to {hi}")
+
+
+def check_choice(name: str, value: object, choices: tuple[int, ...]) -> None:
+    if value not in choices:
+        raise ConfigurationError(name, value, ", ".join(map(str, choices)))
+
+
+def check_diameter(text: str, low: Fraction, high: Fraction, fits: Callable[[Fraction], bool], digits: str) -> None:
+    """A syringe diameter in mm given as text: within [low, high] and exactly a wire number."""
+    try:
+        d = Fraction(text)
+    except (ValueError, ZeroDivisionError, TypeError):
+        d = Fraction(-1)
+    if not low <= d <= high or not fits(d):
+        raise ConfigurationError("diameter_mm", text, f"{float(low):g} to {float(high):g} mm, {digits}")
+
+
+def stop_bounds(comm_loss_ms: int, period_ms: int, retries: int, reply_timeout_ms: int,
+                silence_ms: int) -> tuple[int, int | None]:
+    """(controller in FAILSAFE, plunger standing): at most this many ms of wall-clock time after a
+    communication fault begins (docs/hardware.md, "Safe-stop bounds"). ``silence_ms`` is the pump's
+    own stop after host silence; 0: none, and the motor bound is None (a pump that cannot hear us
+    runs on to its volume target, never past the cap)."""
+    core = failsafe_bound(comm_loss_ms, period_ms, retries, reply_timeout_ms)
+    if not silence_ms:
+        return core, None
+    return core, max(core + 2 * reply_timeout_ms, silence_ms)
 
 
 def failsafe_bound(comm_loss_ms: int, period_ms: int, retries: int, reply_timeout_ms: int) -> int:
@@ -203,3 +279,36 @@ class ByteLink:
             if time.monotonic() >= deadline:
                 raise ReplyTimeout(command, f"no reply within {self.timeout_s * 1_000:.0f} ms")
             self.pull(command, block=True)
+
+    def implausible(self, command: str, problem: str | None) -> Verdict:
+        """The verdict on a reply a model's ``check`` found ``problem`` with (None: take it)."""
+        if problem is None:
+            return None
+        self.stats["garbled"] += 1
+        return Retry(Garbled(command, problem))
+
+    def retrying(self, command: str, budget: int, exchange: Callable[[str], R], judge: Callable[[R], Verdict]) -> R:
+        """Send ``command`` until ``judge`` takes a reply, at most ``budget`` times more; timeouts and
+        garbled replies are retried after a quiet line (so a late reply is thrown away, not taken
+        for the next command's). Raises the last ``LinkFault``."""
+        attempt = 0
+        last: LinkFault = ReplyTimeout(command, "not sent")
+        while attempt <= budget:
+            try:
+                reply = exchange(command)
+            except (ReplyTimeout, Garbled) as fault:
+                self.stats["timeouts" if isinstance(fault, ReplyTimeout) else "garbled"] += 1
+                last, attempt = fault, attempt + 1
+                self.quiet()
+                continue
+            verdict = judge(reply)
+            if verdict is None:
+                self.clean = attempt == 0
+                return reply
+            if isinstance(verdict, LinkFault):
+                raise verdict
+            if verdict.counts:
+                last, attempt = verdict.why, attempt + 1
+            if verdict.quiet:
+                self.quiet()
+        raise last

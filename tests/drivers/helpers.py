@@ -16,6 +16,7 @@ from fractions import Fraction
 from controller.core import Controller, Step
 from controller.drivers.pty_emulator import Firmware, PtyServer
 from controller.drivers.registry import FAMILIES, Family, HardwareConfig, HardwareDriver
+from controller.drivers.serial_link import Decoder, FrameError
 from controller.events import Event
 from controller.shell import Shell, SimClock
 from proofs.walk import check_step
@@ -74,6 +75,29 @@ class BufferPort:
 
     def close(self) -> None:
         pass
+
+
+class HostilePort(BufferPort):
+    """A serial port that answers every write with the next chunk of hostile bytes (fuzzing)."""
+
+    def __init__(self, replies: list[bytes]) -> None:
+        self.replies, self.buf = list(replies), b""
+
+    def write(self, data: bytes) -> int:
+        if self.replies:
+            self.buf += self.replies.pop(0)
+        return len(data)
+
+
+def feed_checked(decoder: Decoder, data: list[bytes], max_pending: int) -> None:
+    """Feed ``data`` chunk by chunk: only payloads or typed frame errors come out, and the
+    decoder never holds more than ``max_pending`` bytes (the decoders' rules 1 and 2)."""
+    for chunk in data:
+        for item in decoder.feed(chunk):
+            assert isinstance(item, (bytes, FrameError))
+            if isinstance(item, FrameError):
+                assert item.field and item.allowed and "allowed:" in str(item)
+        assert decoder.pending <= max_pending
 
 
 def wait_for(pred: Callable[[], bool], timeout_s: float = 5.0) -> bool:

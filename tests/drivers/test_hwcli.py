@@ -11,6 +11,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -40,46 +42,44 @@ def kit(request: pytest.FixtureRequest) -> Kit:
     return chosen
 
 
-def test_emulate_prints_its_port_answers_like_a_pump_and_stops_on_ctrl_c() -> None:
-    proc = pumpctl("emulate", "--address", "3", "--diameter", "14.5")
+@contextmanager
+def emulating(*args: str, baud: int) -> Iterator[serial.Serial]:
+    """``pumpctl emulate ARGS`` in a subprocess, a serial link to the port it prints; on leaving,
+    Ctrl-C must end it with status 0."""
+    proc = pumpctl("emulate", *args)
     try:
         assert proc.stdout is not None
         port = proc.stdout.readline().strip()
         assert port.startswith("/dev/")
-        with serial.Serial(port, 19_200, timeout=1) as link:
-            link.write(b"3VER\r")
-            assert link.read_until(b"\x03") == b"\x0203A?R\x03"  # power-up is reported as a reset
-            link.write(b"3 ver\r")
-            assert link.read_until(b"\x03") == b"\x0203SNE1000V3.928\x03"
-            link.write(b"3DIA\r")
-            assert link.read_until(b"\x03") == b"\x0203S14.50\x03"
+        with serial.Serial(port, baud, timeout=1) as link:
+            yield link
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10) == 0
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_emulate_prints_its_port_answers_like_a_pump_and_stops_on_ctrl_c() -> None:
+    with emulating("--address", "3", "--diameter", "14.5", baud=19_200) as link:
+        link.write(b"3VER\r")
+        assert link.read_until(b"\x03") == b"\x0203A?R\x03"  # power-up is reported as a reset
+        link.write(b"3 ver\r")
+        assert link.read_until(b"\x03") == b"\x0203SNE1000V3.928\x03"
+        link.write(b"3DIA\r")
+        assert link.read_until(b"\x03") == b"\x0203S14.50\x03"
 
 
 def test_emulate_harvard_elite_answers_the_ultra_command_set() -> None:
-    proc = pumpctl("emulate", "--model", "harvard-elite", "--address", "3", "--diameter", "14.5")
-    try:
-        assert proc.stdout is not None
-        port = proc.stdout.readline().strip()
-        assert port.startswith("/dev/")
-        with serial.Serial(port, 115_200, timeout=1) as link:
-            link.write(b"3:ver\r")  # poll mode is off at power-up: the reply ends with the prompt
-            assert link.read_until(b"03:") == f"\n03{HARVARD_VERSION}\n03:".encode()
-            link.write(b"3:poll on\r")
-            assert link.read_until(b"\x11") == b"\n03:\x11"
-            link.write(b"3:diameter\r")
-            assert link.read_until(b"\x11") == b"\n0314.50 mm\n03:\x11"
-            link.write(b"3:irate 0.1 ul/hr\r")  # below the slowest plunger speed on this syringe
-            assert link.read_until(b"\x11") == b"\n03Out of range\n03:\x11"
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=10) == 0
-    finally:
-        proc.kill()
-        proc.wait()
+    with emulating("--model", "harvard-elite", "--address", "3", "--diameter", "14.5", baud=115_200) as link:
+        link.write(b"3:ver\r")  # poll mode is off at power-up: the reply ends with the prompt
+        assert link.read_until(b"03:") == f"\n03{HARVARD_VERSION}\n03:".encode()
+        link.write(b"3:poll on\r")
+        assert link.read_until(b"\x11") == b"\n03:\x11"
+        link.write(b"3:diameter\r")
+        assert link.read_until(b"\x11") == b"\n0314.50 mm\n03:\x11"
+        link.write(b"3:irate 0.1 ul/hr\r")  # below the slowest plunger speed on this syringe
+        assert link.read_until(b"\x11") == b"\n03Out of range\n03:\x11"
 
 
 @pytest.mark.parametrize(("args", "field"), [

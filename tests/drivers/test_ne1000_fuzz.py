@@ -19,8 +19,8 @@ from controller.drivers.ne1000 import framing as F
 from controller.drivers.ne1000 import protocol as P
 from controller.drivers.ne1000.firmware import NE1000Firmware
 from controller.drivers.ne1000.link import Link, LinkFault, Mode
-from controller.drivers.ne1000.protocol import FrameError, PumpReply, ReplyError
-from tests.drivers.helpers import BufferPort
+from controller.drivers.ne1000.protocol import PumpReply, ReplyError
+from tests.drivers.helpers import HostilePort, feed_checked
 
 pytestmark = pytest.mark.req("REQ-DRV-003")
 
@@ -38,13 +38,7 @@ printable = st.binary(max_size=251).map(lambda b: bytes(0x20 + (x % 95) for x in
 @FUZZ
 @given(data=st.one_of(chunks, protocolish.map(lambda b: [b[: len(b) // 2], b[len(b) // 2:]])))
 def test_decoders_emit_only_payloads_or_frame_errors_and_stay_bounded(make: type, data: list[bytes]) -> None:
-    dec = make()
-    for chunk in data:
-        for item in dec.feed(chunk):
-            assert isinstance(item, (bytes, FrameError))
-            if isinstance(item, FrameError):
-                assert item.field and item.allowed and "allowed:" in str(item)
-        assert dec.pending <= F.MAX_PENDING
+    feed_checked(make(), data, F.MAX_PENDING)
 
 
 @FUZZ
@@ -93,18 +87,6 @@ def test_format_down_is_the_largest_wire_number_not_above(x: Fraction) -> None:
     text, value = P.format_down(x, "x")
     number = P.parse_number(text, "x")
     assert number.value == value <= x < value + number.resolution
-
-
-class HostilePort(BufferPort):
-    """A serial port that answers every write with the next chunk of hostile bytes."""
-
-    def __init__(self, replies: list[bytes]) -> None:
-        self.replies, self.buf = list(replies), b""
-
-    def write(self, data: bytes) -> int:
-        if self.replies:
-            self.buf += self.replies.pop(0)
-        return len(data)
 
 
 @settings(max_examples=max(50, N // 5), deadline=None, derandomize=True)

@@ -21,7 +21,7 @@ Rules
 from __future__ import annotations
 
 from controller.drivers.harvard.protocol import CR, LF, MAX_ADDRESS, XON
-from controller.drivers.serial_link import FrameError, Item, ProtocolError
+from controller.drivers.serial_link import BufferedDecoder, FrameError, Item, ProtocolError
 
 MAX_REPLY = 512  # a 'metrics' reply is about 20 lines of 40 bytes; nothing the driver reads is near
 MAX_COMMAND = 96
@@ -47,15 +47,8 @@ def encode_reply(address: int, lines: list[str], prompt: str, xon: bool = True) 
     return body.encode("ascii") + (bytes([XON]) if xon else b"")
 
 
-class ReplyDecoder:
+class ReplyDecoder(BufferedDecoder):
     """Host side: XON-terminated replies."""
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-
-    @property
-    def pending(self) -> int:
-        return len(self._buf)
 
     def feed(self, chunk: bytes) -> list[Item]:
         out: list[Item] = []
@@ -80,15 +73,8 @@ class ReplyDecoder:
         return out
 
 
-class CommandDecoder:
+class CommandDecoder(BufferedDecoder):
     """Pump side: command lines up to CR, LF ignored, bounded."""
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-
-    @property
-    def pending(self) -> int:
-        return len(self._buf)
 
     def feed(self, chunk: bytes) -> list[Item]:
         out: list[Item] = []

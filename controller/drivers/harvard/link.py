@@ -33,7 +33,7 @@ from collections.abc import Callable
 
 from controller.drivers.harvard import framing
 from controller.drivers.harvard.protocol import STANDING, Prompt, UltraReply, parse_reply
-from controller.drivers.serial_link import ByteLink, Garbled, LinkFault, ReplyTimeout, SerialPort
+from controller.drivers.serial_link import ByteLink, LinkFault, SerialPort, Verdict
 
 Check = Callable[[UltraReply], str | None]  # None: plausible; else why not
 
@@ -78,25 +78,10 @@ class UltraLink(ByteLink):
         return self.read_reply(command, time.monotonic() + self.timeout_s, parse_reply)
     def command(self, command: str, check: Check = status_only, *, retries: int | None = None) -> UltraReply:
         """One command with retries (module docstring); raises a ``LinkFault``."""
-        budget = self.retries if retries is None else retries
-        attempt = 0
-        last: LinkFault = ReplyTimeout(command, "not sent")
-        while attempt <= budget:
-            try:
-                reply = self.exchange(command)
-            except (ReplyTimeout, Garbled) as fault:
-                self.stats["timeouts" if isinstance(fault, ReplyTimeout) else "garbled"] += 1
-                last, attempt = fault, attempt + 1
-                self.quiet()
-                continue
+
+        def judge(reply: UltraReply) -> Verdict:
             if reply.error is not None:
-                raise DeviceRefused(command, reply.error)
-            problem = check(reply)
-            if problem is not None:
-                self.stats["garbled"] += 1
-                last, attempt = Garbled(command, problem), attempt + 1
-                self.quiet()
-                continue
-            self.clean = attempt == 0
-            return reply
-        raise last
+                return DeviceRefused(command, reply.error)
+            return self.implausible(command, check(reply))
+
+        return self.retrying(command, self.retries if retries is None else retries, self.exchange, judge)

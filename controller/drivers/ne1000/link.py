@@ -50,7 +50,9 @@ from controller.drivers.serial_link import (
     Garbled,
     LinkFault,
     ReplyTimeout,
+    Retry,
     SerialPort,
+    Verdict,
 )
 
 __all__ = ["AlarmRaised", "DeviceRefused", "Disconnected", "Garbled", "Link", "LinkFault", "Mode", "ReplyTimeout",
@@ -140,35 +142,21 @@ class Link(ByteLink):
     def command(self, command: str, check: Check = status_only, *, resend_after_alarm: bool = True,
                 retries: int | None = None) -> PumpReply:
         """One command with retries (module docstring); raises a ``LinkFault``."""
-        budget = self.retries if retries is None else retries
-        attempt, alarms = 0, 0
-        last: LinkFault = ReplyTimeout(command, "not sent")
-        while attempt <= budget:
-            try:
-                reply = self.exchange(command)
-            except (ReplyTimeout, Garbled) as fault:
-                self.stats["timeouts" if isinstance(fault, ReplyTimeout) else "garbled"] += 1
-                last, attempt = fault, attempt + 1
-                self.quiet()
-                continue
+        alarms = 0
+
+        def judge(reply: PumpReply) -> Verdict:
+            nonlocal alarms
             if reply.alarm is not None:
                 self.stats["alarms"] += 1
                 self.on_alarm(reply.alarm)
                 if not resend_after_alarm or alarms >= 2:
-                    raise AlarmRaised(command, reply.alarm)
-                alarms += 1
-                continue
+                    return AlarmRaised(command, reply.alarm)
+                alarms += 1  # the alarm is acknowledged now: send again, not counted as a retry
+                return Retry(AlarmRaised(command, reply.alarm), quiet=False, counts=False)
             if reply.error is CommandError.COMMUNICATION:
-                last, attempt = Garbled(command, "pump answered ?COM (it got a corrupted packet)"), attempt + 1
-                continue
+                return Retry(Garbled(command, "pump answered ?COM (it got a corrupted packet)"), quiet=False)
             if reply.error is not None:
-                raise DeviceRefused(command, reply.error)
-            problem = check(reply)
-            if problem is not None:
-                self.stats["garbled"] += 1
-                last, attempt = Garbled(command, problem), attempt + 1
-                self.quiet()
-                continue
-            self.clean = attempt == 0
-            return reply
-        raise last
+                return DeviceRefused(command, reply.error)
+            return self.implausible(command, check(reply))
+
+        return self.retrying(command, self.retries if retries is None else retries, self.exchange, judge)
