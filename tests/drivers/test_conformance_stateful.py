@@ -155,13 +155,13 @@ SETTINGS = settings(
     derandomize=True,  # the same runs every time: a failure here is a regression, not bad luck
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
-REQS = pytest.mark.req("REQ-FLT-002", "REQ-FLT-003", "REQ-OVI-001", "REQ-OCC-001", "REQ-DEL-001", "REQ-DRV-001",
-                       "REQ-DRV-003")
+REQS = ("REQ-FLT-002", "REQ-FLT-003", "REQ-OVI-001", "REQ-OCC-001", "REQ-DEL-001", "REQ-DRV-001")
+FRAMES = {"ne1000": "REQ-DRV-003", "harvard": "REQ-DRV-004"}  # CRC-checked frames / no checksum at all
 
 
 def _machine(name: str, kit: Kit, fault: Fault | None) -> type:
     machine = type(name, (PumpOverSerial,), {"kit": kit, "lasting": fault})
-    case = REQS(machine.TestCase)
+    case = pytest.mark.req(*REQS, FRAMES[kit.name])(machine.TestCase)
     case.settings = SETTINGS
     return case
 
