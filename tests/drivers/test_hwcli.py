@@ -51,7 +51,8 @@ def emulating(*args: str, baud: int) -> Iterator[serial.Serial]:
         assert proc.stdout is not None
         port = proc.stdout.readline().strip()
         assert port.startswith("/dev/")
-        with serial.Serial(port, baud, timeout=1) as link:
+        # read_until returns at the terminator; the long timeout only matters on a starved machine
+        with serial.Serial(port, baud, timeout=10) as link:
             yield link
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10) == 0
