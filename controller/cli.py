@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from controller.errors import PumpError
 
 Handler = Callable[[argparse.Namespace], int]
-PLUGINS = ("proofs.commands", "controller.simcli", "controller.hwcli", "controller.storecli",
+PLUGINS = ("proofs.commands", "controller.simcli", "controller.hwcli", "controller.emucli", "controller.storecli",
            "controller.campaigncli")
 _COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Handler, str]] = {}
 

@@ -1,10 +1,11 @@
-"""``pumpctl emulate`` and ``pumpctl run``: an NE-1000 pump on a pty, and the real loop driving one.
+"""``pumpctl run``: the controller in hardware mode, driving a serial pump (real or emulated).
 
 Theory of operation
 -------------------
-``emulate`` starts ``EmulatorServer`` on a fresh pseudo-terminal, prints its path on the first
-line of stdout and serves until Ctrl-C. ``run`` is the controller in hardware mode: it opens the
-pump with ``NE1000Driver`` (safe mode unless ``--safe-timeout 0``), builds a ``Shell`` with the
+``run [--driver D]`` (``controller.drivers.registry``: ``ne1000``, the default, or ``harvard``;
+``pumpctl emulate`` is in ``controller.emucli``) opens the pump with the family's driver
+(NE-1000: safe mode unless ``--safe-timeout 0``; Harvard: every run bounded by ``--leg-s`` of
+flow, as it has no watchdog of its own), builds a ``Shell`` with the
 wall clock, boots the core (self-test passes when the pump answered), loads the program file
 (the fields of a scenario's program event, through ``build_program``), starts, and steps the
 shell every ``--period-ms`` until the infusion ends, ``--duration`` runs out, or Ctrl-C. A
@@ -24,9 +25,10 @@ unsigned (with a key), bad-signature or stale library, or a drug it does not hol
 pump stopped (the program never reaches the core), prints the gate's alarm, logs it, exits 1.
 
 Rules
-1. pyserial and the emulator are imported inside the handlers (the ``hardware`` extra).
+1. pyserial is imported inside the handler (the ``hardware`` extra).
 2. Whatever happens - end, Ctrl-C, an exception - ``shell.shutdown()`` runs: the pump is left
-   stopped (STP) and, if that could not be confirmed, in safe mode, so its own watchdog stops it.
+   stopped and, if that could not be confirmed, with its own stop armed (NE-1000 safe mode,
+   Harvard leg target), so it stops by itself.
 3. Bad arguments and bad program files exit 2 naming the field; a run that ends in an alarm,
    FAILSAFE or FAILED, or a program the library gate refuses, exits 1.
 4. The log is closed whatever happens; a log write failure warns and the run goes on, a snapshot
@@ -48,8 +50,7 @@ from controller.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from controller.core import Step
-    from controller.drivers.ne1000 import NE1000Driver
-    from controller.drivers.ne1000_config import NE1000Config
+    from controller.drivers.registry import Family, HardwareConfig, HardwareDriver
     from controller.events import Event
     from controller.libkeys import Key
     from controller.limits import Limits
@@ -76,53 +77,20 @@ def interruptible() -> None:
     signal.signal(signal.SIGTERM, stop)
 
 
-def _emulate_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--address", type=int, default=0, help="pump network address, 0-99 (default 0)")
-    p.add_argument("--diameter", default="26.59", help="syringe inside diameter in mm (default 26.59)")
-    p.add_argument("--fault", action="append", default=[], metavar="KIND[@S][:ARG]",
-                   help="inject a fault: stall, reset, slip, garble, drop, slow, noise, unplug or heal, "
-                        "optionally at S seconds, e.g. stall@10, drop@5:3, slow:800 (repeatable)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the garble generator")
-
-
-@command("emulate", "serve an emulated New Era NE-1000 syringe pump on a pseudo-terminal")(_emulate_args)
-def _emulate(args: argparse.Namespace) -> int:
-    interruptible()
-    from fractions import Fraction
-
-    from controller.drivers.ne1000_emulator import EmulatorServer, parse_fault
-    from controller.drivers.ne1000_protocol import ProtocolError
-    from controller.drivers.ne1000_pump import SimPump
-
-    faults = tuple(parse_fault(spec) for spec in args.fault)
-    try:
-        pump = SimPump(args.address, Fraction(args.diameter))
-    except (ProtocolError, ValueError, ZeroDivisionError):
-        raise ConfigurationError("--diameter/--address", (args.diameter, args.address),
-                                 "a diameter of 0.1 to 50 mm and an address of 0 to 99") from None
-    server = EmulatorServer(pump, seed=args.seed, faults=faults)
-    with server:
-        print(server.port, flush=True)
-        print(f"NE-1000 emulator: address {args.address}, syringe {args.diameter} mm; Ctrl-C to stop",
-              file=sys.stderr, flush=True)
-        try:
-            while True:
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            print("emulator stopped", file=sys.stderr)
-    return 0
-
-
 def _run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--driver", default="ne1000", help="the pump family: ne1000 (default) or harvard")
     p.add_argument("--port", required=True, help="serial port of the pump, e.g. /dev/ttyUSB0 or a pty")
     p.add_argument("--program", type=Path, help="TOML file: the fields of a program event (required unless --resume)")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--period-ms", type=int, default=100, help="control period, 10-1000 ms (default 100)")
     p.add_argument("--address", type=int, default=0, help="pump network address (default 0)")
     p.add_argument("--diameter", default="26.59", help="syringe inside diameter in mm (default 26.59)")
-    p.add_argument("--safe-timeout", type=int, default=2,
-                   help="pump-side watchdog in s (SAF n, default 2); 0 = basic mode, no pump-side watchdog")
-    p.add_argument("--baud", type=int, default=19_200, help="baud rate (default 19200)")
+    p.add_argument("--safe-timeout", type=int, default=None,
+                   help="ne1000: pump-side watchdog in s (SAF n, default 2); 0 = basic mode, no pump-side watchdog")
+    p.add_argument("--leg-s", type=float, default=None,
+                   help="harvard: no run carries more than this many seconds of flow (default 2), so the pump "
+                        "stands within it if this process dies; 0 = only the core's cap")
+    p.add_argument("--baud", type=int, default=None, help="baud rate (default 19200 ne1000, 115200 harvard)")
     p.add_argument("--print-every", type=float, default=1.0, help="seconds between status lines (default 1)")
     p.add_argument("--confirm-soft-limits", action="store_true",
                    help="confirm the drug library's soft-limit overrides (printed); without it such a program "
@@ -181,33 +149,53 @@ def _check_options(args: argparse.Namespace) -> None:
                                  f"0 (none) or {4 * args.period_ms / 1000:g} to 3600 s (at least four control periods)")
 
 
-@command("run", "run the controller on a real (or emulated) NE-1000 pump over a serial port")(_run_args)
+@command("run", "run the controller on a real (or emulated) serial pump: NE-1000 or Harvard Pump 11 Elite"
+         )(_run_args)
 def _run(args: argparse.Namespace) -> int:
     interruptible()
-    from controller.drivers.ne1000_config import NE1000Config
+    from controller.drivers.registry import FAMILIES
     from controller.libkeys import load_key
 
+    family = FAMILIES.get(args.driver)
+    if family is None:
+        raise ConfigurationError("--driver", args.driver, ", ".join(FAMILIES))
     if not 10 <= args.period_ms <= 1_000:
         raise ConfigurationError("--period-ms", args.period_ms, "10 to 1000")
-    if 0 < args.safe_timeout * 1_000 < 3 * args.period_ms:  # the pump must hear a packet well within SAF
-        raise ConfigurationError("--safe-timeout", args.safe_timeout,
-                                 f"0 (basic mode) or at least {-(-3 * args.period_ms // 1_000)} s: "
-                                 "three control periods")
     if args.duration is not None and not args.duration > 0:
         raise ConfigurationError("--duration", args.duration, "more than 0 s")
     _check_options(args)
-    config = NE1000Config(args.port, address=args.address, diameter_mm=args.diameter,
-                          safe_timeout_s=args.safe_timeout, baudrate=args.baud)
+    config = _config(family, args)
     request = load_request(args.program) if args.program is not None else None
-    if args.safe_timeout == 0:
-        print("warning: basic mode: if this process dies the pump runs on to its volume target",
-              file=sys.stderr)
+    if not family.silence_ms(config):
+        print("warning: no pump-side stop on host silence: if this process dies the pump runs on to its volume "
+              "target", file=sys.stderr)
     horizon_s = args.horizon_s if args.horizon_s is not None else (DEFAULT_HORIZON_S if args.log else 0)
     opts = RunOptions(args.period_ms, args.duration, args.print_every, args.confirm_soft_limits, args.log,
                       args.resume, args.confirm_resume, args.library,
                       load_key(args.key) if args.key is not None else None,
                       round(horizon_s * 1000) if horizon_s else None, args.allow_unsigned_library)
-    return run_loop(config, request, opts)
+    return run_loop(family, config, request, opts)
+
+
+def _config(family: Family, args: argparse.Namespace) -> HardwareConfig:
+    """The family's config; the pump must hear a command well within its own host-silence stop
+    (three control periods for an NE-1000's SAF, eight for a Harvard leg, renewed at 3/4)."""
+    ne1000 = family.name == "ne1000"
+    mine, given, other = ("--safe-timeout", args.safe_timeout, args.leg_s)
+    if not ne1000:
+        mine, given, other = "--leg-s", args.leg_s, args.safe_timeout
+    if other is not None:
+        raise ConfigurationError("--leg-s" if ne1000 else "--safe-timeout", other, f"not with --driver {family.name}")
+    silence_ms = 2_000 if given is None else round(given * 1_000)
+    least_ms = (3 if ne1000 else 8) * args.period_ms
+    if 0 < silence_ms < least_ms or (ne1000 and silence_ms % 1_000):
+        raise ConfigurationError(mine, given, f"0 or at least {least_ms / 1000:g} s ({3 if ne1000 else 8} control "
+                                 f"periods){', whole seconds' if ne1000 else ''}")
+    options: dict[str, object] = {"address": args.address, "diameter_mm": args.diameter,
+                                  family.silence_option: silence_ms // 1_000 if ne1000 else silence_ms}
+    if args.baud is not None:
+        options["baudrate"] = args.baud
+    return family.configure(args.port, **options)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +213,7 @@ class RunOptions:
     allow_unsigned: bool = False  # development flag: a library no key verifies (logged by the gate)
 
 
-def run_loop(config: NE1000Config, request: dict[str, object] | None, opts: RunOptions) -> int:
+def run_loop(family: Family, config: HardwareConfig, request: dict[str, object] | None, opts: RunOptions) -> int:
     """Rules 2 and 4 live here: the ``finally`` blocks below."""
     from controller.eventlog import EventLog
     from controller.logstore import LogStore, latest
@@ -241,16 +229,15 @@ def run_loop(config: NE1000Config, request: dict[str, object] | None, opts: RunO
         if snap is not None and snap.context.get("kind") != "run":
             raise ConfigurationError(f"snapshot record {snap.seq}.context.kind", snap.context.get("kind"),
                                      '"run" (a log written by pumpctl run)')
-        return _boot_and_run(config, request, opts, store, snap)
+        return _boot_and_run(family, config, request, opts, store, snap)
     finally:
         if log is not None:
             log.close()
 
 
-def _boot_and_run(config: NE1000Config, request: dict[str, object] | None, opts: RunOptions,
+def _boot_and_run(family: Family, config: HardwareConfig, request: dict[str, object] | None, opts: RunOptions,
                   store: LogStore | None, snap: Snapshot | None) -> int:
     from controller.core import Controller
-    from controller.drivers.ne1000 import NE1000Driver
     from controller.events import ev
     from controller.limits import Limits
     from controller.programs import build_program
@@ -260,7 +247,7 @@ def _boot_and_run(config: NE1000Config, request: dict[str, object] | None, opts:
     built = build_program(request, limits) if request is not None and opts.library is None else None
     if built is not None and not _soft_ok(built, opts.confirm_soft):
         return 2
-    driver = NE1000Driver(config)
+    driver = family.driver(config)
     clock = WallClock()
     try:
         driver.open(clock.now_ms())
@@ -374,12 +361,12 @@ def _restart(shell: Shell, call: Callable[[Callable[[], Step]], Step | None], co
     return True
 
 
-def _loop(shell: Shell, driver: NE1000Driver, config: NE1000Config, opts: RunOptions,
+def _loop(shell: Shell, driver: HardwareDriver, config: HardwareConfig, opts: RunOptions,
           call: Callable[[Callable[[], list[Step]]], list[Step] | None]) -> int:
     from controller.units import fmt_ml
 
     core_ms, motor_ms = config.stop_bounds(opts.period_ms)
-    motor = f"{motor_ms} ms" if motor_ms is not None else "at its volume target only (basic mode)"
+    motor = f"{motor_ms} ms" if motor_ms is not None else "at its volume target only"
     print(f"pump {driver.version} on {config.port}: {shell.ctl.state}; after a communication fault: "
           f"FAILSAFE within {core_ms} ms, pump stopped within {motor}", flush=True)
     next_print = 0.0

@@ -1,6 +1,6 @@
 """Coverage-guided fuzzing of the NE-1000 framing and reply parser with atheris (libFuzzer).
 
-Run: ``python tests/drivers/fuzz_ne1000_atheris.py -runs=20000`` (``test_ne1000_atheris.py`` does,
+Run: ``python tests/drivers/fuzz_ne1000_atheris.py -runs=20000`` (``test_atheris.py`` does,
 when atheris is installed). Any exception other than the typed ``FrameError``/``ReplyError``,
 or a decoder holding more than ``MAX_PENDING`` bytes, is a crash that libFuzzer reports.
 """
@@ -12,8 +12,8 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
-    from controller.drivers import ne1000_framing as F
-    from controller.drivers import ne1000_protocol as P
+    from controller.drivers.ne1000 import framing as F
+    from controller.drivers.ne1000 import protocol as P
 
 
 def one_input(data: bytes) -> None:

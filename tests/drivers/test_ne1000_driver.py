@@ -1,6 +1,6 @@
 """NE1000Driver against a synchronous loopback pump (no pty, no thread): outcome mapping and rules.
 
-``Loopback`` is a serial port whose writes go straight into a ``SimPump`` (through the real
+``Loopback`` is a serial port whose writes go straight into a ``NE1000Firmware`` (through the real
 framing) and whose replies can be rewritten, to make the pump answer ?NA, ?IGN, ?COM or
 nonsense exactly when a test wants it.
 """
@@ -12,9 +12,9 @@ from collections.abc import Callable
 import pytest
 
 from controller.commands import SetFlow, StopMotor
-from controller.drivers import ne1000_framing as F
-from controller.drivers.ne1000 import NE1000Config, NE1000Driver
-from controller.drivers.ne1000_pump import SimPump
+from controller.drivers.ne1000 import framing as F
+from controller.drivers.ne1000.driver import NE1000Config, NE1000Driver
+from controller.drivers.ne1000.firmware import NE1000Firmware
 from controller.errors import ConfigurationError
 from controller.units import VU_PER_UL
 from tests.drivers.helpers import BufferPort
@@ -25,7 +25,7 @@ Rewrite = Callable[[bytes, bytes], bytes | None]  # (command payload, reply payl
 
 
 class Loopback(BufferPort):
-    def __init__(self, pump: SimPump) -> None:
+    def __init__(self, pump: NE1000Firmware) -> None:
         self.pump, self.t_ms, self.buf = pump, 0, b""
         self.basic, self.safe = F.BasicCommandDecoder(), F.SafeDecoder()
         self.rewrite: Rewrite = lambda cmd, reply: reply
@@ -44,7 +44,7 @@ class Loopback(BufferPort):
 
 
 def opened(**config: object) -> tuple[NE1000Driver, Loopback]:
-    port = Loopback(SimPump(now_ms=0))
+    port = Loopback(NE1000Firmware(now_ms=0))
     options = {"reply_timeout_ms": 5, "retries": 1, **config}
     return NE1000Driver(NE1000Config("loopback", **options), port).open(0), port  # type: ignore[arg-type]
 

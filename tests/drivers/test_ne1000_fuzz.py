@@ -15,12 +15,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.drivers import ne1000_framing as F
-from controller.drivers import ne1000_protocol as P
-from controller.drivers.ne1000_link import Link, LinkFault, Mode
-from controller.drivers.ne1000_protocol import FrameError, PumpReply, ReplyError
-from controller.drivers.ne1000_pump import SimPump
-from tests.drivers.helpers import BufferPort
+from controller.drivers.ne1000 import framing as F
+from controller.drivers.ne1000 import protocol as P
+from controller.drivers.ne1000.firmware import NE1000Firmware
+from controller.drivers.ne1000.link import Link, LinkFault, Mode
+from controller.drivers.ne1000.protocol import PumpReply, ReplyError
+from tests.drivers.helpers import HostilePort, feed_checked
 
 pytestmark = pytest.mark.req("REQ-DRV-003")
 
@@ -38,13 +38,7 @@ printable = st.binary(max_size=251).map(lambda b: bytes(0x20 + (x % 95) for x in
 @FUZZ
 @given(data=st.one_of(chunks, protocolish.map(lambda b: [b[: len(b) // 2], b[len(b) // 2:]])))
 def test_decoders_emit_only_payloads_or_frame_errors_and_stay_bounded(make: type, data: list[bytes]) -> None:
-    dec = make()
-    for chunk in data:
-        for item in dec.feed(chunk):
-            assert isinstance(item, (bytes, FrameError))
-            if isinstance(item, FrameError):
-                assert item.field and item.allowed and "allowed:" in str(item)
-        assert dec.pending <= F.MAX_PENDING
+    feed_checked(make(), data, F.MAX_PENDING)
 
 
 @FUZZ
@@ -95,18 +89,6 @@ def test_format_down_is_the_largest_wire_number_not_above(x: Fraction) -> None:
     assert number.value == value <= x < value + number.resolution
 
 
-class HostilePort(BufferPort):
-    """A serial port that answers every write with the next chunk of hostile bytes."""
-
-    def __init__(self, replies: list[bytes]) -> None:
-        self.replies, self.buf = list(replies), b""
-
-    def write(self, data: bytes) -> int:
-        if self.replies:
-            self.buf += self.replies.pop(0)
-        return len(data)
-
-
 @settings(max_examples=max(50, N // 5), deadline=None, derandomize=True)
 @given(replies=st.lists(st.one_of(protocolish, printable.map(F.encode_safe), printable.map(F.encode_basic_reply)),
                         max_size=6), safe=st.booleans())
@@ -128,7 +110,7 @@ def test_link_answers_hostile_ports_with_a_reply_or_a_link_fault(replies: list[b
 @given(payload=st.one_of(protocolish, st.text(alphabet="0123456789 DIARTVOLSUNPCEFWX.?*", max_size=20)
                          .map(str.encode)), safe=st.booleans())
 def test_simulated_pump_answers_any_packet_without_raising(payload: bytes, safe: bool) -> None:
-    pump = SimPump(now_ms=0)
+    pump = NE1000Firmware(now_ms=0)
     pump.alarm = None
     reply = pump.handle(payload, 10, safe)
     assert reply is None or P.parse_reply(reply).address == 0

@@ -6,27 +6,27 @@ from fractions import Fraction
 
 import pytest
 
-from controller.drivers import ne1000_protocol as P
-from controller.drivers.ne1000_emulator import Fault, parse_fault
-from controller.drivers.ne1000_pump import SimPump
+from controller.drivers.ne1000 import protocol as P
+from controller.drivers.ne1000.emulator import Fault, parse_fault
+from controller.drivers.ne1000.firmware import NE1000Firmware
 from controller.errors import ConfigurationError
 
 
-def ask(pump: SimPump, text: str, t: int = 0, safe: bool = False) -> P.PumpReply:
+def ask(pump: NE1000Firmware, text: str, t: int = 0, safe: bool = False) -> P.PumpReply:
     reply = pump.handle(text.encode(), t, safe)
     assert reply is not None
     return P.parse_reply(reply)
 
 
-def ready(diameter: str = "26.59") -> SimPump:
-    pump = SimPump(diameter_mm=Fraction(diameter))
+def ready(diameter: str = "26.59") -> NE1000Firmware:
+    pump = NE1000Firmware(diameter_mm=Fraction(diameter))
     assert ask(pump, "").alarm is P.Alarm.RESET  # power-up is reported as a reset, once
     assert ask(pump, "").prompt is P.Prompt.STOPPED
     return pump
 
 
 def test_a_command_answered_with_an_alarm_is_not_executed() -> None:
-    pump = SimPump()
+    pump = NE1000Firmware()
     assert ask(pump, "RAT 5 MH").alarm is P.Alarm.RESET
     assert ask(pump, "RAT").data == "1.000MH"  # unchanged
     assert ask(pump, "RAT 5 MH").error is None and ask(pump, "RAT").data == "5MH"

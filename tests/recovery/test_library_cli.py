@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from controller.cli import main
-from controller.drivers.ne1000_emulator import EmulatorServer
+from controller.drivers.ne1000.emulator import EmulatorServer
 from controller.eventlog import EventLog
 from controller.libsign import sign_file
 from tests.store.helpers import EXAMPLE, HMAC_KEY_FILE, example_key

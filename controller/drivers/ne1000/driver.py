@@ -34,12 +34,14 @@ events:
 withdraw of at most ``relief_ul`` (and at most the core's ``max_vu``) that the pump itself
 stops at its VOL target. PUR (purge) is never sent: it has no volume target.
 
+The split-phase life (request, poll, comm loss, events) is ``serial_driver.SerialPumpDriver``'s.
+
 Rules
 1. Nothing sent to the pump can make it pass the core's cap: rates and volumes round down,
    the start position is the odometer's upper bound read while the plunger stands, every
    setting is read back before RUN, VOL is never 0 with RUN, and RUN is never retried
    blindly (a lost RUN reply is resolved by reading the pump's status).
-2. Every wait is bounded (``ne1000_link``): request and poll block at most
+2. Every wait is bounded (``link``): request and poll block at most
    ``(retries + 1) x 2 x reply_timeout`` per command.
 3. A reading that goes backwards or jumps faster than the commanded rate is not believed.
 """
@@ -51,43 +53,30 @@ import time
 from collections.abc import Callable
 from fractions import Fraction
 
-from controller.commands import SetFlow, StopMotor
-from controller.drivers import ne1000_framing as F
-from controller.drivers import ne1000_link as L
-from controller.drivers import ne1000_protocol as P
-from controller.drivers.base import ACCEPTED, MotorCommand, Reply
-from controller.drivers.ne1000_config import Leg, NE1000Config, Odometer, same_setting
-from controller.drivers.ne1000_link import AlarmRaised, Disconnected, Link, LinkFault, Mode, SerialPort
-from controller.drivers.ne1000_protocol import Alarm, Prompt, PumpReply
-from controller.events import Event, ev
+from controller.commands import SetFlow
+from controller.drivers.base import ACCEPTED, Reply
+from controller.drivers.ne1000 import framing as F
+from controller.drivers.ne1000 import link as L
+from controller.drivers.ne1000 import protocol as P
+from controller.drivers.ne1000.config import Leg, NE1000Config, same_setting
+from controller.drivers.ne1000.link import AlarmRaised, Disconnected, Link, LinkFault, Mode, SerialPort
+from controller.drivers.ne1000.protocol import Alarm, Prompt, PumpReply
+from controller.drivers.serial_driver import SerialPumpDriver
+from controller.events import ev
 from controller.units import VU_PER_UL
 
 __all__ = ["NE1000Config", "NE1000Driver"]
 COUNTER_MAX = Fraction(9_999)  # the largest <float> the DIS counter and VOL can show
 
 
-class NE1000Driver:
+class NE1000Driver(SerialPumpDriver):
     def __init__(self, config: NE1000Config, port: SerialPort | None = None) -> None:
+        super().__init__(config.comm_loss_ms)
         self.cfg = config
         self._given_port = port
         self.link: Link | None = None
-        self.version = ""
         self.unit = P.default_volume_unit(config.diameter)
-        self.odo = Odometer()
-        self.now_ms = 0
-        self.last_ok_ms = 0
-        self.lost = False
-        self._retry_at = self._backoff_ms = 0
-        self._events: list[Event] = []
-        self._cmd: MotorCommand | None = None
-        self._leg: Leg | None = None
-        self._relieving = False
-        self._verified: dict[str, str] = {}
         self._alarm: Alarm | None = None  # the alarm instance being reported (dedupe)
-        self._clear_occlusion_after: int | None = None  # poll count after which to send occlusion_clear
-        self._polls = 0
-        self._opening = False
-        self._stray = False
 
     # --- life cycle ----------------------------------------------------------------------------
     def open(self, now_ms: int = 0) -> NE1000Driver:
@@ -142,81 +131,27 @@ class NE1000Driver:
                     self.link.write(F.encode_safe(F.command_data(self.cfg.address, "SAF0")))
             self.link.close()
 
-    # --- PumpDriver ----------------------------------------------------------------------------
-    def request(self, cmd: MotorCommand) -> Reply:
-        self._cmd = cmd
-        self._stray = False
-        if self.link is None or self.link.port is None:
-            return Reply(False, "not_connected", "port closed")
-        stopping = isinstance(cmd, StopMotor) or cmd.rate <= 0
-        if self.lost and not stopping:
-            return Reply(False, "not_connected", "communication lost")
-        try:
-            if stopping:
-                self._stop_fully(retries=0 if self.lost else None)
-            else:
-                self._start_leg()
-        except P.ProtocolError as exc:  # a rate the wire cannot carry
-            self._stop_quietly()
-            return Reply(False, "out_of_range", str(exc))
-        except LinkFault as fault:
-            if isinstance(fault, Disconnected):
-                self._comm_lost()
-            elif not stopping:
-                self._stop_quietly(retries=0 if self.lost else None)
-            if isinstance(fault, AlarmRaised) and fault.alarm is Alarm.STALL:
-                return ACCEPTED  # split phase: the stall comes back from poll as an occlusion
-            return Reply(False, fault.reason, fault.detail)
-        return ACCEPTED
+    # --- SerialPumpDriver hooks ------------------------------------------------------------------
+    def _connected(self) -> bool:
+        return self.link is not None and self.link.port is not None
 
-    def poll(self, now_ms: int) -> list[Event]:
-        self.now_ms = now_ms
-        self._polls += 1
-        self.odo.fresh = False
-        if self.link is None or self.link.port is None:
-            self._comm_lost()
-        elif self.lost:
-            if now_ms >= self._retry_at:  # a stop the pump may hear, less and less often (up to 10 s)
-                self._backoff_ms = min(2 * self._backoff_ms, 10_000)
-                self._retry_at = now_ms + self._backoff_ms
-                self._stop_quietly(retries=0)
-        else:
-            dis = self._polls % 2 == 1
-            try:
-                reply = self.link.command("DIS", self._check_dis) if dis else self.link.command("")
-            except Disconnected:
-                self._comm_lost()
-            except LinkFault:
-                pass
-            else:
-                self._alarm = None  # an answer without alarm: the pump's alarm, if any, is over
-                if self.link.clean:
-                    self.last_ok_ms = now_ms
-                if dis:
-                    self._accept_dis(reply)
-                try:
-                    self._follow(reply, dis)
-                except Disconnected:
-                    self._comm_lost()
-                except AlarmRaised:  # its event is already queued (_on_alarm)
-                    self._stop_quietly()
-                except (LinkFault, P.ProtocolError) as fault:
-                    self._fault(f"leg could not continue: {fault}")
-            if not self.lost and now_ms - self.last_ok_ms >= self.cfg.comm_loss_ms:
-                self._comm_lost()
-        out, self._events = self._events, []
-        if any(e.kind == "occlusion" for e in out):  # the clear may follow from the next poll on
-            self._clear_occlusion_after = self._polls
-        return out
+    def _accepted_anyway(self, fault: LinkFault) -> bool:
+        return isinstance(fault, AlarmRaised) and fault.alarm is Alarm.STALL
 
-    def measured_vu(self) -> int | None:
-        if not (self.odo.trusted and self.odo.fresh) or self.lost:
-            return None
-        return int(self.odo.low * VU_PER_UL)
+    def _reported(self, fault: LinkFault) -> bool:
+        return isinstance(fault, AlarmRaised)  # its event is already queued (_on_alarm)
 
-    def safe_stop(self) -> None:
-        self._cmd = StopMotor(0)
-        self._stop_quietly(retries=0 if self.lost else None)
+    def _poll_query(self, reading: bool) -> bool:
+        """DIS and a bare status query in turn (their replies differ in shape, so a reply that
+        comes a period late is refused instead of being taken for the current one)."""
+        assert self.link is not None
+        reply = self.link.command("DIS", self._check_dis) if reading else self.link.command("")
+        self._alarm = None  # an answer without alarm: the pump's alarm, if any, is over
+        clean = self.link.clean
+        if reading:
+            self._accept_dis(reply)
+        self._carry_on(lambda: self._follow(reply, reading))
+        return clean
 
     def relieve(self, max_vu: int) -> Reply:
         """Back off at most min(max_vu, relief_ul) by a withdraw the pump stops by itself."""
@@ -246,17 +181,6 @@ class NE1000Driver:
                 return
         raise LinkFault("STP", "the pump does not report stopped after three STP")
 
-    def _stop_quietly(self, retries: int | None = None) -> bool:
-        if self.link is None or self.link.port is None:
-            return False
-        try:
-            self._stop_fully(retries)
-        except LinkFault as fault:
-            if isinstance(fault, Disconnected):
-                self._comm_lost()
-            return False
-        return True
-
     def _set(self, name: str, value: str, readback: str | None = None) -> None:
         """Write ``name value`` and read it back (rule 1: a late reply to an earlier command
         must not pass for this one). Cached while nothing went wrong."""
@@ -279,7 +203,7 @@ class NE1000Driver:
         self._stop_fully()
         base = self._reading(self._check_dis_stopped)
         per = P.VOLUME_UNITS[self.unit]
-        remaining = (Fraction(self._cmd.cap, VU_PER_UL) - self.odo.high) / per
+        remaining = self._remaining_ul() / per
         if remaining <= 0:
             return
         if base.infused.value and base.infused.value + remaining > COUNTER_MAX:  # Odometer rule 3
@@ -321,19 +245,13 @@ class NE1000Driver:
             if prompt is Prompt.INFUSING or not dis:  # a stop is judged with a reading
                 return
             if prompt in (Prompt.STOPPED, Prompt.PAUSED) and self._leg.done(self.odo.high):
-                self._leg = None
-                if isinstance(self._cmd, SetFlow):
-                    self._start_leg()
+                self._next_leg()
                 return
             self._leg = None
             self._fault(f"pump stopped early or moved wrongly ({prompt}) during a leg")
-        elif (reply.moving or prompt in (Prompt.PAUSE_PHASE, Prompt.USER_WAIT)) and not self._stray:
-            self._stray = True  # reported once per command
-            self._fault(f"pump reports {prompt} while it should be stopped")
-        if (self._clear_occlusion_after is not None and self._polls > self._clear_occlusion_after
-                and not self._relieving and self._alarm is None):
-            self._clear_occlusion_after = None
-            self._events.append(ev("occlusion_clear", site=0))
+        elif reply.moving or prompt in (Prompt.PAUSE_PHASE, Prompt.USER_WAIT):
+            self._stray_motion(str(prompt))
+        self._maybe_clear_occlusion(self._alarm is not None)
 
     # --- replies -----------------------------------------------------------------------------------
     def _check_dis(self, r: PumpReply) -> str | None:
@@ -372,27 +290,11 @@ class NE1000Driver:
         if self._opening or alarm is self._alarm:
             return
         self._alarm = alarm
+        if alarm is Alarm.STALL:
+            self._occlusion()
+            return
         self._leg, self._relieving = None, False
         self._verified.clear()
-        if alarm is Alarm.STALL:
-            self._events.append(ev("occlusion", site=0))
-            self._clear_occlusion_after = None  # set when the event is handed over (poll)
-            return
         if alarm is Alarm.RESET:
             self.odo.power_lost()
         self._events.append(ev("motor_fault"))
-
-    def _fault(self, why: str) -> None:
-        self.odo.faults.append(why)
-        self._events.append(ev("motor_fault"))
-        self._stop_quietly()
-
-    def _comm_lost(self) -> None:
-        if not self.lost:
-            self.lost = True
-            self._backoff_ms = self.cfg.comm_loss_ms
-            self._retry_at = self.now_ms + self._backoff_ms
-            self._events.append(ev("watchdog"))
-            self._leg = None
-            self._stop_quietly(retries=0)
-

@@ -1,31 +1,34 @@
-"""An NE-1000 pump on a pseudo-terminal, with injectable faults (``pumpctl emulate``, tests).
+"""A pump on a pseudo-terminal, with injectable faults: the server every emulated pump model shares.
 
 Theory of operation
 -------------------
-``EmulatorServer`` opens a pty (``os.openpty``), keeps the slave end open in raw mode (so a
-client may come and go) and serves the master end from one background thread: it decodes
-the bytes the host sends in the pump's current framing (basic or safe), hands each packet to
-a ``SimPump``, frames the reply in the framing the packet came in, and sends it, possibly
-late, garbled or not at all. Between packets it keeps the mechanism moving (``advance``)
-and sends the pump's auto-alarm packets. Any program that opens ``server.port`` with
-pyserial (or a terminal) talks to it as to a pump.
+``PtyServer`` opens a pty (``os.openpty``), keeps the slave end open in raw mode (so a client
+may come and go) and serves the master end from one background thread. A model's subclass
+turns received bytes into replies (``_receive``: decode in the pump's framing, hand each command
+to its ``Firmware``, ``_send`` the framed reply); this class sends them, possibly late, garbled
+or not at all, keeps the mechanism moving between commands (``advance``) and sends whatever
+the firmware wants to say unprompted (``outbox``, framed by ``_frame_unsolicited``). Any program
+that opens ``server.port`` with pyserial (or a terminal) talks to it as to a pump.
 
 The mechanism runs on the ``clock`` given (ms; the tests share a ``SimClock`` with the shell,
-``pumpctl emulate`` uses the wall clock); reply delays are wall time, because they act on
-the host's wall-clock reply timeouts.
+``pumpctl emulate`` uses the wall clock); reply delays are wall time, because they act on the
+host's wall-clock reply timeouts.
 
-Faults (``Fault``, also ``--fault`` of ``pumpctl emulate``): ``stall`` (forward motion
-blocked: alarm S), ``reset`` (power lost and back: motor stopped, counters cleared, alarm R),
-``slip`` (the plunger makes only ARG % of the set speed, default 50, and the counter shows it),
-``garble`` (one bit flipped in the next N replies; N=0: every reply), ``drop`` (next N
-replies lost; N=0: all), ``slow`` (every reply ARG ms late), ``noise`` (junk bytes before
-every reply), ``unplug`` (the cable is pulled: the port dies, the motor keeps going until
-the pump itself stops it), ``heal`` (garble, drop, slow, noise, stall and slip end).
+Faults (``Fault``, also ``--fault`` of ``pumpctl emulate``), the same for every model:
+``stall`` (forward motion blocked), ``reset`` (power lost and back: motor stopped, counters
+cleared), ``slip`` (the plunger makes only ARG % of the set speed, default 50, and the counter
+shows it), ``runaway`` (a failed-on motor stage: ARG % of the set speed, default 200, targets
+ignored, starting by itself; a stop still stops it), ``garble`` (one bit flipped in the next N
+replies; N=0: every reply), ``drop`` (next N replies lost; N=0: all), ``slow`` (every reply ARG
+ms late), ``noise`` (junk bytes before every reply), ``unplug`` (the cable is pulled: the port
+dies, the motor keeps going until the pump itself stops it), ``heal`` (every fault but reset
+and unplug ends).
 
 Rules
 1. All pump state is touched under ``lock``; only the serving thread touches the pty's fds
    (so an unplug can never close a descriptor a ``select`` is waiting on).
-2. The thread never raises: a dead port is an unplugged cable, not a crash.
+2. The thread never raises: a dead port is an unplugged cable, not a crash (``crash`` keeps
+   the exception, and the tests check it is None).
 3. ``stop`` ends the thread and closes both ends of the pty; it is idempotent.
 """
 
@@ -41,26 +44,20 @@ import tty
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Protocol
 
-from controller.drivers.ne1000_framing import (
-    BasicCommandDecoder,
-    SafeDecoder,
-    encode_basic_reply,
-    encode_safe,
-)
-from controller.drivers.ne1000_protocol import FrameError
-from controller.drivers.ne1000_pump import SimPump, Truth
+from controller.drivers.syringe import Truth
 from controller.errors import ConfigurationError
 
-FAULT_KINDS = ("stall", "reset", "slip", "garble", "drop", "slow", "noise", "unplug", "heal")
-INTERBYTE_MS = 500  # PROTOCOL['safe.interbyte_timeout']
+FAULT_KINDS = ("stall", "reset", "slip", "runaway", "garble", "drop", "slow", "noise", "unplug", "heal")
+DEFAULT_ARG = {"slow": 500, "slip": 50, "runaway": 200}
 
 
 @dataclass(frozen=True, slots=True)
 class Fault:
     kind: str
     at_ms: int = 0  # on the emulator's clock; 0 = at once
-    arg: int = 0  # garble/drop: how many replies (0 = all); slow: delay in ms
+    arg: int = 0  # garble/drop: how many replies (0 = all); slow: delay in ms; slip/runaway: % of set speed
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -73,23 +70,44 @@ def parse_fault(spec: str) -> Fault:
     """``KIND[@SECONDS][:ARG]``, e.g. ``stall@10``, ``drop@5:3``, ``slow:800``."""
     head, _, arg = spec.partition(":")
     kind, _, at = head.partition("@")
+    kind = kind.strip().lower()
     try:
         at_ms = round(float(at) * 1_000) if at else 0
-        value = int(arg) if arg else (500 if kind == "slow" else 0)
+        value = int(arg) if arg else DEFAULT_ARG.get(kind, 0)
     except ValueError:
         raise ConfigurationError("--fault", spec, "KIND[@SECONDS][:ARG], e.g. stall@10, drop@5:3, slow:800") from None
-    return Fault(kind.strip().lower(), at_ms, value)
+    return Fault(kind, at_ms, value)
 
 
-def _wall_ms() -> int:
+class Firmware(Protocol):
+    """What the server needs from a simulated pump (no I/O on that side)."""
+
+    outbox: list[bytes]  # payloads the pump sends unprompted, waiting to be framed and sent
+
+    def advance(self, now_ms: int) -> None: ...
+
+    def truth(self, now_ms: int) -> Truth: ...
+
+    def inject_stall(self, now_ms: int, on: bool = True) -> None: ...
+
+    def set_slip(self, now_ms: int, fraction: Fraction) -> None: ...
+
+    def set_runaway(self, now_ms: int, multiple: Fraction | None) -> None: ...
+
+    def power_reset(self, now_ms: int) -> None: ...
+
+
+def wall_ms() -> int:
     return time.monotonic_ns() // 1_000_000
 
 
-class EmulatorServer:
-    def __init__(self, pump: SimPump | None = None, *, clock: Callable[[], int] = _wall_ms, seed: int = 0,
+class PtyServer:
+    name = "pump"
+
+    def __init__(self, pump: Firmware, *, clock: Callable[[], int] = wall_ms, seed: int = 0,
                  faults: tuple[Fault, ...] = ()) -> None:
         self.clock = clock
-        self.pump = pump if pump is not None else SimPump(now_ms=clock())
+        self.pump = pump
         self.lock = threading.Lock()
         self._rng = random.Random(seed)
         self._scheduled = sorted(faults, key=lambda f: f.at_ms)
@@ -97,18 +115,27 @@ class EmulatorServer:
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
         self.port = os.ttyname(self._slave)
-        self._safe, self._basic = SafeDecoder(), BasicCommandDecoder()
-        self._last_rx_ms = clock()
         self._out: list[tuple[float, bytes]] = []  # (wall time due, bytes)
         self.garble, self.drop, self.delay_ms, self.noise = -1, -1, 0, False  # -1: off, 0: every reply
-        self.received = 0  # packets handled (for tests)
+        self.received = 0  # commands handled (for tests)
         self.crash: Exception | None = None
         self._unplug, self._unplugged = False, threading.Event()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name=f"ne1000-emulator {self.port}", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name=f"{self.name}-emulator {self.port}", daemon=True)
+
+    # --- what a model provides -----------------------------------------------------------------
+    def _receive(self, chunk: bytes, now_ms: int) -> None:
+        """Decode ``chunk`` in the pump's framing, answer each command with ``_send``."""
+        raise NotImplementedError
+
+    def _frame_unsolicited(self, payload: bytes) -> bytes:
+        raise NotImplementedError
+
+    def _reset_link(self) -> None:
+        """The pump lost power: whatever half command it held is gone."""
 
     # --- life cycle ----------------------------------------------------------------------------
-    def start(self) -> EmulatorServer:
+    def start(self) -> PtyServer:
         self._thread.start()
         return self
 
@@ -122,7 +149,7 @@ class EmulatorServer:
                 os.close(self._slave)
                 self._slave = -1
 
-    def __enter__(self) -> EmulatorServer:
+    def __enter__(self) -> PtyServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -147,10 +174,12 @@ class EmulatorServer:
             self.pump.inject_stall(now)
         elif kind == "slip":
             self.pump.set_slip(now, Fraction(fault.arg or 50, 100))
+        elif kind == "runaway":
+            self.pump.set_runaway(now, Fraction(fault.arg or 200, 100))
         elif kind == "reset":
             self.pump.power_reset(now)
             self._out.clear()
-            self._safe, self._basic = SafeDecoder(), BasicCommandDecoder()
+            self._reset_link()
         elif kind == "garble":
             self.garble = fault.arg
         elif kind == "drop":
@@ -166,6 +195,7 @@ class EmulatorServer:
             self.garble, self.drop, self.delay_ms, self.noise = -1, -1, 0, False
             self.pump.inject_stall(now, on=False)
             self.pump.set_slip(now, Fraction(1))
+            self.pump.set_runaway(now, None)
 
     def truth(self) -> Truth:
         with self.lock:
@@ -194,30 +224,14 @@ class EmulatorServer:
             with self.lock:
                 try:
                     if chunk:
-                        self._receive(chunk)
+                        self._receive(chunk, self.clock())
                     self._tick()
                 except Exception as exc:  # rule 2: a bug in the emulator looks like a pulled cable
-                    self.crash = exc      # ... and the tests check ``crash`` is None
+                    self.crash = exc
                     self._unplug = True
 
-    def _receive(self, chunk: bytes) -> None:
-        now = self.clock()
-        if now - self._last_rx_ms > INTERBYTE_MS:  # a stale half packet is discarded
-            self._safe, self._basic = SafeDecoder(), BasicCommandDecoder()
-        self._last_rx_ms = now
-        safe = self.pump.saf_s > 0
-        for item in (self._safe if safe else self._basic).feed(chunk):
-            if isinstance(item, FrameError):
-                if safe and item.field != "noise":
-                    self._send(self.pump.com_error(), safe=True)
-                continue
-            self.received += 1
-            reply = self.pump.handle(item, now, safe)
-            if reply is not None:
-                self._send(reply, safe)
-
-    def _send(self, payload: bytes, safe: bool) -> None:
-        packet = encode_safe(payload) if safe else encode_basic_reply(payload)
+    def _send(self, packet: bytes) -> None:
+        """Queue a framed reply (sent when its delay is over, maybe garbled or dropped)."""
         self._out.append((time.monotonic() + self.delay_ms / 1_000, packet))
 
     def _tick(self) -> None:
@@ -226,7 +240,7 @@ class EmulatorServer:
             self._apply(self._scheduled.pop(0))
         self.pump.advance(now)
         for payload in self.pump.outbox:
-            self._send(payload, safe=True)
+            self._send(self._frame_unsolicited(payload))
         self.pump.outbox.clear()
         wall = time.monotonic()
         while self._out and self._out[0][0] <= wall:

@@ -4,9 +4,10 @@ Theory of operation
 -------------------
 Everything the driver and the emulator know about the pump's wire protocol is in this module
 (framing, CRC and the byte decoders are in ``ne1000_framing``, which reads its constants from
-here). ``PROTOCOL`` is a machine-readable table: one ``Item`` per fact, each saying whether it
-was checked against a public New Era manual (and which), taken from public third-party code
-("secondary"), or assumed. A lab with a real pump corrects an item here and nowhere else.
+here). ``PROTOCOL`` is a machine-readable table (``controller.drivers.provenance``): one ``Item``
+per fact, each saying whether it was checked against a public New Era manual (and which), taken
+from public third-party code ("secondary"), or assumed. A lab with a real pump corrects an item
+here and nowhere else.
 
 A reply payload (the bytes between the framing) is ``<address><status>[<data>]`` where the
 status is a prompt letter or ``A?`` plus an alarm letter, and the data may be a command error
@@ -31,7 +32,10 @@ from dataclasses import dataclass
 from enum import Enum
 from fractions import Fraction
 
-from controller.errors import PumpError
+from controller.drivers.provenance import Item, assumed, checked, secondary
+from controller.drivers.serial_link import FrameError as FrameError  # the shared wire errors, re-exported
+from controller.drivers.serial_link import ProtocolError as ProtocolError
+from controller.drivers.serial_link import ReplyError as ReplyError
 
 STX, ETX, CR = 0x02, 0x03, 0x0D
 MAX_DIGITS, MAX_DECIMALS = 4, 3  # <float>: 4 digits + 1 decimal point, <= 3 decimals
@@ -53,26 +57,16 @@ SOURCES: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Item:
-    key: str
-    value: str
-    meaning: str
-    status: str  # "checked" (against SOURCES[source]), "secondary" (third-party code) or "assumed"
-    source: str = ""
-    note: str = ""
-
-
 def _c(key: str, value: str, meaning: str, source: str = "NE1000", note: str = "") -> Item:
-    return Item(key, value, meaning, "checked", source, note)
+    return checked(key, value, meaning, source, note)
 
 
 def _s(key: str, value: str, meaning: str, note: str = "") -> Item:
-    return Item(key, value, meaning, "secondary", "THIRD_PARTY", note)
+    return secondary(key, value, meaning, note=note)
 
 
 def _a(key: str, value: str, meaning: str, note: str = "") -> Item:
-    return Item(key, value, meaning, "assumed", "", note)
+    return assumed(key, value, meaning, note)
 
 
 PROTOCOL: tuple[Item, ...] = (
@@ -177,23 +171,6 @@ RATE_UNITS: dict[str, Fraction] = {"UH": Fraction(1), "MH": Fraction(1_000), "UM
                                    "MM": Fraction(60_000)}  # uL/h per unit
 VOLUME_UNITS: dict[str, Fraction] = {"UL": Fraction(1), "ML": Fraction(1_000)}  # uL per unit
 MOVING = frozenset({Prompt.INFUSING, Prompt.WITHDRAWING, Prompt.PURGING})
-
-
-class ProtocolError(PumpError, ValueError):
-    """Bytes or arguments that do not fit the protocol (a field, its value, what is allowed)."""
-
-    def __init__(self, field: str, value: object, allowed: str) -> None:
-        self.field, self.value, self.allowed = field, value, allowed
-        shown = value[:40] if isinstance(value, (bytes, str)) else value
-        super().__init__(f"{field} = {shown!r} is not allowed; allowed: {allowed}")
-
-
-class FrameError(ProtocolError):
-    """Bytes that do not form a packet (noise, bad length, bad CRC, missing ETX, overlong)."""
-
-
-class ReplyError(ProtocolError):
-    """A well-framed packet whose content is not a valid reply."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,8 @@ Rules
 
 from __future__ import annotations
 
-from controller.drivers.ne1000_protocol import CR, ETX, MAX_ADDRESS, STX, FrameError, ProtocolError
+from controller.drivers.ne1000.protocol import CR, ETX, MAX_ADDRESS, STX, FrameError, ProtocolError
+from controller.drivers.serial_link import BufferedDecoder
 
 SAFE_OVERHEAD = 4  # length byte + CRC (2) + ETX, all counted by the length byte
 MAX_SAFE_DATA = 0xFF - SAFE_OVERHEAD
@@ -77,16 +78,7 @@ def encode_safe(data: bytes) -> bytes:
 Item = bytes | FrameError
 
 
-class _Decoder:
-    """A byte buffer fed in chunks; ``pending`` is what waits for the rest of a frame."""
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-
-    @property
-    def pending(self) -> int:
-        return len(self._buf)
-
+class _Decoder(BufferedDecoder):
     def _noise(self, out: list[Item]) -> bool:
         """Drop (and report) what stands before the next STX; True when something was dropped."""
         start = self._buf.find(STX)

@@ -1,4 +1,4 @@
-"""Hypothesis stateful test through the serial stack: core + Shell + NE1000Driver + emulated pump.
+"""Hypothesis stateful test through the serial stack, for every pump family: core + Shell + driver + emulator.
 
 Random clinician events, random time, random pump faults (stall, power reset) and random
 communication faults (one lost or garbled reply, noise) and, planned for a random moment of
@@ -13,9 +13,10 @@ cable pulled. After every step:
 - a lasting communication fault puts the controller in FAILSAFE within ``CORE_BOUND_MS`` and
   has the plunger standing within ``MOTOR_BOUND_MS`` of the fault (simulated time).
 
-One machine per kind of lasting fault (and one whose link stays up). The claim is "N runs per
-machine (``NE1000_STATEFUL_EXAMPLES``, default 4, derandomized) of up to 25 steps, no
-violation", not a proof.
+One machine per pump family (``helpers.KITS``: NE-1000, Harvard Pump 11 Elite) and kind of
+lasting fault (and one whose link stays up). The claim is "N runs per machine
+(``NE1000_STATEFUL_EXAMPLES``, default 4, derandomized) of up to 25 steps, no violation", not a
+proof.
 """
 
 from __future__ import annotations
@@ -29,32 +30,33 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from controller.commands import Command, RelievePressure, SetFlow
-from controller.drivers.ne1000 import NE1000Config, NE1000Driver
-from controller.drivers.ne1000_emulator import EmulatorServer, Fault
-from controller.drivers.ne1000_pump import SimPump
+from controller.drivers.pty_emulator import Fault
 from controller.events import ev
 from controller.limits import Limits
 from controller.programs import build_program
 from controller.shell import Shell, SimClock
 from controller.units import VU_PER_UL
-from tests.drivers.helpers import FAST, PERIOD_MS, CheckedController
+from tests.drivers.helpers import HARVARD, NE1000, PERIOD_MS, CheckedController, Kit
 
 REQUEST = {"rate_ml_h": 360, "vtbi_ml": 2, "reservoir_ml": 10, "end_action": "stop",
            "bolus_ml": 0.1, "bolus_rate_ml_h": 360, "lockout_s": 2}
-CONFIG = {**FAST, "reply_timeout_ms": 30, "comm_loss_ms": 300}  # short waits: faults cost wall time
+CONFIG = {"reply_timeout_ms": 30, "comm_loss_ms": 300}  # short waits: faults cost wall time
 CORE_BOUND_MS = CONFIG["comm_loss_ms"] + PERIOD_MS
-MOTOR_BOUND_MS = max(CORE_BOUND_MS, CONFIG["safe_timeout_s"] * 1_000)
 LASTING = [Fault("drop"), Fault("garble"), Fault("slow", arg=100), Fault("unplug")]
 TRANSIENT = [Fault("drop", arg=1), Fault("garble", arg=1), Fault("noise"), Fault("heal")]
 USER = ["pause", "resume", "stop", "start", "acknowledge", "silence", "patient_bolus"]
 
 
 class PumpOverSerial(RuleBasedStateMachine):
+    kit: Kit = NE1000  # set by each subclass below
+    lasting: Fault | None = None
+
     def __init__(self) -> None:
         super().__init__()
         self.clock = SimClock()
-        self.emu = EmulatorServer(SimPump(now_ms=0), clock=self.clock.now_ms).start()
-        self.driver = NE1000Driver(NE1000Config(self.emu.port, **CONFIG)).open(0)  # type: ignore[arg-type]
+        self.motor_bound_ms = max(CORE_BOUND_MS, self.kit.silence_ms(**CONFIG))
+        self.emu = self.kit.emulator(self.kit.firmware(), clock=self.clock.now_ms).start()
+        self.driver = self.kit.driver(self.emu.port, **CONFIG).open(0)
         self.ctl = CheckedController()
         self.shell = Shell(self.ctl, self.driver, self.clock)
         self.max_cap = 0
@@ -77,7 +79,7 @@ class PumpOverSerial(RuleBasedStateMachine):
         past the bound, with the invariants checked each period."""
         self._inject_planned()
         if self.fault is not None:
-            for _ in range(MOTOR_BOUND_MS // PERIOD_MS + 1):
+            for _ in range(self.motor_bound_ms // PERIOD_MS + 1):
                 self.time_passes(1)
                 self.every_core_step_keeps_every_invariant()
                 self.the_plunger_never_passes_a_cap_or_the_vtbi()
@@ -91,8 +93,6 @@ class PumpOverSerial(RuleBasedStateMachine):
         finally:
             self.emu.stop()
         assert self.emu.crash is None, self.emu.crash
-
-    lasting: Fault | None = None  # set by each subclass below
 
     @initialize(at_periods=st.integers(1, 40))
     def plan_the_lasting_comm_fault(self, at_periods: int) -> None:
@@ -146,7 +146,7 @@ class PumpOverSerial(RuleBasedStateMachine):
         since = self.clock.t_ms - self.fault[0]
         if since >= CORE_BOUND_MS:
             assert self.ctl.state == "FAILSAFE", (self.fault, since, self.ctl.state)
-        if since >= MOTOR_BOUND_MS:
+        if since >= self.motor_bound_ms:
             assert not self.emu.truth().moving, (self.fault, since)
 
 
@@ -155,19 +155,24 @@ SETTINGS = settings(
     derandomize=True,  # the same runs every time: a failure here is a regression, not bad luck
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
-REQS = pytest.mark.req("REQ-FLT-002", "REQ-FLT-003", "REQ-OVI-001", "REQ-OCC-001", "REQ-DEL-001", "REQ-DRV-001",
-                       "REQ-DRV-003")
+REQS = ("REQ-FLT-002", "REQ-FLT-003", "REQ-OVI-001", "REQ-OCC-001", "REQ-DEL-001", "REQ-DRV-001")
+FRAMES = {"ne1000": "REQ-DRV-003", "harvard": "REQ-DRV-004"}  # CRC-checked frames / no checksum at all
 
 
-def _machine(name: str, fault: Fault | None) -> type:
-    machine = type(name, (PumpOverSerial,), {"lasting": fault})
-    case = REQS(machine.TestCase)
+def _machine(name: str, kit: Kit, fault: Fault | None) -> type:
+    machine = type(name, (PumpOverSerial,), {"kit": kit, "lasting": fault})
+    case = pytest.mark.req(*REQS, FRAMES[kit.name])(machine.TestCase)
     case.settings = SETTINGS
     return case
 
 
-TestLinkStaysUp = _machine("LinkStaysUp", None)
-TestRepliesLost = _machine("RepliesLost", LASTING[0])
-TestRepliesGarbled = _machine("RepliesGarbled", LASTING[1])
-TestRepliesLate = _machine("RepliesLate", LASTING[2])
-TestCablePulled = _machine("CablePulled", LASTING[3])
+TestLinkStaysUp = _machine("LinkStaysUp", NE1000, None)
+TestRepliesLost = _machine("RepliesLost", NE1000, LASTING[0])
+TestRepliesGarbled = _machine("RepliesGarbled", NE1000, LASTING[1])
+TestRepliesLate = _machine("RepliesLate", NE1000, LASTING[2])
+TestCablePulled = _machine("CablePulled", NE1000, LASTING[3])
+TestHarvardLinkStaysUp = _machine("HarvardLinkStaysUp", HARVARD, None)
+TestHarvardRepliesLost = _machine("HarvardRepliesLost", HARVARD, LASTING[0])
+TestHarvardRepliesGarbled = _machine("HarvardRepliesGarbled", HARVARD, LASTING[1])
+TestHarvardRepliesLate = _machine("HarvardRepliesLate", HARVARD, LASTING[2])
+TestHarvardCablePulled = _machine("HarvardCablePulled", HARVARD, LASTING[3])
