@@ -34,6 +34,7 @@ import socket
 import ssl
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -191,7 +192,8 @@ class PumpProvider:
             self.mdib, epr=epr or uuid.uuid4(), ssl_context_container=SSLContextContainer(tls.client, tls.server),
             components=components, role_provider_components=roles, max_subscription_duration=60)
         self._http = _HttpServer(wsd.active_address, port, tls.server, self.sdc._logger, self._rejected)
-        self.started_ms: float | None = None
+        # (control period, alarm id, present) as published, the newest 1000 (tests, diagnostics)
+        self.alert_changes: deque[tuple[int, str, bool]] = deque(maxlen=1000)
 
     def _rejected(self, peer: tuple[str, int], error: str) -> None:
         self.session.note("tls_rejected", {"peer": f"{peer[0]}:{peer[1]}", "error": error})
@@ -242,6 +244,7 @@ class PumpProvider:
         if alarms:
             with self.mdib.alert_state_transaction() as mgr:
                 for a in alarms:
+                    self.alert_changes.append((v.period, a.id, a.present))
                     cond = mgr.get_state(condition_handle(a.id))
                     cond.Presence = a.present
                     sig = mgr.get_state(signal_handle(a.id))

@@ -44,7 +44,7 @@ class Role(StrEnum):
 
 ACTOR: dict[Role, Actor] = {Role.CLINICIAN: Actor.CLINICIAN, Role.ADMIN: Actor.ADMIN}
 NEVER = {"patient": "a network client is never a patient (REQ-ROL-001, REQ-SEC-003)",
-         "system": "sensor and timer events come from the pump itself (REQ-ROL-003)"}
+         "system": "a network client is never the pump itself: sensor and timer events are the SYSTEM's (REQ-ROL-003)"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ Host names are not checked (SDC endpoints are addressed by IP and endpoint refer
 peer's identity is its certificate, mapped to a role by ``controller.sdc.roles``.
 
 ``make_pki(folder)`` writes a throwaway hospital CA, a provider (pump) certificate, clinician,
-monitor and admin client certificates, and two that must be refused: one from an unknown CA
+monitor, admin and stranger (no role) client certificates, and two that must be refused: one from an unknown CA
 and one self-signed - for tests and for ``pumpctl sdc certs``. It needs ``cryptography``
 (the ``signing`` extra). Keys are unencrypted: never use these files in a hospital.
 
@@ -66,6 +66,7 @@ class Pki:
     clinician: tuple[Path, Path]
     monitor: tuple[Path, Path]
     admin: tuple[Path, Path]
+    stranger: tuple[Path, Path]  # signed by the hospital CA, but named in no role map
     unknown_ca: tuple[Path, Path]  # signed by a CA the pump does not trust
     self_signed: tuple[Path, Path]
     roles: Path  # a role map naming clinician, monitor and admin by subject CN
@@ -123,7 +124,7 @@ def make_pki(folder: str | Path, days: int = 30) -> Pki:
     rogue_cert, rogue_key = issue("unknown CA", None, ca=True)
     pki = Pki(out, ca_path, write("pump", *issue("pump-01", hospital)),
               write("clinician", *issue("clinician-01", hospital)), write("monitor", *issue("monitor-01", hospital)),
-              write("admin", *issue("admin-01", hospital)),
+              write("admin", *issue("admin-01", hospital)), write("stranger", *issue("visitor-01", hospital)),
               write("unknown-ca", *issue("clinician-01", (rogue_cert.subject, rogue_key))),
               write("self-signed", *issue("clinician-01", None)), out / "roles.toml")
     pki.roles.write_text('# who may do what over the network (controller/sdc/roles.py); a patient is never a role\n'
