@@ -51,7 +51,7 @@ class PumpConsumer:
         self.client.start_all(not_subscribed_actions=periodic_actions)
         try:
             self.mdib = ConsumerMdib(self.client)
-            self.mdib.init_mdib()
+            self.mdib.init_mdib()  # type: ignore[no-untyped-call]
         except BaseException:
             self.client.stop_all(unsubscribe=False)
             raise
@@ -68,7 +68,8 @@ class PumpConsumer:
     # --- reading -------------------------------------------------------------------------
 
     def state(self, handle: str) -> Any:
-        return self.mdib.entities.by_handle(handle).state
+        entity: Any = self.mdib.entities.by_handle(handle)
+        return entity.state
 
     def value(self, handle: str) -> Decimal | str | None:
         mv = self.state(handle).MetricValue
@@ -105,7 +106,9 @@ class PumpConsumer:
         return Result(str(info.InvocationState), err, "; ".join(str(m) for m in msgs))
 
     def set_value(self, handle: str, value: Decimal | int | str) -> Result:
-        return self._result(self.client.set_service_client.set_numeric_value(handle, Decimal(str(value))))
+        client: Any = self.client.set_service_client
+        return self._result(client.set_numeric_value(handle, Decimal(str(value))))
 
     def activate(self, handle: str) -> Result:
-        return self._result(self.client.set_service_client.activate(handle, arguments=None))
+        client: Any = self.client.set_service_client
+        return self._result(client.activate(handle, arguments=None))

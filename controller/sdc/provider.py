@@ -30,7 +30,6 @@ Rules
 
 from __future__ import annotations
 
-import socket
 import ssl
 import threading
 import uuid
@@ -67,14 +66,14 @@ def current_peer() -> Identity | None:
     return who
 
 
-class _PeerServer(_ThreadingHTTPServer):  # type: ignore[misc]
+class _PeerServer(_ThreadingHTTPServer):
     def __init__(self, logger: Any, address: tuple[str, int], chunk_size: int, encodings: Any,
                  context: ssl.SSLContext, on_reject: Callable[[tuple[str, int], str], None]) -> None:
         self.allow_reuse_address = True
         super().__init__(logger, address, chunk_size, encodings)
         self._ctx, self._on_reject = context, on_reject
 
-    def finish_request(self, request: socket.socket, client_address: Any) -> None:
+    def finish_request(self, request: Any, client_address: Any) -> None:
         request.settimeout(HANDSHAKE_TIMEOUT_S)
         try:
             tls = self._ctx.wrap_socket(request, server_side=True)
@@ -85,13 +84,14 @@ class _PeerServer(_ThreadingHTTPServer):  # type: ignore[misc]
         tls.settimeout(None)
         _PEER.identity = Identity.from_peer(tls.getpeercert(), tls.getpeercert(binary_form=True))
         try:
-            self.RequestHandlerClass(tls, client_address, self)
+            handler: Any = self.RequestHandlerClass
+            handler(tls, client_address, self)
         finally:
             _PEER.identity = None
             self.shutdown_request(tls)
 
 
-class _HttpServer(HttpServerThreadBase):  # type: ignore[misc]
+class _HttpServer(HttpServerThreadBase):
     """sdc11073's server thread with the handshake moved into the connection threads."""
 
     def __init__(self, address: str, port: int, context: ssl.SSLContext, logger: Any,
@@ -101,11 +101,12 @@ class _HttpServer(HttpServerThreadBase):  # type: ignore[misc]
 
     def run(self) -> None:
         self._stop_requested = False
-        self.httpd = _PeerServer(self.logger, (self._my_ipaddress, self._port), self.chunk_size,
+        httpd: Any = _PeerServer(self.logger, (self._my_ipaddress, self._port), self.chunk_size,
                                  self.supported_encodings, self._ctx, self._on_reject)
-        self.base_url = f"https://{self._my_ipaddress}:{self.server_port}/"
+        self.httpd = httpd
+        self.base_url = f"https://{self._my_ipaddress}:{self.server_port}/"  # type: ignore[assignment]
         self.started_evt.set()
-        self.httpd.serve_forever()
+        httpd.serve_forever()
 
 
 class _NoDiscovery:
@@ -124,7 +125,7 @@ class _NoDiscovery:
 def _components(session: Session) -> tuple[Any, RoleProviderComponents]:
     """sdc11073 component classes bound to ``session`` (classes, because sdc11073 deep-copies instances)."""
 
-    class _Sco(ScoOperationsRegistry):  # type: ignore[misc]
+    class _Sco(ScoOperationsRegistry):
         def handle_operation_request(self, operation: Any, request: Any, operation_request: Any,
                                      transaction_id: int) -> tuple[Any, Any]:
             who = current_peer()
@@ -206,7 +207,7 @@ class PumpProvider:
             raise RuntimeError("the HTTPS server did not start within 30 s")
         self.sdc.start_all(start_rtsample_loop=False, shared_http_server=self._http)
         if self._discovery is not None:
-            self.sdc.publish()
+            self.sdc.publish()  # type: ignore[no-untyped-call]
         self.session.on_view = self.publish
         self.session.call(lambda: self.publish(self.session.view()))
 
@@ -217,7 +218,7 @@ class PumpProvider:
     def stop(self) -> None:
         self.session.on_view = None
         self.sdc.stop_all()
-        self._http.stop()
+        self._http.stop()  # type: ignore[no-untyped-call]
         if self._discovery is not None:
             self._discovery.stop()
 
@@ -228,6 +229,7 @@ class PumpProvider:
         values = metric_values(v)
         old = {} if last is None else metric_values(last)
         changed = {h: x for h, x in values.items() if last is None or old.get(h) != x}
+        mgr: Any
         if changed:
             with self.mdib.metric_state_transaction() as mgr:
                 for handle, value in changed.items():

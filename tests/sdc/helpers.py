@@ -7,18 +7,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controller.drivers.sim import SimPump
 from controller.events import ev
 from controller.libkeys import load_key
-from controller.sdc.consumer import PumpConsumer
-from controller.sdc.provider import PumpProvider
 from controller.sdc.roles import RoleMap
 from controller.sdc.session import PumpSetup, Session
 from controller.sdc.tls import Pki, contexts, make_pki
 from controller.shell import Clock, SimClock
 from tests.store.helpers import EXAMPLE, HMAC_KEY_FILE
+
+if TYPE_CHECKING:  # the sdc extra: imported where a provider is started
+    from controller.sdc.consumer import PumpConsumer
+    from controller.sdc.provider import PumpProvider
 
 REQUEST = {"drug": "morphine", "care_area": "general", "rate_ml_h": 2, "vtbi_ml": 50}  # library: rate hard max 10
 TODAY = date(2026, 12, 1)  # inside the example library's validity
@@ -63,6 +65,9 @@ class Pump:
 
 
 def start_pump(folder: Path) -> Iterator[Pump]:
+    from controller.sdc.consumer import PumpConsumer
+    from controller.sdc.provider import PumpProvider
+
     pki = make_pki(folder / "pki")
     session = Session(simulated, SimClock(), folder / "log.db", RoleMap.load(pki.roles), period_ms=PERIOD_MS,
                       request=REQUEST, library=EXAMPLE, key=load_key(HMAC_KEY_FILE), today=lambda: TODAY, auto=False)

@@ -14,9 +14,9 @@ import pytest
 
 pytest.importorskip("sdc11073")
 
-from controller.sdc.consumer import PumpConsumer  # noqa: E402
-from controller.sdc.tls import contexts  # noqa: E402
-from tests.sdc.helpers import PERIOD_MS, Pump, start_pump, wait_for  # noqa: E402
+from controller.sdc.consumer import PumpConsumer
+from controller.sdc.tls import contexts
+from tests.sdc.helpers import PERIOD_MS, Pump, start_pump, wait_for
 
 
 @pytest.fixture(scope="module")
