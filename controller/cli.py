@@ -17,7 +17,7 @@ from controller.errors import PumpError
 
 Handler = Callable[[argparse.Namespace], int]
 PLUGINS = ("proofs.commands", "controller.simcli", "controller.hwcli", "controller.emucli", "controller.storecli",
-           "controller.campaigncli")
+           "controller.campaigncli", "controller.sdc.cli")
 _COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Handler, str]] = {}
 
 
