@@ -21,13 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from controller.sdc.consumer import PumpConsumer  # noqa: E402
-from controller.sdc.provider import PumpProvider  # noqa: E402
-from controller.sdc.roles import RoleMap  # noqa: E402
-from controller.sdc.session import Session  # noqa: E402
-from controller.sdc.tls import contexts, make_pki  # noqa: E402
-from controller.shell import SimClock  # noqa: E402
-from tests.sdc.helpers import simulated  # noqa: E402
+from controller.sdc.consumer import PumpConsumer
+from controller.sdc.provider import PumpProvider
+from controller.sdc.roles import RoleMap
+from controller.sdc.session import Session
+from controller.sdc.tls import contexts, make_pki
+from controller.shell import SimClock
+from tests.sdc.helpers import simulated
 
 
 def run_once(folder: Path, figures: dict[str, list[float]]) -> None:

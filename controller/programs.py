@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from fractions import Fraction
 
 from controller import dosebounds
@@ -95,7 +96,7 @@ def _num(req: Mapping[str, object], key: str) -> Fraction | None:
     value = req.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)):
+    if isinstance(value, bool) or not isinstance(value, (int, float, Fraction, Decimal)):
         raise ConfigurationError(key, value, "a number (not text or true/false)")
     return U.to_fraction(value, key)
 

@@ -131,8 +131,8 @@ def _setup(serial: str | None) -> Any:
         return PumpSetup(plant, plant.self_test, plant)
 
     def hardware(clock: Any) -> PumpSetup:
-        from controller.drivers.ne1000 import NE1000Driver
-        from controller.drivers.ne1000_config import NE1000Config
+        from controller.drivers.ne1000.config import NE1000Config
+        from controller.drivers.ne1000.driver import NE1000Driver
 
         driver = NE1000Driver(NE1000Config(str(serial)))
         driver.open(clock.now_ms())  # raises when the pump does not answer: boot fails, nothing moves

@@ -44,6 +44,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -316,8 +317,14 @@ class Session:
             return "", None, None, ev(op.event, act)
         if value is None:
             return f"bad_value: {op.handle} needs a value", None, None, None
+        try:  # SDC numeric values are decimals; the program checks take numbers, never text
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            number = Decimal("NaN")
+        if isinstance(value, bool) or not number.is_finite():
+            return f"bad_value: {op.handle} needs a finite number, not {value!r}", None, None, None
         request = {k: v for k, v in self.request.items() if not (op.field == "rate_ml_h" and k in RATE_FIELDS)}
-        request[op.field] = value
+        request[op.field] = number
         r = self.gate.program(request, self.limits, self.clock.now_ms(), act)
         self.store.commands(r.commands)
         if r.event is None:

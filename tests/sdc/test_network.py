@@ -49,9 +49,9 @@ def test_metric_reports_arrive(ready: Pump) -> None:
 
 @pytest.mark.req("REQ-SEC-005")
 def test_an_accepted_set_value_is_a_program_event_with_the_clinicians_actor(ready: Pump) -> None:
-    r = ready.clinician.set_value("op.rate", "5")
+    r = ready.clinician.set_value("op.rate", "3")
     assert r.finished, r.message
-    wait_for(lambda: ready.clinician.value("m.rate") == Decimal("5"))
+    wait_for(lambda: ready.clinician.value("m.rate") == Decimal("3"))
     call = _last_call(ready)
     assert call["accepted"] is True and call["event"] == "program" and call["actor"] == "clinician"
     assert call["client"]["subject_cn"] == "clinician-01"  # type: ignore[index]
@@ -79,6 +79,9 @@ def test_the_library_hard_limit_refuses_a_remote_rate(ready: Pump) -> None:
     assert r.message.startswith("library_refused: program:") and "rate_ml_h" in r.message
     assert ready.clinician.value("m.rate") == Decimal("2")
     assert ready.records("program_refused")[-1].payload["request"]["rate_ml_h"] == "20"
+    dose = ready.clinician.set_value("op.rate", "5")  # within 10 mL/h, but 5 mg/h over morphine's 4 mg/h dose max
+    assert not dose.finished and "dose hard limit" in dose.message  # issue 10 defect 1, over the network
+    assert ready.clinician.value("m.rate") == Decimal("2")
 
 
 def test_bad_values_are_refused_with_the_field(ready: Pump) -> None:

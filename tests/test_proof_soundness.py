@@ -1,0 +1,79 @@
+"""The proof engine's verdicts cannot be fooled: each way an audit fooled it, injected on purpose.
+
+- a solver that answers ``unknown`` (base case, bounded checks, inductive step) never yields
+  ``proved`` and the run fails;
+- an unsatisfiable assumption (``False``) in the step solver is a vacuous step: an error, not a proof;
+- ``--only`` still runs the well-formedness checks: an impossible domain fails the run;
+- the symbolic event kind compares with ``==`` and ``!=`` and refuses everything else;
+- REC-001 can end as a counterexample (a restore that forgets window volume).
+"""
+
+from __future__ import annotations
+
+import pytest
+import z3
+
+from controller.logic import any_of
+from proofs import encode as E
+from proofs.engine import Engine, VacuousStep
+from proofs.prove import run
+from specs.invariants import StepInv
+
+ONE = ["INV-DEL-004"]
+
+
+@pytest.mark.req("REQ-CFG-001")
+def test_an_unknown_from_the_solver_is_never_proved(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_check = z3.Solver.check
+
+    def unknown(self: z3.Solver, *a: object) -> z3.CheckSatResult:
+        r = real_check(self, *a)
+        return z3.unknown if r == z3.unsat else r  # every "no counterexample" becomes "don't know"
+
+    monkeypatch.setattr(z3.Solver, "check", unknown)
+    r = run(only=ONE, wellformed=False)
+    assert r.verdicts and all(v.verdict == "unknown" for v in r.verdicts), [(v.id, v.verdict) for v in r.verdicts]
+    assert not r.ok
+
+
+def test_a_false_assumption_makes_the_step_vacuous_not_proved() -> None:
+    eng = Engine(extra_assumptions=[z3.BoolVal(False)])
+    with pytest.raises(VacuousStep):
+        eng.inductive_step()
+    r = run(only=ONE, wellformed=False, engine=eng)
+    assert r.verdicts and all(v.verdict == "unknown" and "vacuous" in v.detail for v in r.verdicts)
+    assert not r.ok
+
+
+def test_only_still_checks_well_formedness(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An impossible domain (no state code is a state) must fail ``--only`` runs too."""
+    monkeypatch.setattr(E, "domain", lambda f: z3.BoolVal(False))
+    r = run(only=ONE)
+    assert not r.ok
+    assert r.wellformed is None or r.wellformed.unsat_rows or r.wellformed.unreachable
+
+
+def test_the_symbolic_event_kind_refuses_python_fallbacks() -> None:
+    e = E.new_event(0).e
+    assert isinstance(e.kind != "tick", z3.BoolRef) and isinstance(e.kind == "tick", z3.BoolRef)
+    for misuse in (lambda: e.kind in ("tick", "start"), lambda: bool(e.kind), lambda: e.kind < "tick",
+                   lambda: e.kind == "no_such_kind", lambda: "tick" in e.kind):  # type: ignore[operator]
+        with pytest.raises(TypeError):
+            misuse()
+
+
+def test_a_false_obligation_written_with_not_equal_is_refuted() -> None:
+    """``e.kind != "tick"`` used to become plain Python True, so this false claim was 'proved'."""
+    bogus = StepInv("BOGUS-NE", (), "time never passes on a clinician's event (false: ticks advance the clock)",
+                    lambda s0, v0, e, s1, v1: any_of(v1.flow.clock == v0.flow.clock, e.kind != "tick"))
+    eng = Engine(invs=[bogus])
+    found = eng.bmc(2, only=["BOGUS-NE"])
+    assert found["BOGUS-NE"].verdict == "counterexample" and found["BOGUS-NE"].replayed
+
+
+@pytest.mark.slow
+def test_rec_001_can_end_as_a_counterexample() -> None:
+    from proofs.mutants import MUTANTS, evaluate
+
+    r = evaluate(next(m for m in MUTANTS if m.id == "M27-restore-forgets-windows"))
+    assert r.killed and r.replayed and ("REC-001" in r.by or "TL-AUX" in r.by), r
