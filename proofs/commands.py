@@ -29,8 +29,8 @@ def _verify_args(p: argparse.ArgumentParser) -> None:
 @command("verify", "run every proof, test, scenario and bench and write the evidence package (see README)")(
     _verify_args)
 def _verify(args: argparse.Namespace) -> int:
-    from proofs.evidence import Options, collect, write_inspections_lock, write_lock
-    from proofs.package import write_package
+    from proofs.evidence.collect import Options, collect, write_inspections_lock, write_lock
+    from proofs.evidence.package import write_package
     from specs.catalog import load
 
     if args.accept_texts or args.accept_inspections:

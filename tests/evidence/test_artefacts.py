@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from proofs.artefacts import ROOT, input_files, locate, purl, sarif, write_manifest, write_sarif, write_sbom
+from proofs.evidence.artefacts import ROOT, input_files, locate, purl, sarif, write_manifest, write_sarif, write_sbom
 from tests.evidence.sample import build
 
 needs_sha256sum = pytest.mark.skipif(shutil.which("sha256sum") is None, reason="GNU sha256sum not installed")
@@ -178,5 +178,5 @@ def test_manifest_refuses_a_missing_input_and_never_lists_itself(tmp_path: Path)
 def test_input_files_cover_specs_sources_and_proofs() -> None:
     names = {p.relative_to(ROOT).as_posix() for p in input_files()}
     assert {"pyproject.toml", "specs/requirements.toml", "specs/hazards.toml", "specs/invariants.py",
-            "controller/table.py", "proofs/render.py", "proofs/templates/report.html.j2"} <= names
+            "controller/table.py", "proofs/evidence/render.py", "proofs/evidence/templates/report.html.j2"} <= names
     assert not [n for n in names if "__pycache__" in n]

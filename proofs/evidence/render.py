@@ -34,9 +34,9 @@ from typing import Any
 from jinja2 import ChainableUndefined, Environment, FileSystemLoader
 from markupsafe import Markup
 
-from proofs import render_view as view
-from proofs.render_case import anchor, hazard_svg, overview_svg
-from proofs.render_states import merge_edges, short_label, state_svg
+from proofs.evidence import render_view as view
+from proofs.evidence.render_case import anchor, hazard_svg, overview_svg
+from proofs.evidence.render_states import merge_edges, short_label, state_svg
 
 TEMPLATES = Path(__file__).parent / "templates"
 _PNG = b"\x89PNG\r\n\x1a\n"

@@ -44,9 +44,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from proofs.render_view import actor_name
+from proofs.evidence.render_view import actor_name
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "pumpctl"
 MANIFEST = "manifest.sha256"
 _DEFINED_IN = ("specs/invariants.py", "proofs/auxiliary.py")
@@ -224,7 +224,7 @@ def write_sbom(path: Path) -> Path:
 def input_files(root: Path = ROOT) -> list[Path]:
     """The files a verification result depends on: specs, controller, proofs, tests, build config."""
     patterns = ("pyproject.toml", "specs/**/*.toml", "specs/**/*.py", "controller/**/*.py", "proofs/**/*.py",
-                "proofs/templates/*", "tests/**/*.py", "tests/**/*.toml")
+                "proofs/evidence/templates/*", "tests/**/*.py", "tests/**/*.toml")
     found = {p for pat in patterns for p in root.glob(pat) if p.is_file() and "__pycache__" not in p.parts}
     return sorted(found)
 

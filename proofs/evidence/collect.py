@@ -44,7 +44,7 @@ from typing import Any
 
 from specs.catalog import Catalog, load
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LOCK = ROOT / "specs" / "evidence.lock"
 INSPECTIONS = ROOT / "specs" / "inspections.toml"
 INSPECTIONS_LOCK = ROOT / "specs" / "inspections.lock"
@@ -172,7 +172,7 @@ def collect(opts: Options, say: Progress = print) -> dict[str, Any]:
     from controller.table import TABLE, check_table
     from proofs.contracts import REQUIREMENTS as CONTRACT_REQS
     from proofs.contracts import finish_crosshair, start_crosshair
-    from proofs.package import clean
+    from proofs.evidence.package import clean
     from proofs.prove import run
     from proofs.report import run_to_json
 

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def dump(obj: Any) -> str:
@@ -38,8 +38,8 @@ def clean(out: Path) -> None:
 def write_package(evidence: dict[str, Any], out: Path) -> list[Path]:
     """evidence.json, results.json, report.html (+ PDF when WeasyPrint is there), SARIF, SBOM, and
     the manifest over every input and artefact (written last)."""
-    from proofs.artefacts import input_files, write_manifest, write_sarif, write_sbom
-    from proofs.render import render_html, render_pdf
+    from proofs.evidence.artefacts import input_files, write_manifest, write_sarif, write_sbom
+    from proofs.evidence.render import render_html, render_pdf
 
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "evidence.json", out / "results.json"]
