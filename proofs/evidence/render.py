@@ -48,7 +48,8 @@ def _env() -> Environment:
     env.filters.update(
         req_cls=lambda v: view.cls_of(view.REQ_CLASS, v), haz_cls=lambda v: view.cls_of(view.HAZ_CLASS, v),
         ev_cls=lambda v: view.cls_of(view.EV_CLASS, v), obl_cls=lambda v: view.cls_of(view.OBL_CLASS, v),
-        short_label=short_label, ml=view.ml)
+        strength_cls=lambda v: view.cls_of(view.STRENGTH_CLASS, v), risk_cls=lambda v: view.cls_of(view.RISK_CLASS, v),
+        short_id=view.short_id, short_label=short_label, ml=view.ml)
     env.globals["anchor"] = anchor
     return env
 
@@ -93,7 +94,8 @@ def _case_rows(hazards: list[Mapping[str, Any]], reqs: Mapping[str, Mapping[str,
         controls = list(hz.get("controls") or []) or [None]
         for i, rid in enumerate(controls):
             req = reqs.get(str(rid)) if rid else None
-            evidence = [f"{t}: {c.text}" for t, c in view.by_type(req)] if req else []
+            evidence = [f"{t}: {c.text} [{', '.join(sorted(st))}]" if st else f"{t}: {c.text}"
+                        for t, c, st in view.by_type_strength(req)] if req else []
             present = {view.method_of(e) for e in (req.get("evidence") or [])} if req else set()
             missing = [m for m in (req.get("methods_missing") or []) if m not in present] \
                 if req and req.get("status") != "planned" else []
@@ -103,6 +105,16 @@ def _case_rows(hazards: list[Mapping[str, Any]], reqs: Mapping[str, Mapping[str,
                          "verdict": verdict, "cls": "bad" if red else view.cls_of(view.REQ_CLASS, verdict),
                          "evidence": evidence, "missing": missing})
     return rows
+
+
+def _case(verdict: Mapping[str, Any], hazards: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """The assurance-case half of the verdict (recomputed only for evidence that predates it)."""
+    case = verdict.get("assurance")
+    if case:
+        return dict(case)
+    from proofs.evidence.build import assurance
+
+    return assurance([dict(h) for h in hazards])
 
 
 def context(evidence: Mapping[str, Any], out_dir: Path) -> dict[str, Any]:
@@ -129,6 +141,10 @@ def context(evidence: Mapping[str, Any], out_dir: Path) -> dict[str, Any]:
         "bench_figures": {k: view.figures((r.get("bench") or {}).get(k), k) for k in ("accuracy", "occlusion")},
         "cexes": _counterexamples(r),
         "packages": sorted((env.get("packages") or {}).items(), key=lambda kv: str(kv[0]).lower()),
+        "case": _case(verdict, hazards), "scope": r.get("scope") or {}, "risk": r.get("risk") or {},
+        "use_errors": r.get("use_errors") or {}, "iec": r.get("iec62304") or {}, "security": r.get("security") or {},
+        "host": env.get("records") or {}, "signature": env.get("signature") or {},
+        "credited": [q for q in reqs if q.get("refused")],
         "commit": str((env.get("git") or {}).get("commit") or "unknown"),
         "dirty": (env.get("git") or {}).get("dirty"),
     }
