@@ -12,6 +12,11 @@ the trigger accepted or refused in its source state, and the alarm causes presen
 evidence can credit a stateful item only for the requirements whose rows, states or alarms
 it actually reached (``proofs.evidence.credit``).
 
+A test that runs ``pumpctl`` in child processes (the SIGKILL power-loss campaign) sets
+``PUMPCTL_COVERAGE_DIR``: a child that imports this module with it set records everything and
+writes its coverage there when it exits normally (a killed child records nothing, and says
+nothing), and the test merges what its children wrote (``Coverage.merge``).
+
 Rules
 1. Recording observes, never changes: outside ``recording()`` the cost is one list check.
 2. Coverage names rows by their index in the table the controller ran (the current
@@ -20,7 +25,10 @@ Rules
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import json
+import os
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,13 +43,15 @@ from controller.units import RATE_PER_ML_H, VU_PER_ML
 from specs.invariants import STATE_INVARIANTS, STEP_INVARIANTS, At
 
 
-def sample_program(rng: random.Random, c: Limits) -> Program:
-    """A valid program (mostly) or a subtly invalid one, drawn at random."""
+def sample_program(rng: random.Random, c: Limits, short: bool = False) -> Program:
+    """A valid program (mostly) or a subtly invalid one, drawn at random; ``short``: a small VTBI,
+    so that a calm stretch sees the end of the infusion (KVO or STOPPED)."""
     rate = rng.choice([0, 100, 1_000, 5 * RATE_PER_ML_H, 100 * RATE_PER_ML_H, c.max_rate])
     pca = rng.random() < 0.5 or rate == 0
     pca_rate = rng.choice([50, 100, 200]) * RATE_PER_ML_H if pca else 0
     pca_ms = rng.choice([1_000, 10_000, 36_000]) if pca else 0
-    vtbi = rng.choice([VU_PER_ML // 10, VU_PER_ML, 5 * VU_PER_ML, 20 * VU_PER_ML, 100 * VU_PER_ML])
+    vtbi = rng.choice([VU_PER_ML // 10, VU_PER_ML // 2, VU_PER_ML] if short else
+                      [VU_PER_ML // 10, VU_PER_ML, 5 * VU_PER_ML, 20 * VU_PER_ML, 100 * VU_PER_ML])
     lim = rng.choice([0, VU_PER_ML // 2, 2 * VU_PER_ML, 10 * VU_PER_ML])
     return Program(
         loaded=True, route=rng.randrange(4), n_steps=1, step_rate=(min(rate, 25_000), 0, 0, 0), vtbi=vtbi,
@@ -60,14 +70,20 @@ _WEIGHTS = {"tick": 60, "motor_fault": 0.2, "watchdog": 0.2, "configure": 1, "st
 # A calm stretch: sensors report only good news and the clinician works the pump, so alarms clear
 # and the therapy paths an alarm storm never lets through (boluses, KVO, resume) are walked too.
 _CALM = {"tick": 40, "start": 8, "resume": 8, "patient_bolus": 10, "clinician_bolus": 4, "acknowledge": 8,
-         "review": 2, "program": 3, "confirm_soft_limit": 3, "self_test": 2, "silence": 1,
+         "review": 2, "program": 3, "confirm_soft_limit": 3, "self_test": 2, "silence": 1, "prime": 2, "stop": 1,
+         "pause": 1,
          "occlusion_clear": 6, "door_close": 4, "air": 2, "reservoir": 2, "battery": 2, "temperature": 2}
 _CALM_PAYLOAD: dict[str, dict[str, object]] = {"air": {"volume": 0}, "reservoir": {"flag": False},
-                                               "battery": {"level": 300, "flag": True}, "temperature": {"level": 370}}
-_WEIGHT_LISTS = {False: [_WEIGHTS.get(k, 4) for k in KINDS], True: [_CALM.get(k, 0) for k in KINDS]}
+                                               "battery": {"level": 300, "flag": True}, "temperature": {"level": 370},
+                                               "prime": {"volume": VU_PER_ML // 2, "flag": True}}
+# Regimes: 0 storm (everything), 1 calm (see above), 2 wait (only time passes: timers fire - paused too
+# long, the programming callback, the end of a VTBI, KVO)
+STORM, CALM, WAIT = 0, 1, 2
+_WEIGHT_LISTS = {STORM: [_WEIGHTS.get(k, 4) for k in KINDS], CALM: [_CALM.get(k, 0) for k in KINDS],
+                 WAIT: [1 if k == "tick" else 0 for k in KINDS]}
 
 
-def sample_event(rng: random.Random, c: Limits, calm: bool = False) -> Event:
+def sample_event(rng: random.Random, c: Limits, calm: int = STORM) -> Event:
     kind = rng.choices(KINDS, weights=_WEIGHT_LISTS[calm])[0]
     actor = rng.choice(list(Actor)) if rng.random() < 0.1 else None
     if calm and kind in _CALM_PAYLOAD:
@@ -75,7 +91,7 @@ def sample_event(rng: random.Random, c: Limits, calm: bool = False) -> Event:
     if kind == "tick":
         return tick(c.max_tick_ms if calm else rng.choice([1, 100, c.max_tick_ms, c.max_tick_ms + 1]))
     if kind == "program":
-        return ev(kind, actor, program=sample_program(rng, c))
+        return ev(kind, actor, program=sample_program(rng, c, short=calm != STORM))
     if kind == "clinician_bolus":
         dur = rng.choice([1_000, 60_000])
         rate = rng.choice([1_000, 50 * RATE_PER_ML_H])
@@ -106,6 +122,7 @@ class Coverage:
     accepted: set[str] = field(default_factory=set)  # "trigger@source"
     refused: set[str] = field(default_factory=set)  # "trigger@source"
     causes: set[tuple[bool, ...]] = field(default_factory=set)  # raw cause flags, named in to_json
+    named_alarms: set[str] = field(default_factory=set)  # alarms merged from another process, by name
 
     def note(self, before_state: str, step: Step) -> None:
         self.steps += 1
@@ -119,14 +136,53 @@ class Coverage:
         self.causes.add(step.vars.alarm.cause)
 
     def alarms(self) -> list[str]:
-        return sorted({a.id for flags in self.causes for a, on in zip(CATALOG, flags, strict=False) if on})
+        return sorted({a.id for flags in self.causes for a, on in zip(CATALOG, flags, strict=False) if on}
+                      | self.named_alarms)
 
     def to_json(self) -> dict[str, Any]:
         return {"steps": self.steps, "states": sorted(self.states), "rows": sorted(self.rows),
                 "accepted": sorted(self.accepted), "refused": sorted(self.refused), "alarms": self.alarms()}
 
+    def merge(self, other: dict[str, Any]) -> None:
+        """Add what another run (a child process) reached, from its ``to_json``."""
+        self.steps += int(other.get("steps", 0))
+        self.states |= set(other.get("states") or [])
+        self.rows |= {int(i) for i in other.get("rows") or []}
+        self.accepted |= set(other.get("accepted") or [])
+        self.refused |= set(other.get("refused") or [])
+        self.named_alarms |= set(other.get("alarms") or [])
+
 
 _RECORDING: list[Coverage] = []
+COVERAGE_DIR = "PUMPCTL_COVERAGE_DIR"
+
+
+def _record_this_process() -> None:
+    """In a child process started with PUMPCTL_COVERAGE_DIR: record everything, write it at exit."""
+    where = os.environ.get(COVERAGE_DIR)
+    if not where:
+        return
+    cov = Coverage()
+    _RECORDING.append(cov)
+
+    def write() -> None:
+        if cov.steps:
+            path = os.path.join(where, f"coverage-{os.getpid()}.json")
+            with open(path, "w", encoding="utf-8") as f:
+                json.dump(cov.to_json(), f)
+
+    atexit.register(write)
+
+
+def merge_children(cov: Coverage, where: str) -> int:
+    """Merge the coverage files child processes wrote into ``where``; how many there were."""
+    n = 0
+    for name in sorted(os.listdir(where)):
+        if name.startswith("coverage-") and name.endswith(".json"):
+            with open(os.path.join(where, name), encoding="utf-8") as f:
+                cov.merge(json.load(f))
+            n += 1
+    return n
 
 
 @contextlib.contextmanager
@@ -148,6 +204,9 @@ class WalkResult:
     states: set[str] = field(default_factory=set)
     violations: list[str] = field(default_factory=list)
     coverage: Coverage = field(default_factory=Coverage)
+
+
+_record_this_process()
 
 
 def check_step(before_state: str, step: Step, before_vars: object) -> list[str]:
@@ -176,14 +235,20 @@ def walk(steps: int, seed: int, limits: Limits | None = None) -> WalkResult:
 
 def _walk(out: WalkResult, rng: random.Random, c: Limits, steps: int) -> None:
     ctl = Controller(c)
-    calm, left = False, rng.randint(20, 400)
+    regime, left = STORM, rng.randint(20, 400)
     for _ in range(steps):
         if ctl.state in ("FAILED", "FAILSAFE") and rng.random() < 0.05:
             ctl = Controller(c)  # power cycle
         left -= 1
-        if left <= 0:  # storms and calm stretches alternate, each of a random length
-            calm, left = not calm, rng.randint(20, 400)
-        e = sample_event(rng, ctl.vars.cfg, calm)
+        if left <= 0:  # storms, calm stretches and waits follow each other, each of a random length
+            regime = rng.choice((CALM, WAIT)) if regime == STORM else rng.choice((STORM, CALM, WAIT))
+            left = rng.randint(100, 1000) if regime == WAIT else rng.randint(20, 200)  # timers need minutes
+            if regime == WAIT and ctl.state in ("RUNNING", "BOLUS") and rng.random() < 0.3:
+                left = -left  # some waits start with a pause: the paused-too-long timer runs
+        if left < 0:
+            e, left = ev("pause"), -left
+        else:
+            e = sample_event(rng, ctl.vars.cfg, regime)
         before_state, before_vars = ctl.state, ctl.vars
         step = ctl.handle(e)
         out.steps += 1

@@ -21,7 +21,9 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 @pytest.fixture(autouse=True)
 def _record_requirements(request: pytest.FixtureRequest, record_property) -> Iterator[None]:  # type: ignore[no-untyped-def]
-    from proofs.walk import recording
+    import tempfile
+
+    from proofs.walk import COVERAGE_DIR, merge_children, recording
 
     reqs = [req for marker in request.node.iter_markers("req") for req in marker.args]
     for req in reqs:
@@ -31,8 +33,13 @@ def _record_requirements(request: pytest.FixtureRequest, record_property) -> Ite
     if not reqs:
         yield
         return
-    with recording() as cov:
-        yield
+    with recording() as cov, tempfile.TemporaryDirectory(prefix="pumpctl-coverage-") as children:
+        os.environ[COVERAGE_DIR] = children  # child processes (pumpctl runs) record and write here
+        try:
+            yield
+        finally:
+            del os.environ[COVERAGE_DIR]
+        merge_children(cov, children)
     if cov.steps:
         record_property("coverage", json.dumps(cov.to_json(), separators=(",", ":")))
     hyp = getattr(request.node.cls, "settings", None) or getattr(

@@ -22,8 +22,9 @@ Rules
 from __future__ import annotations
 
 import ast
+import functools
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -41,9 +42,24 @@ def _name(path: Path, root: Path) -> str:
     return ".".join(parts)
 
 
-def _imports(tree: ast.AST, known: set[str]) -> tuple[set[str], set[str]]:
+def _statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Every statement, nested ones included (imports are statements: no need to walk expressions)."""
+    for node in body:
+        yield node
+        for field in ("body", "orelse", "finalbody"):
+            yield from _statements(getattr(node, field, None) or [])
+        for handler in getattr(node, "handlers", None) or []:
+            yield from _statements(handler.body)
+
+
+@functools.cache
+def _distributions() -> Mapping[str, list[str]]:
+    return metadata.packages_distributions()
+
+
+def _imports(tree: ast.Module, known: set[str]) -> tuple[set[str], set[str]]:
     internal, external = set(), set()
-    for node in ast.walk(tree):
+    for node in _statements(tree.body):
         names: list[str] = []
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
@@ -63,7 +79,6 @@ def scan(root: Path = ROOT) -> dict[str, Any]:
     files = {_name(p, root): p for pkg in PACKAGES for p in sorted((root / pkg).rglob("*.py"))
              if "__pycache__" not in p.parts}
     known = set(files)
-    dists = metadata.packages_distributions()
     modules: dict[str, dict[str, Any]] = {}
     for name, path in sorted(files.items()):
         text = path.read_text(encoding="utf-8")
@@ -72,7 +87,7 @@ def scan(root: Path = ROOT) -> dict[str, Any]:
         doc = (ast.get_docstring(tree) or "").strip().splitlines()
         modules[name] = {"path": path.relative_to(root).as_posix(), "lines": len(text.splitlines()),
                          "doc": doc[0] if doc else "", "imports": sorted(internal - {name}),
-                         "soup": sorted({d for top in external for d in dists.get(top, [top])})}
+                         "soup": sorted({d for top in external for d in _distributions().get(top, [top])})}
     closure, todo = set(), [m for m in PROOF_ENTRY if m in modules]
     while todo:
         m = todo.pop()

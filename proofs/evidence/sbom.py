@@ -26,6 +26,7 @@ Rules
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata as md
 import json
@@ -68,8 +69,11 @@ def _licenses(meta: Any) -> list[dict[str, Any]]:
     return [{"license": {"name": n}} for n in sorted(set(names))]
 
 
-def _requires(dist: md.Distribution) -> list[str]:
+def _requires(dist: Any) -> list[str]:
     """Names this distribution requires here (markers evaluated, extras off)."""
+    cached = _REQUIRES.get(id(dist))
+    if cached is not None:
+        return cached
     out = []
     for spec in dist.requires or []:
         try:
@@ -82,19 +86,40 @@ def _requires(dist: md.Distribution) -> list[str]:
         except Exception:  # no packaging, or an odd line: keep the plain, unconditional names only
             if ";" not in spec:
                 out.append(norm(re.split(r"[\s<>=!~\[(]", spec.strip(), maxsplit=1)[0]))
-    return sorted(set(out))
+    _REQUIRES[id(dist)] = sorted(set(out))
+    return _REQUIRES[id(dist)]
 
 
-def installed() -> dict[str, md.Distribution]:
-    seen: dict[str, md.Distribution] = {}
+_REQUIRES: dict[int, list[str]] = {}
+
+
+class _Dist:
+    """One installed distribution, its metadata parsed once (importlib re-reads it on every access)."""
+
+    def __init__(self, dist: md.Distribution) -> None:
+        self.dist, self.metadata, self.version = dist, dist.metadata, dist.version
+        self.requires = dist.requires
+
+    def read_text(self, name: str) -> str | None:
+        return self.dist.read_text(name)
+
+
+@functools.cache
+def _installed() -> tuple[tuple[str, _Dist], ...]:
+    seen: dict[str, _Dist] = {}
     for dist in md.distributions():  # in sys.path order: the first of a name is the one imported
-        name = dist.metadata["Name"] if dist.metadata else None
+        info = _Dist(dist)
+        name = info.metadata["Name"] if info.metadata else None
         if name and norm(str(name)) not in seen:
-            seen[norm(str(name))] = dist
-    return seen
+            seen[norm(str(name))] = info
+    return tuple(seen.items())
 
 
-def runtime_names(dists: dict[str, md.Distribution], soup_file: Path = SOUP_FILE) -> set[str]:
+def installed() -> dict[str, Any]:
+    return dict(_installed())
+
+
+def runtime_names(dists: dict[str, Any], soup_file: Path = SOUP_FILE) -> set[str]:
     roots = {norm(str(s["name"])) for s in tomllib.loads(soup_file.read_text()).get("soup", [])} \
         if soup_file.is_file() else {"transitions"}
     out, todo = set(), sorted(roots)
@@ -108,7 +133,7 @@ def runtime_names(dists: dict[str, md.Distribution], soup_file: Path = SOUP_FILE
     return out
 
 
-def _record_hash(dist: md.Distribution) -> str | None:
+def _record_hash(dist: Any) -> str | None:
     try:
         text = dist.read_text("RECORD")
     except Exception:
@@ -116,7 +141,7 @@ def _record_hash(dist: md.Distribution) -> str | None:
     return hashlib.sha256(text.encode()).hexdigest() if text else None
 
 
-def _component(dist: md.Distribution, part: str, kind: str = "library") -> dict[str, Any]:
+def _component(dist: Any, part: str, kind: str = "library") -> dict[str, Any]:
     meta = dist.metadata
     name, version = str(meta["Name"]), str(dist.version)
     c: dict[str, Any] = {"type": kind, "bom-ref": purl(name, version), "name": name, "version": version,
