@@ -24,6 +24,9 @@ def _verify_args(p: argparse.ArgumentParser) -> None:
                    help="record the current requirement texts as reviewed (specs/evidence.lock) and exit")
     p.add_argument("--accept-inspections", action="store_true",
                    help="record the files of specs/inspections.toml as reviewed (specs/inspections.lock) and exit")
+    p.add_argument("--pdf", action="store_true",
+                   help="also print report.pdf with headless Chromium (apt-get install chromium); without it a PDF "
+                        "is written only when WeasyPrint is installed")
     p.add_argument("--sign-key", metavar="FILE", type=Path,
                    help="Ed25519 private key (PEM) that signs manifest.sha256 (default: an ephemeral key for this run)")
     p.add_argument("--check-signature", metavar="DIR", type=Path,
@@ -69,7 +72,7 @@ def _verify(args: argparse.Namespace) -> int:
     opts = Options(out, args.walk_steps, args.seed, not args.no_mutants, not args.no_tests, not args.no_scenarios,
                    not args.no_bench, args.junit)
     evidence = collect(opts, lambda line: print(line, flush=True))
-    written = write_package(evidence, out, args.sign_key)
+    written = write_package(evidence, out, args.sign_key, args.pdf)
     v = evidence["results"]["verdict"]
     for path in written:
         print(f"wrote      {path}")

@@ -79,8 +79,9 @@ _CALM_PAYLOAD: dict[str, dict[str, object]] = {"air": {"volume": 0}, "reservoir"
 # Regimes: 0 storm (everything), 1 calm (see above), 2 wait (only time passes: timers fire - paused too
 # long, the programming callback, the end of a VTBI, KVO)
 STORM, CALM, WAIT = 0, 1, 2
-_WEIGHT_LISTS = {STORM: [_WEIGHTS.get(k, 4) for k in KINDS], CALM: [_CALM.get(k, 0) for k in KINDS],
-                 WAIT: [1 if k == "tick" else 0 for k in KINDS]}
+_WEIGHT_LISTS: dict[int, list[float]] = {STORM: [_WEIGHTS.get(k, 4) for k in KINDS],
+                                          CALM: [_CALM.get(k, 0) for k in KINDS],
+                                          WAIT: [1 if k == "tick" else 0 for k in KINDS]}
 
 
 def sample_event(rng: random.Random, c: Limits, calm: int = STORM) -> Event:

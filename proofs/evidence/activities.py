@@ -128,7 +128,7 @@ def scenarios(items: Items, timings: dict[str, float], say: Progress) -> list[di
     from proofs.walk import recording
 
     t0 = time.perf_counter()
-    out = []
+    out: list[dict[str, Any]] = []
     for path in sorted((ROOT / "specs" / "scenarios").glob("*.toml")):
         sc = load_scenario(path)
         with recording() as cov:
@@ -165,7 +165,8 @@ def bench(out_dir: Path, items: Items, timings: dict[str, float], say: Progress)
     items.append(item("bench", "bench:accuracy", "pass" if worst_mean <= 5.0 else "fail",
                       f"{sim} (trumpet method): worst mean error {worst_mean:.2f} % (limit 5 %)", "bench",
                       ["REQ-DEL-008"]))
-    worst_bolus = max(float(r["bolus_ml"]) for r in occ_json if r["threshold_kpa"] <= 70)  # type: ignore[arg-type]
+    worst_bolus = max(float(r["bolus_ml"]) for r in occ_json  # type: ignore[arg-type]
+                      if float(r["threshold_kpa"]) <= 70)  # type: ignore[arg-type]
     worst_latency = max(int(r["latency_ms"]) for r in occ_json)  # type: ignore[call-overload]
     items.append(item("bench", "bench:occlusion", "pass" if worst_bolus <= 0.1 and worst_latency <= 1000 else "fail",
                       f"{sim}: release bolus <= {worst_bolus:.3f} mL at <= 10 psi (target 0.1 mL); alarm latency "
@@ -211,7 +212,8 @@ def walk(steps: int, seed: int, items: Items, timings: dict[str, float], say: Pr
     t0 = time.perf_counter()
     r = run_walk(steps, seed)
     timings["walk"] = time.perf_counter() - t0
-    reqs = sorted({q for inv in (*STATE_INVARIANTS, *STEP_INVARIANTS) for q in inv.reqs})
+    invariants: list[Any] = [*STATE_INVARIANTS, *STEP_INVARIANTS]
+    reqs = sorted({q for inv in invariants for q in inv.reqs})
     cov = r.coverage.to_json()
     items.append(item("walk", f"walk:seed{seed}", "pass" if not r.violations else "fail",
                       f"{r.steps} random events, seed {r.seed}, every invariant checked after every step",

@@ -148,17 +148,17 @@ def build(cat: Any, items: list[dict[str, Any]], runs: Mapping[str, Any], table:
     case = assurance(hazards)
     n_verified = len(claimed) - len(failed) - len(unverified)
     obligations = runs["obligations"]
-    verdict = {"pass": ok, "summary": headline(ok, n_verified, len(claimed), case, len(planned)),
-               "requirements": {"pass": ok, "verified": n_verified, "total": len(claimed)}, "assurance": case,
-               "safety_requirements": len(claimed), "verified": n_verified, "failed": failed,
-               "unverified": unverified, "planned": planned,
-               "obligations": {"proved": sum(o["verdict"] == "proved" for o in obligations), "total": len(obligations)},
-               "mutants": {"killed": sum(m["killed"] for m in mutants), "total": len(mutants)},
-               "scenarios": {"passed": sum(s["passed"] for s in scenarios), "total": len(scenarios)},
-               "tests": {"passed": sum(t["outcome"] == "passed" for t in tests), "failed": n_tests_failed,
-                         "total": len(tests)},
-               "refused": sum(len(v) for v in refused.values())}
-    return {"verdict": verdict, "requirements": reqs_out, "hazards": hazards,
+    head = {"pass": ok, "summary": headline(ok, n_verified, len(claimed), case, len(planned)),
+            "requirements": {"pass": ok, "verified": n_verified, "total": len(claimed)}, "assurance": case,
+            "safety_requirements": len(claimed), "verified": n_verified, "failed": failed,
+            "unverified": unverified, "planned": planned,
+            "obligations": {"proved": sum(o["verdict"] == "proved" for o in obligations), "total": len(obligations)},
+            "mutants": {"killed": sum(m["killed"] for m in mutants), "total": len(mutants)},
+            "scenarios": {"passed": sum(s["passed"] for s in scenarios), "total": len(scenarios)},
+            "tests": {"passed": sum(t["outcome"] == "passed" for t in tests), "failed": n_tests_failed,
+                      "total": len(tests)},
+            "refused": sum(len(v) for v in refused.values())}
+    return {"verdict": head, "requirements": reqs_out, "hazards": hazards,
             "decisions": [{"id": d.id, "topic": d.topic, "options": list(d.options), "decision": d.decision,
                            "reason": d.reason, "requirements": list(d.requirements)} for d in cat.decisions],
             "coverage": {"covered": sorted(r["id"] for r in reqs_out if r["verdict"] == "verified"),

@@ -36,7 +36,8 @@ def clean(out: Path) -> None:
         shutil.rmtree(out / name, ignore_errors=True)
 
 
-def write_package(evidence: dict[str, Any], out: Path, sign_key: Path | None = None) -> list[Path]:
+def write_package(evidence: dict[str, Any], out: Path, sign_key: Path | None = None,
+                  pdf: bool = False) -> list[Path]:
     """evidence.json, results.json, report.html (+ PDF when a renderer is there), SARIF, SBOMs, the
     manifest over every input and artefact, and its Ed25519 signature."""
     from proofs.evidence import signing
@@ -59,7 +60,7 @@ def write_package(evidence: dict[str, Any], out: Path, sign_key: Path | None = N
         (cex / f"cex-{c['obligation']}.toml").write_text(c["scenario"])
     html = render_html(evidence, out)
     written.append(html)
-    if render_pdf(html, out / "report.pdf"):
+    if render_pdf(html, out / "report.pdf", use_chromium=pdf):
         written.append(out / "report.pdf")
     write_sarif(evidence, out / "proofs.sarif")
     written += [out / "proofs.sarif", *write_sboms(out)]

@@ -160,13 +160,41 @@ def render_html(evidence: dict[str, Any], out_dir: Path) -> Path:
     return path
 
 
-def render_pdf(html_path: Path, pdf_path: Path) -> bool:
-    """Print the HTML report to PDF with WeasyPrint; False (and no file) when it is not installed.
+CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
+
+
+def chromium() -> str | None:
+    import shutil
+
+    return next((p for p in (shutil.which(n) for n in CHROMIUM) if p), None)
+
+
+def print_with_chromium(html_path: Path, pdf_path: Path, browser: str) -> bool:
+    """Print the HTML report to PDF with headless Chromium (no network, a throw-away profile)."""
+    import os
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="pumpctl-chromium-") as profile:
+        args = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                f"--user-data-dir={profile}", "--no-pdf-header-footer", f"--print-to-pdf={pdf_path.resolve()}",
+                html_path.resolve().as_uri()]
+        r = subprocess.run(args, capture_output=True, text=True, timeout=300, env={**os.environ, "HOME": profile})
+    return r.returncode == 0 and pdf_path.is_file()
+
+
+def render_pdf(html_path: Path, pdf_path: Path, *, use_chromium: bool = False) -> bool:
+    """Print the HTML report to PDF: with headless Chromium when asked (``pumpctl verify --pdf``) and
+    installed, else with WeasyPrint when importable; False (and no file) when neither is there.
 
     Import failures of every kind mean "unavailable": WeasyPrint raises OSError, not
     ImportError, when its Pango/HarfBuzz system libraries are missing. Errors while
     rendering are real errors and propagate.
     """
+    browser = chromium() if use_chromium else None
+    if browser is not None:
+        return print_with_chromium(html_path, pdf_path, browser)
     try:
         import weasyprint  # type: ignore[import-not-found, unused-ignore]
     except (ImportError, OSError):

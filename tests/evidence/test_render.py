@@ -100,8 +100,9 @@ def test_a_passing_run_says_pass_and_still_shows_a_partial_case(tmp_path: Path,
     ev["results"]["verdict"]["assurance"].update(status="partial", by_severity={"critical": ["HAZ-UND-001"]})
     ev["environment"]["git"]["dirty"] = False
     html = render_html(ev, tmp_path).read_text()
-    assert '<div class="banner v-ok">PASS</div>' in html and "clean" in html
-    assert '<div class="banner second v-warn">PARTIAL</div>' in html  # never a PASS alone above a partial case
+    assert '<div class="banner v-ok">PASS<small>requirements</small></div>' in html and "clean" in html
+    # never a PASS alone above a partial case
+    assert '<div class="banner second v-warn">PARTIAL<small>assurance case</small></div>' in html
     assert "requirements PASS, assurance case PARTIAL" in html
 
 
