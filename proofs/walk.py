@@ -3,7 +3,11 @@
 A cheap, honest check that runs anywhere (no solver): "N random events, seed S, no
 invariant broken" is exactly what it claims and no more. The proofs (``proofs/``) make the
 "every reachable state" claim; the Hypothesis tests shrink failures. The event generator is
-shared with the benchmarks and the fault campaign.
+shared with the benchmarks and the fault campaign. The walk alternates three regimes of random
+length: *storms* (any event, mostly faults and sensor reports), *calm* stretches (good sensor
+news and clinician work, so alarms clear and boluses, priming and the end of short infusions
+happen) and *waits* (time only, some after a pause, so the timers fire). Its recorded coverage
+says which rows, states and alarms it reached; nothing else is claimed.
 
 Coverage: ``check_step`` is the one place every stateful check passes through (this walk,
 the Hypothesis machines, the simulated-pump and driver tests, scenarios, the campaign). Inside
