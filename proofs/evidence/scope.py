@@ -121,4 +121,4 @@ def section(results: Mapping[str, Any], settings: Mapping[str, Any], layout: Map
     unlisted = sorted(m for m in others if not any(m.startswith(p) for p in listed))
     return {"relation": relation, "assumptions": assumptions, "proved_modules": core, "outside": outside,
             "outside_unlisted": unlisted, "not_covered": list(data.get("not_covered") or []),
-            "strengths": {s: str((data.get("strengths") or {}).get(s, s)) for s in STRENGTHS}}
+            "strengths": [[s, str((data.get("strengths") or {}).get(s, s))] for s in STRENGTHS]}  # in order
