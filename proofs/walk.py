@@ -50,11 +50,12 @@ from specs.invariants import STATE_INVARIANTS, STEP_INVARIANTS, At
 def sample_program(rng: random.Random, c: Limits, short: bool = False) -> Program:
     """A valid program (mostly) or a subtly invalid one, drawn at random; ``short``: a small VTBI,
     so that a calm stretch sees the end of the infusion (KVO or STOPPED)."""
-    rate = rng.choice([0, 100, 1_000, 5 * RATE_PER_ML_H, 100 * RATE_PER_ML_H, c.max_rate])
+    rate = rng.choice([5 * RATE_PER_ML_H, 25 * RATE_PER_ML_H] if short else
+                      [0, 100, 1_000, 5 * RATE_PER_ML_H, 100 * RATE_PER_ML_H, c.max_rate])
     pca = rng.random() < 0.5 or rate == 0
     pca_rate = rng.choice([50, 100, 200]) * RATE_PER_ML_H if pca else 0
     pca_ms = rng.choice([1_000, 10_000, 36_000]) if pca else 0
-    vtbi = rng.choice([VU_PER_ML // 10, VU_PER_ML // 2, VU_PER_ML] if short else
+    vtbi = rng.choice([VU_PER_ML // 10, VU_PER_ML // 2] if short else
                       [VU_PER_ML // 10, VU_PER_ML, 5 * VU_PER_ML, 20 * VU_PER_ML, 100 * VU_PER_ML])
     lim = rng.choice([0, VU_PER_ML // 2, 2 * VU_PER_ML, 10 * VU_PER_ML])
     return Program(
@@ -96,7 +97,7 @@ def sample_event(rng: random.Random, c: Limits, calm: int = STORM) -> Event:
     if kind == "tick":
         return tick(c.max_tick_ms if calm else rng.choice([1, 100, c.max_tick_ms, c.max_tick_ms + 1]))
     if kind == "program":
-        return ev(kind, actor, program=sample_program(rng, c, short=calm != STORM))
+        return ev(kind, actor, program=sample_program(rng, c, short=calm != STORM and rng.random() < 0.5))
     if kind == "clinician_bolus":
         dur = rng.choice([1_000, 60_000])
         rate = rng.choice([1_000, 50 * RATE_PER_ML_H])
@@ -238,22 +239,34 @@ def walk(steps: int, seed: int, limits: Limits | None = None) -> WalkResult:
     return out
 
 
+def _episode(rng: random.Random, ctl: Controller) -> list[Event]:
+    """The events a wait opens with: some start with a pause (the paused-too-long timer runs), others
+    with the sensors reporting all clear and a short infusion programmed and started (it runs to its
+    end: KVO or STOPPED)."""
+    if ctl.state in ("RUNNING", "BOLUS") and rng.random() < 0.3:
+        return [ev("pause")]
+    if ctl.state in ("IDLE", "READY", "STOPPED", "ALARM") and rng.random() < 0.6:
+        clear = [ev(k, None, **payload) for k, payload in _CALM_PAYLOAD.items() if k != "prime"]
+        clear += [ev("door_close"), ev("occlusion_clear", site=0), ev("occlusion_clear", site=1), ev("acknowledge"),
+                  ev("stop")]
+        return [*clear, ev("program", program=sample_program(rng, ctl.vars.cfg, short=True)),
+                ev("confirm_soft_limit"), ev("start")]
+    return []
+
+
 def _walk(out: WalkResult, rng: random.Random, c: Limits, steps: int) -> None:
     ctl = Controller(c)
     regime, left = STORM, rng.randint(20, 400)
+    pending: list[Event] = []
     for _ in range(steps):
         if ctl.state in ("FAILED", "FAILSAFE") and rng.random() < 0.05:
             ctl = Controller(c)  # power cycle
         left -= 1
         if left <= 0:  # storms, calm stretches and waits follow each other, each of a random length
             regime = rng.choice((CALM, WAIT)) if regime == STORM else rng.choice((STORM, CALM, WAIT))
-            left = rng.randint(100, 1000) if regime == WAIT else rng.randint(20, 200)  # timers need minutes
-            if regime == WAIT and ctl.state in ("RUNNING", "BOLUS") and rng.random() < 0.3:
-                left = -left  # some waits start with a pause: the paused-too-long timer runs
-        if left < 0:
-            e, left = ev("pause"), -left
-        else:
-            e = sample_event(rng, ctl.vars.cfg, regime)
+            left = rng.randint(100, 600) if regime == WAIT else rng.randint(20, 200)  # timers need minutes
+            pending = _episode(rng, ctl) if regime == WAIT else []
+        e = pending.pop(0) if pending else sample_event(rng, ctl.vars.cfg, regime)
         before_state, before_vars = ctl.state, ctl.vars
         step = ctl.handle(e)
         out.steps += 1
