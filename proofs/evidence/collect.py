@@ -80,6 +80,20 @@ def _packages() -> dict[str, str]:
     return dict(sorted({(d.metadata["Name"] or "?").lower(): d.version for d in distributions()}.items()))
 
 
+def evaluate_mutant(mutant_id: str) -> dict[str, Any]:
+    """One mutant, in the pool's process; a mutant that crashes the engine is a surviving mutant with
+    the error as its reason (never a crash of the whole run, never a kill)."""
+    from proofs.mutants import MUTANTS, _evaluate_id
+
+    text = next((m.text for m in MUTANTS if m.id == mutant_id), "?")
+    try:
+        r = _evaluate_id(mutant_id)
+    except Exception as exc:  # reported as evidence, not raised: the run must still say what it found
+        return {"id": mutant_id, "text": text, "killed": False, "by": [],
+                "error": f"{type(exc).__name__}: {exc}"}
+    return {"id": r.id, "text": r.text, "killed": r.killed, "by": list(r.by)}
+
+
 def _proof_items(proofs: Any, items: A.Items) -> None:
     for v in proofs.verdicts:
         verdict = "pass" if v.verdict == "proved" else ("fail" if v.verdict == "counterexample" else "unknown")
@@ -95,6 +109,7 @@ def _mutant_items(mutants: list[dict[str, Any]], proofs: Any, items: A.Items) ->
     for m in mutants:
         reqs = sorted({r for ob in m["by"] for r in reqs_of.get(ob, [])})
         claim = (f"mutant '{m['text']}' refuted by {', '.join(m['by'])}" if m["killed"]
+                 else f"mutant '{m['text']}' could not be evaluated: {m['error']}" if m.get("error")
                  else f"mutant '{m['text']}' SURVIVED: no obligation refuted it")
         items.append(A.item("mutation", m["id"], "pass" if m["killed"] else "fail", claim, "mutation", reqs))
 
@@ -131,12 +146,12 @@ def collect(opts: Options, say: Progress = print) -> dict[str, Any]:
     crosshair = start_crosshair(SETTINGS["crosshair_per_condition_s"])
     pool, pending = None, None
     if opts.mutants:  # in a spawned process from the start (patches never leak into this one)
-        from proofs.mutants import MUTANTS, _evaluate_id
+        from proofs.mutants import MUTANTS
 
         t_mut = time.perf_counter()
         say("mutants    applying every mutant in a second process, each must be refuted ...")
         pool = multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=8)
-        pending = pool.map_async(_evaluate_id, [m.id for m in MUTANTS], chunksize=1)
+        pending = pool.map_async(evaluate_mutant, [m.id for m in MUTANTS], chunksize=1)
     t0 = time.perf_counter()
     say("proofs     Z3 k-induction over the real transition table ...")
     proofs = run()
@@ -151,7 +166,7 @@ def collect(opts: Options, say: Progress = print) -> dict[str, Any]:
     A.inspections(items)
     mutants: list[dict[str, Any]] = []
     if pool is not None and pending is not None:
-        mutants = [{"id": r.id, "text": r.text, "killed": r.killed, "by": r.by} for r in pending.get()]
+        mutants = list(pending.get())
         pool.close()
         pool.join()
         timings["mutants"] = time.perf_counter() - t_mut

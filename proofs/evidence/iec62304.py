@@ -79,7 +79,8 @@ def _auto_problems(results: Mapping[str, Any]) -> list[dict[str, Any]]:
                         "requirements": list(s.get("requirements") or [])})
     for m in results.get("mutants") or []:
         if not m.get("killed"):
-            out.append({"problem": f"mutant survived: {m['id']} ({m.get('text', '')})", "requirements": []})
+            what = f"could not be evaluated: {m['error']}" if m.get("error") else "survived"
+            out.append({"problem": f"mutant {what}: {m['id']} ({m.get('text', '')})", "requirements": []})
     return [{"id": f"PR-RUN-{i:03d}", "found_by": "this pumpctl verify run", "status": "open", "cause": "",
              "resolution": "", "commit": "", "verified_by": [], **p} for i, p in enumerate(out, start=1)]
 

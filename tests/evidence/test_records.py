@@ -151,7 +151,24 @@ def test_a_failure_of_the_run_opens_a_problem_report(evidence: dict[str, Any]) -
     open_ = [p for p in rec["problems"] if p["status"] == "open"]
     assert any("REQ-DOS-004 failed" in p["problem"] for p in open_)
     assert any("mutant survived: M09-kvo-uncapped" in p["problem"] for p in open_)
+    crashed = copy.deepcopy(evidence["results"])
+    crashed["mutants"].append({"id": "M99", "text": "t", "killed": False, "by": [], "error": "TypeError: x"})
+    assert any("mutant could not be evaluated: TypeError: x: M99" in p["problem"]
+               for p in iec62304.records(crashed, layout.scan(), {}, {})["problems"])
     assert rec["classification"]["class"] == "C" and rec["release"]["anomalies"]["open problems"]
+
+
+def test_a_mutant_that_crashes_the_engine_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    import proofs.mutants as M
+    from proofs.evidence.collect import evaluate_mutant
+
+    def boom(mutant_id: str) -> Any:
+        raise TypeError("missing 1 required positional argument")
+
+    monkeypatch.setattr(M, "_evaluate_id", boom)
+    r = evaluate_mutant(M.MUTANTS[0].id)
+    assert (r["killed"], r["by"], r["text"]) == (False, [], M.MUTANTS[0].text)
+    assert r["error"] == "TypeError: missing 1 required positional argument"
 
 
 def test_the_signed_manifest_verifies_and_a_flipped_byte_does_not(tmp_path: Path) -> None:
