@@ -24,15 +24,30 @@ def _verify_args(p: argparse.ArgumentParser) -> None:
                    help="record the current requirement texts as reviewed (specs/evidence.lock) and exit")
     p.add_argument("--accept-inspections", action="store_true",
                    help="record the files of specs/inspections.toml as reviewed (specs/inspections.lock) and exit")
+    p.add_argument("--pdf", action="store_true",
+                   help="also print report.pdf with headless Chromium (apt-get install chromium); without it a PDF "
+                        "is written only when WeasyPrint is installed")
+    p.add_argument("--sign-key", metavar="FILE", type=Path,
+                   help="Ed25519 private key (PEM) that signs manifest.sha256 (default: an ephemeral key for this run)")
+    p.add_argument("--check-signature", metavar="DIR", type=Path,
+                   help="check the signed manifest of an evidence directory and exit (0 when it verifies)")
+    p.add_argument("--trusted-key", metavar="FILE", type=Path,
+                   help="with --check-signature: the public key to trust (default: the one beside the manifest)")
 
 
 @command("verify", "run every proof, test, scenario and bench and write the evidence package (see README)")(
     _verify_args)
 def _verify(args: argparse.Namespace) -> int:
-    from proofs.evidence import Options, collect, write_inspections_lock, write_lock
-    from proofs.package import write_package
+    from proofs.evidence.collect import Options, collect, write_inspections_lock, write_lock
+    from proofs.evidence.package import write_package
     from specs.catalog import load
 
+    if args.check_signature is not None:
+        from proofs.evidence.signing import check
+
+        ok, message = check(args.check_signature, args.trusted_key)
+        print(f"pumpctl verify: {message}")
+        return 0 if ok else 1
     if args.accept_texts or args.accept_inspections:
         if args.accept_texts:
             write_lock(load())
@@ -44,15 +59,20 @@ def _verify(args: argparse.Namespace) -> int:
     if args.walk_steps < 1:
         print(f"pumpctl verify: --walk-steps {args.walk_steps} must be at least 1")
         return 2
+    if args.sign_key is not None:
+        from proofs.evidence.signing import signer
+
+        signer(args.sign_key)  # a bad key is a typed error now, not after the whole run
     out = Path(args.out)
     t0 = time.perf_counter()
-    if args.junit is not None and not args.junit.is_file():
-        print(f"pumpctl verify: --junit {args.junit}: not a readable file")
-        return 2
+    for name, path in (("--junit", args.junit), ("--sign-key", args.sign_key)):
+        if path is not None and not path.is_file():
+            print(f"pumpctl verify: {name} {path}: not a readable file")
+            return 2
     opts = Options(out, args.walk_steps, args.seed, not args.no_mutants, not args.no_tests, not args.no_scenarios,
                    not args.no_bench, args.junit)
     evidence = collect(opts, lambda line: print(line, flush=True))
-    written = write_package(evidence, out)
+    written = write_package(evidence, out, args.sign_key, args.pdf)
     v = evidence["results"]["verdict"]
     for path in written:
         print(f"wrote      {path}")

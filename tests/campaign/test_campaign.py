@@ -76,8 +76,7 @@ def test_stopping_early_counts_only_simulated_time() -> None:
     assert sum(r.simulated_ms for r in c.results[:-1]) < 20 * 3_600_000
 
 
-@pytest.mark.req("REQ-FLT-003")
-def test_same_figures_for_one_and_two_workers() -> None:
+def test_same_figures_for_one_and_two_workers() -> None:  # the tool's determinism: no requirement's evidence
     one = tiny_local()
     two = run_campaign(TINY_HOURS, TINY_SEED, TINY, jobs=2)
     assert one.executor == "in-process" and two.executor.startswith("process pool")
@@ -92,8 +91,7 @@ def test_an_infusion_replays_alone() -> None:
 
 
 @pytest.mark.skipif(importlib.util.find_spec("distributed") is None, reason="dask.distributed not installed")
-@pytest.mark.req("REQ-FLT-003")
-def test_dask_cluster_gives_the_same_figures() -> None:
+def test_dask_cluster_gives_the_same_figures() -> None:  # the tool's determinism: no requirement's evidence
     from distributed import LocalCluster
 
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://", host="127.0.0.1",

@@ -49,7 +49,7 @@ def test_inconsistent_arguments_exit_2_naming_the_field(argv: list[str], needle:
     assert needle in capsys.readouterr().err
 
 
-@pytest.mark.req("REQ-FLT-003", "REQ-LOG-002")
+@pytest.mark.req("REQ-LOG-002")
 def test_tiny_campaign_prints_the_table_and_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out, lines = tmp_path / "c.json", tmp_path / "c.jsonl"
     code = main(["campaign", "--hours", "0.5", "--seed", "3", "--jobs", "1", "--min-infusion-h", "0.05",

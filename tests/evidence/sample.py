@@ -12,7 +12,10 @@ enough to reason about and covering every case the report must show:
 - an orphaned evidence item (cites an id that is not a requirement);
 - a counterexample with its trace and scenario TOML;
 - the real transition table's edges (as ``pumpctl diagram`` prints them);
-- a trumpet plot PNG written into ``out_dir`` (the occlusion plot is deliberately missing).
+- a trumpet plot PNG written into ``out_dir`` (the occlusion plot is deliberately missing);
+- a stateful item refused for lack of coverage, strength labels on every item, and the
+  records (scope, risk file, use errors, IEC 62304, cybersecurity) built by the real builders
+  from this evidence and the real ``specs/`` data.
 
 Hostile strings (``<script>``, ampersands, quotes) sit in claims and titles so the tests
 can check that everything is escaped.
@@ -116,13 +119,19 @@ STATES = ["POST", "FAILED", "IDLE", "READY", "PRIMING", "RUNNING", "BOLUS", "PAU
           "FAILSAFE"]
 
 
+_STRENGTH = {"proof": "proved", "contract": "bounded", "mutation": "bounded", "scenario": "simulated",
+             "bench": "simulated", "inspection": "inspected", "test": "examples", "walk": "examples"}
+
+
 def _ev(type_: str, id_: str, verdict: str, claim: str, method: str) -> dict[str, str]:
-    return {"type": type_, "id": id_, "verdict": verdict, "claim": claim, "method": method}
+    strength = "refuted" if type_ == "proof" and verdict == "fail" else _STRENGTH[type_]
+    return {"type": type_, "id": id_, "verdict": verdict, "claim": claim, "method": method, "strength": strength,
+            "scope": f"{strength} (sample)", "credit": "tagged"}
 
 
 def _req(id_: str, title: str, verdict: str, evidence: list[dict[str, str]], verification: list[str], *,
          hazards: list[str], safety: bool = True, status: str = "implemented", outdated: bool = False,
-         missing: list[str] | None = None) -> dict[str, Any]:
+         missing: list[str] | None = None, refused: list[dict[str, str]] | None = None) -> dict[str, Any]:
     covered = sorted({e["method"] for e in evidence if e["verdict"] == "pass"} & set(verification))
     return {"id": id_, "title": title, "text": f"The controller shall: {title.lower()}.",
             "text_sha256": "ab" * 32, "kind": "INV", "safety": safety,
@@ -130,7 +139,7 @@ def _req(id_: str, title: str, verdict: str, evidence: list[dict[str, str]], ver
             "verification": verification, "rationale": "Sample rationale.", "evidence": evidence,
             "methods_covered": covered,
             "methods_missing": missing if missing is not None else sorted(set(verification) - set(covered)),
-            "outdated": outdated, "verdict": verdict}
+            "outdated": outdated, "verdict": verdict, "refused": refused or []}
 
 
 def _requirements() -> list[dict[str, Any]]:
@@ -140,7 +149,9 @@ def _requirements() -> list[dict[str, Any]]:
              [_ev("proof", "INV-DEL-001", "pass", proof, "proof"),
               _ev("test", "tests/test_stateful.py::TestPump::runTest", "pass", "150 examples, seed 0", "stateful"),
               _ev("mutation", "M03-vtbi-off-by-one", "pass", "mutant killed by INV-DEL-001", "proof")],
-             ["proof", "stateful"], hazards=["HAZ-OVR-002"]),
+             ["proof", "stateful"], hazards=["HAZ-OVR-002"],
+             refused=[{**_ev("walk", "walk:seed1", "pass", "20000 random events, seed 1", "stateful"),
+                       "credit": "refused: the run reached none of its targets (6 row(s))"}]),
         _req("REQ-DOS-004", "Sliding-window dose limits hold for every window", "failed",
              [_ev("proof", "STEP-DOS-004", "fail", "counterexample from power-on in 4 events", "proof"),
               _ev("test", "tests/test_core_examples.py::test_window", "fail", "assertion failed", "unit"),
@@ -295,8 +306,13 @@ def build(out_dir: Path | None = None) -> dict[str, Any]:
                             for e in _EDGES.splitlines()]},
         "counterexamples": [{"obligation": "STEP-DOS-004", "scenario": CEX_TOML, "trace": _trace()}],
     }
-    return {
-        "format": "pumpctl-evidence/1",
+    from proofs.evidence.build import assurance, headline
+
+    case = assurance(results["hazards"])
+    results["verdict"].update(refused=1, assurance=case, summary=headline(False, 4, 7, case, 1),
+                              requirements={"pass": False, "verified": 4, "total": 7})
+    evidence: dict[str, Any] = {
+        "format": "pumpctl-evidence/2",
         "results": results,
         "environment": {"python": "3.11.2", "platform": "Linux-6.1-x86_64", "packages": {
             "jinja2": "3.1.6", "transitions": "0.9.2", "z3-solver": "4.13.0.0", "crosshair-tool": "0.0.99"},
@@ -305,3 +321,12 @@ def build(out_dir: Path | None = None) -> dict[str, Any]:
             "seeds": {"walk": 1, "hypothesis": 0}, "tools": {"z3": "4.13.0", "crosshair": "0.0.99"}},
         "timings": {"proofs_s": 41.2, "tests_s": 33.0, "total_s": 120.5},
     }
+    from proofs.evidence.records import records
+
+    stable, host = records(evidence, evidence["environment"]["settings"])
+    results.update(stable)
+    evidence["environment"]["records"] = host
+    evidence["environment"]["signature"] = {"algorithm": "ed25519", "key_id": "0123456789abcdef", "ephemeral": True,
+                                            "source": "ephemeral key made for this run",
+                                            "public_key": "-----BEGIN PUBLIC KEY-----\nsample\n"}
+    return evidence

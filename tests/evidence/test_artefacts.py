@@ -1,4 +1,4 @@
-"""SARIF, SBOM and manifest: structurally valid, deterministic, and checkable by real tools."""
+"""SARIF, SBOM, manifest and its signature: structurally valid, deterministic, checkable by real tools."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from proofs.artefacts import ROOT, input_files, locate, purl, sarif, write_manifest, write_sarif, write_sbom
+from proofs.evidence.artefacts import ROOT, input_files, locate, sarif, write_manifest, write_sarif
+from proofs.evidence.sbom import purl, sbom, write_sbom
 from tests.evidence.sample import build
 
 needs_sha256sum = pytest.mark.skipif(shutil.which("sha256sum") is None, reason="GNU sha256sum not installed")
@@ -33,8 +34,9 @@ def test_sarif_has_the_required_structure(tmp_path: Path, evidence: dict[str, An
     assert driver["name"] == "pumpctl prove" and driver["version"]
     assert {"name": "z3", "version": "4.13.0"} in run["tool"]["extensions"]
     obligations = evidence["results"]["obligations"]
-    assert [r["id"] for r in driver["rules"]] == [o["obligation"] for o in obligations]
-    for rule, ob in zip(driver["rules"], obligations, strict=True):
+    contracts = [f"crosshair:{f.rsplit('.', 1)[-1]}" for f in evidence["results"]["crosshair"]["functions"]]
+    assert [r["id"] for r in driver["rules"]] == [o["obligation"] for o in obligations] + contracts
+    for rule, ob in zip(driver["rules"], obligations, strict=False):
         assert rule["shortDescription"]["text"] == ob["text"]
         assert rule["properties"]["requirements"] == ob["requirements"]
     for result in run["results"]:
@@ -45,9 +47,14 @@ def test_sarif_has_the_required_structure(tmp_path: Path, evidence: dict[str, An
         assert loc["artifactLocation"]["uriBaseId"] in run["originalUriBaseIds"]
 
 
-def test_sarif_reports_counterexamples_and_unknowns_only(evidence: dict[str, Any]) -> None:
-    results = {r["ruleId"]: r for r in sarif(evidence)["runs"][0]["results"]}
-    assert set(results) == {"STEP-DOS-004", "AUX-FLOW"}
+def test_sarif_has_a_result_for_every_rule_passes_included(evidence: dict[str, Any]) -> None:
+    run = sarif(evidence)["runs"][0]
+    results = {r["ruleId"]: r for r in run["results"]}
+    assert set(results) == {r["id"] for r in run["tool"]["driver"]["rules"]}
+    assert {"INV-DEL-001", "INV-ALM-004", "STEP-DOS-004", "AUX-FLOW", "crosshair:command"} <= set(results)
+    for oid in ("INV-DEL-001", "crosshair:command"):
+        assert (results[oid]["kind"], results[oid]["level"]) == ("pass", "none")
+    assert "proved (k=1)" in results["INV-DEL-001"]["message"]["text"]
     cex = results["STEP-DOS-004"]
     assert (cex["kind"], cex["level"]) == ("fail", "error")
     assert "4. tick by system -> RUNNING" in cex["message"]["text"] and "REQ-DOS-004" in cex["message"]["text"]
@@ -96,6 +103,28 @@ def test_sbom_lists_the_environment_with_purls(tmp_path: Path) -> None:
 
 def test_sbom_is_deterministic(tmp_path: Path) -> None:
     assert write_sbom(tmp_path / "a.json").read_bytes() == write_sbom(tmp_path / "b.json").read_bytes()
+
+
+def test_sbom_splits_runtime_from_tooling_with_hashes_and_a_graph() -> None:
+    everything, runtime, tooling = sbom("all"), sbom("runtime"), sbom("tooling")
+    names = {part: {c["name"].lower() for c in doc["components"]} for part, doc in
+             (("all", everything), ("runtime", runtime), ("tooling", tooling))}
+    assert "transitions" in names["runtime"] and "six" in names["runtime"]  # a runtime dependency's dependency
+    assert not {"z3-solver", "crosshair-tool", "jinja2", "pytest", "hypothesis"} & names["runtime"]
+    assert {"z3-solver", "pytest"} <= names["tooling"] and not names["runtime"] & names["tooling"]
+    assert names["all"] == names["runtime"] | names["tooling"]
+    for c in everything["components"]:
+        assert c["scope"] == ("required" if c["name"].lower() in names["runtime"] else "excluded")
+        if "hashes" in c:
+            assert re.fullmatch(r"[0-9a-f]{64}", c["hashes"][0]["content"]) and c["hashes"][0]["alg"] == "SHA-256"
+    assert all("hashes" in c for c in runtime["components"])
+    graph = {d["ref"]: d["dependsOn"] for d in everything["dependencies"]}
+    transitions = next(c["bom-ref"] for c in everything["components"] if c["name"].lower() == "transitions")
+    six = next(c["bom-ref"] for c in everything["components"] if c["name"].lower() == "six")
+    assert six in graph[transitions]
+    assert transitions in graph[everything["metadata"]["component"]["bom-ref"]]
+    refs = {c["bom-ref"] for c in everything["components"]} | {everything["metadata"]["component"]["bom-ref"]}
+    assert all(set(v) <= refs for v in graph.values())
 
 
 def test_purls_are_normalised() -> None:
@@ -178,5 +207,5 @@ def test_manifest_refuses_a_missing_input_and_never_lists_itself(tmp_path: Path)
 def test_input_files_cover_specs_sources_and_proofs() -> None:
     names = {p.relative_to(ROOT).as_posix() for p in input_files()}
     assert {"pyproject.toml", "specs/requirements.toml", "specs/hazards.toml", "specs/invariants.py",
-            "controller/table.py", "proofs/render.py", "proofs/templates/report.html.j2"} <= names
+            "controller/table.py", "proofs/evidence/render.py", "proofs/evidence/templates/report.html.j2"} <= names
     assert not [n for n in names if "__pycache__" in n]

@@ -1,7 +1,9 @@
 """The report opened in a real headless browser (Debian's Chromium), as a reviewer would.
 
 Skipped where Chromium is not installed. The screenshot must be a real page: large enough,
-many colours, and the red of the FAIL banner where the verdict is (top left).
+many colours, and the red of the FAIL banner where the verdict is (top left). Printed to PDF
+(as a reviewer files it), the report must keep its headline, every appendix, the strength
+labels and every evidence id as text.
 """
 
 from __future__ import annotations
@@ -9,10 +11,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import unicodedata
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from proofs.evidence.render import print_with_chromium
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium not installed (apt-get install chromium)")
@@ -46,3 +51,30 @@ def test_the_report_renders_in_chromium(tmp_path: Path, sample: tuple[dict[str, 
         reds = sum(1 for i in range(0, len(px), 3) if px[i] > 120 and px[i + 1] < 60 and px[i + 2] < 60)
         assert reds > 200
     shutil.rmtree(tmp_path / "profile", ignore_errors=True)
+
+
+def test_the_report_printed_to_pdf_keeps_the_headline_appendices_scope_labels_and_every_id(
+        tmp_path: Path, sample: tuple[dict[str, Any], Path, str]) -> None:
+    pypdf = pytest.importorskip("pypdf")
+    evidence, out, _ = sample
+    pdf = tmp_path / "report.pdf"
+    assert print_with_chromium(out / "report.html", pdf, CHROMIUM)  # what pumpctl verify --pdf runs
+    assert pdf.read_bytes().startswith(b"%PDF")
+    # NFKC: the PDF's fonts set "fi" as one ligature glyph
+    text = unicodedata.normalize("NFKC", " ".join(" ".join((page.extract_text() or "").split())
+                                                  for page in pypdf.PdfReader(pdf).pages))
+    flat = text.replace(" ", "")  # small print may be split into words anywhere; ids must survive as characters
+    assert "FAIL: 4 of 7 implemented safety requirements verified; assurance case FAILED" in text
+    for heading in ("Appendix: requirements and evidence in full", "A. Requirements", "B. Proof obligations",
+                    "C. Contracts", "D. Mutation campaign", "E. Scenarios", "F. Tests with requirement ids",
+                    "G. Random walk", "H. Decisions", "What is proved, and what is not", "Risk file (ISO 14971)",
+                    "Use-error analysis (IEC 62366)", "IEC 62304 records", "Cybersecurity file"):
+        assert heading in text, heading
+    for label in ("proved", "bounded", "refuted", "examples", "simulated", "inspected"):
+        assert f"[{label}]" in flat or label in text, label
+    # every evidence id of the matrix is printed, not only on hover
+    for q in evidence["results"]["requirements"]:
+        for e in q["evidence"]:
+            assert str(e["id"]).replace("tests.", "", 1).replace(" ", "") in flat, e["id"]
+    for ob in evidence["results"]["obligations"]:
+        assert ob["obligation"] in flat

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from proofs.render import render_html, render_pdf
+from proofs.evidence.render import render_html, render_pdf
 from tests.evidence.conftest import parse, words
 from tests.evidence.sample import CEX_TOML, HOSTILE
 
-SECTIONS = ["verdict", "case", "matrix", "coverage", "hazards", "states", "bench", "counterexamples", "environment",
-            "appendix"]
+SECTIONS = ["verdict", "scope", "case", "matrix", "credit", "coverage", "hazards", "risk", "use-errors", "iec62304",
+            "security", "states", "bench", "counterexamples", "environment", "appendix"]
 RED = "#c62828"
 
 
@@ -81,8 +81,11 @@ def test_sections_come_in_the_documented_order(sample: tuple[dict[str, Any], Pat
 
 def test_the_verdict_is_first_and_complete(sample: tuple[dict[str, Any], Path, str]) -> None:
     html = sample[2]
-    head = words(html[: html.index('id="case"')])
-    assert "FAIL" in head and "1 safety requirement failed" in head
+    head = words(html[: html.index('id="scope"')])
+    # both results, side by side: the requirements and the assurance case with its gaps by severity
+    assert "FAIL: 4 of 7 implemented safety requirements verified; assurance case FAILED: 1 of 3 hazard claims" in head
+    assert "Requirements: FAIL" in head and "Assurance case G0: FAILED: 1 of 3 hazard claims supported" in head
+    assert "Not supported, catastrophic: HAZ-OVR-002" in head and "Not supported, serious: HAZ-UND-001" in head
     for figure in ("4 / 7 safety requirements verified", "1 safety requirements failed",
                    "2 safety requirements unverified", "2 / 4 proof obligations proved", "2 / 3 mutants killed",
                    "2 / 3 scenarios passed", "3 / 5 tests passed"):
@@ -90,12 +93,17 @@ def test_the_verdict_is_first_and_complete(sample: tuple[dict[str, Any], Path, s
     assert "01a234d5e6f7" in head and "DIRTY" in head
 
 
-def test_a_passing_run_says_pass(tmp_path: Path, sample: tuple[dict[str, Any], Path, str]) -> None:
+def test_a_passing_run_says_pass_and_still_shows_a_partial_case(tmp_path: Path,
+                                                                sample: tuple[dict[str, Any], Path, str]) -> None:
     ev = copy.deepcopy(sample[0])
     ev["results"]["verdict"].update({"pass": True, "summary": "PASS: every safety requirement verified"})
+    ev["results"]["verdict"]["assurance"].update(status="partial", by_severity={"critical": ["HAZ-UND-001"]})
     ev["environment"]["git"]["dirty"] = False
     html = render_html(ev, tmp_path).read_text()
-    assert '<div class="banner v-ok">PASS</div>' in html and "clean" in html
+    assert '<div class="banner v-ok">PASS<small>requirements</small></div>' in html and "clean" in html
+    # never a PASS alone above a partial case
+    assert '<div class="banner second v-warn">PARTIAL<small>assurance case</small></div>' in html
+    assert "requirements PASS, assurance case PARTIAL" in html
 
 
 def test_unsupported_and_failed_claims_are_red_and_say_so(sample: tuple[dict[str, Any], Path, str]) -> None:
@@ -118,14 +126,17 @@ def test_unsupported_and_failed_claims_are_red_and_say_so(sample: tuple[dict[str
 def test_matrix_cells_carry_words_not_only_colour(sample: tuple[dict[str, Any], Path, str]) -> None:
     m = matrix(sample[2])
     assert set(m) == {q["id"] for q in sample[0]["results"]["requirements"]}
-    assert m["REQ-DOS-004"]["proof"] == ("cell v-bad", "FAIL 1/1 *")
-    assert m["REQ-DOS-004"]["unit"] == ("cell v-bad", "FAIL 1/1 *")
-    assert m["REQ-DOS-004"]["scenario"] == ("cell v-ok", "pass 1 *")
-    assert m["REQ-DEL-001"]["proof"] == ("cell v-ok", "pass 2 *")  # the proof and the mutant that it kills
+    # the verdict, then every item id with its strength, as printed text (not a hover title)
+    assert m["REQ-DOS-004"]["proof"] == ("cell v-bad", "FAIL 1/1 * STEP-DOS-004 (fail) [refuted]")
+    assert m["REQ-DOS-004"]["unit"] == ("cell v-bad",
+                                        "FAIL 1/1 * tests/test_core_examples.py::test_window (fail) [examples]")
+    assert m["REQ-DOS-004"]["scenario"] == ("cell v-ok", "pass 1 * dose_limit.toml [simulated]")
+    assert m["REQ-DEL-001"]["proof"] == ("cell v-ok", "pass 2 * INV-DEL-001 [proved] M03-vtbi-off-by-one [bounded]")
     assert m["REQ-FLT-004"]["proof"] == ("cell v-bad", "MISSING *")
     assert m["REQ-OCC-003"]["bench"] == ("cell v-bad", "MISSING *")
     assert m["REQ-LOG-001"]["unit"] == ("cell v-na", "planned *")
-    assert m["REQ-ALM-003"]["inspection"] == ("cell v-ok", "pass 1 *")
+    assert m["REQ-ALM-003"]["inspection"] == ("cell v-ok", "pass 1 * DEC-020 [inspected]")
+    assert not [a for a in parse(sample[2]).attrs if a[0] == "td" and a[1] == "title"]  # no hover-only ids
     assert m["REQ-DEL-001"]["bench"] == ("cell none", "·")
     assert m["REQ-DOS-004"]["verdict"][1] == "failed" and "v-bad" in m["REQ-DOS-004"]["verdict"][0]
     assert "outdated" in m["REQ-ALM-004"]["title"][1]

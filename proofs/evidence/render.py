@@ -34,9 +34,9 @@ from typing import Any
 from jinja2 import ChainableUndefined, Environment, FileSystemLoader
 from markupsafe import Markup
 
-from proofs import render_view as view
-from proofs.render_case import anchor, hazard_svg, overview_svg
-from proofs.render_states import merge_edges, short_label, state_svg
+from proofs.evidence import render_view as view
+from proofs.evidence.render_case import anchor, hazard_svg, overview_svg
+from proofs.evidence.render_states import merge_edges, short_label, state_svg
 
 TEMPLATES = Path(__file__).parent / "templates"
 _PNG = b"\x89PNG\r\n\x1a\n"
@@ -48,7 +48,8 @@ def _env() -> Environment:
     env.filters.update(
         req_cls=lambda v: view.cls_of(view.REQ_CLASS, v), haz_cls=lambda v: view.cls_of(view.HAZ_CLASS, v),
         ev_cls=lambda v: view.cls_of(view.EV_CLASS, v), obl_cls=lambda v: view.cls_of(view.OBL_CLASS, v),
-        short_label=short_label, ml=view.ml)
+        strength_cls=lambda v: view.cls_of(view.STRENGTH_CLASS, v), risk_cls=lambda v: view.cls_of(view.RISK_CLASS, v),
+        short_id=view.short_id, short_label=short_label, ml=view.ml)
     env.globals["anchor"] = anchor
     return env
 
@@ -93,7 +94,8 @@ def _case_rows(hazards: list[Mapping[str, Any]], reqs: Mapping[str, Mapping[str,
         controls = list(hz.get("controls") or []) or [None]
         for i, rid in enumerate(controls):
             req = reqs.get(str(rid)) if rid else None
-            evidence = [f"{t}: {c.text}" for t, c in view.by_type(req)] if req else []
+            evidence = [f"{t}: {c.text} [{', '.join(sorted(st))}]" if st else f"{t}: {c.text}"
+                        for t, c, st in view.by_type_strength(req)] if req else []
             present = {view.method_of(e) for e in (req.get("evidence") or [])} if req else set()
             missing = [m for m in (req.get("methods_missing") or []) if m not in present] \
                 if req and req.get("status") != "planned" else []
@@ -103,6 +105,16 @@ def _case_rows(hazards: list[Mapping[str, Any]], reqs: Mapping[str, Mapping[str,
                          "verdict": verdict, "cls": "bad" if red else view.cls_of(view.REQ_CLASS, verdict),
                          "evidence": evidence, "missing": missing})
     return rows
+
+
+def _case(verdict: Mapping[str, Any], hazards: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """The assurance-case half of the verdict (recomputed only for evidence that predates it)."""
+    case = verdict.get("assurance")
+    if case:
+        return dict(case)
+    from proofs.evidence.build import assurance
+
+    return assurance([dict(h) for h in hazards])
 
 
 def context(evidence: Mapping[str, Any], out_dir: Path) -> dict[str, Any]:
@@ -129,6 +141,10 @@ def context(evidence: Mapping[str, Any], out_dir: Path) -> dict[str, Any]:
         "bench_figures": {k: view.figures((r.get("bench") or {}).get(k), k) for k in ("accuracy", "occlusion")},
         "cexes": _counterexamples(r),
         "packages": sorted((env.get("packages") or {}).items(), key=lambda kv: str(kv[0]).lower()),
+        "case": _case(verdict, hazards), "scope": r.get("scope") or {}, "risk": r.get("risk") or {},
+        "use_errors": r.get("use_errors") or {}, "iec": r.get("iec62304") or {}, "security": r.get("security") or {},
+        "host": env.get("records") or {}, "signature": env.get("signature") or {},
+        "credited": [q for q in reqs if q.get("refused")],
         "commit": str((env.get("git") or {}).get("commit") or "unknown"),
         "dirty": (env.get("git") or {}).get("dirty"),
     }
@@ -144,13 +160,41 @@ def render_html(evidence: dict[str, Any], out_dir: Path) -> Path:
     return path
 
 
-def render_pdf(html_path: Path, pdf_path: Path) -> bool:
-    """Print the HTML report to PDF with WeasyPrint; False (and no file) when it is not installed.
+CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
+
+
+def chromium() -> str | None:
+    import shutil
+
+    return next((p for p in (shutil.which(n) for n in CHROMIUM) if p), None)
+
+
+def print_with_chromium(html_path: Path, pdf_path: Path, browser: str) -> bool:
+    """Print the HTML report to PDF with headless Chromium (no network, a throw-away profile)."""
+    import os
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="pumpctl-chromium-") as profile:
+        args = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                f"--user-data-dir={profile}", "--no-pdf-header-footer", f"--print-to-pdf={pdf_path.resolve()}",
+                html_path.resolve().as_uri()]
+        r = subprocess.run(args, capture_output=True, text=True, timeout=300, env={**os.environ, "HOME": profile})
+    return r.returncode == 0 and pdf_path.is_file()
+
+
+def render_pdf(html_path: Path, pdf_path: Path, *, use_chromium: bool = False) -> bool:
+    """Print the HTML report to PDF: with headless Chromium when asked (``pumpctl verify --pdf``) and
+    installed, else with WeasyPrint when importable; False (and no file) when neither is there.
 
     Import failures of every kind mean "unavailable": WeasyPrint raises OSError, not
     ImportError, when its Pango/HarfBuzz system libraries are missing. Errors while
     rendering are real errors and propagate.
     """
+    browser = chromium() if use_chromium else None
+    if browser is not None:
+        return print_with_chromium(html_path, pdf_path, browser)
     try:
         import weasyprint  # type: ignore[import-not-found, unused-ignore]
     except (ImportError, OSError):

@@ -1,17 +1,16 @@
-"""Machine-readable artefacts of ``pumpctl verify``: SARIF, CycloneDX SBOM, sha256 manifest.
+"""Machine-readable artefacts of ``pumpctl verify``: SARIF and the sha256 manifest (the SBOM is
+``proofs.evidence.sbom``, the manifest's signature ``proofs.evidence.signing``).
 
 Theory of operation
 -------------------
-- ``write_sarif``: the proof results as SARIF 2.1.0, so code-scanning tools show a refuted
-  obligation where it is defined. One run; the driver is ``pumpctl prove`` (with z3, and
-  CrossHair when known, as tool extensions); one rule per proof obligation; one result per
-  counterexample (kind ``fail``) or unknown verdict (kind ``open``: the tool could not
-  decide, which SARIF spells with level ``none``), located at the line of
-  ``specs/invariants.py`` or ``proofs/auxiliary.py`` (then any ``proofs/*.py``) that names
-  the obligation id.
-- ``write_sbom``: the running environment as a CycloneDX 1.5 JSON SBOM from
-  ``importlib.metadata``: every installed distribution with name, version, purl and declared
-  licenses; the project itself is ``metadata.component``.
+- ``write_sarif``: the proof and contract results as SARIF 2.1.0, so code-scanning tools show
+  every obligation where it is defined. One run; the driver is ``pumpctl prove`` (with z3, and
+  CrossHair when known, as tool extensions); one rule per proof obligation and one per
+  CrossHair contract; one result per rule: ``pass`` for a proved obligation or a contract
+  without counterexample, ``fail`` for a counterexample, ``open`` for an undecided verdict
+  (SARIF spells pass and open with level ``none``), located at the line of
+  ``specs/invariants.py``, ``proofs/auxiliary.py`` (then any ``proofs/*.py``) or
+  ``proofs/contracts.py`` that defines it.
 - ``write_manifest``: ``manifest.sha256`` in the exact ``sha256sum`` format over every input
   file and every artefact in the output directory. Check it **from the repository root**::
 
@@ -34,19 +33,14 @@ Rules
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata as md
 import json
-import platform
-import re
-import sys
-import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from proofs.render_view import actor_name
+from proofs.evidence.render_view import actor_name
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "pumpctl"
 MANIFEST = "manifest.sha256"
 _DEFINED_IN = ("specs/invariants.py", "proofs/auxiliary.py")
@@ -89,42 +83,79 @@ def _trace_text(trace: list[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _contract_line(fn: str, root: Path) -> int | None:
+    f = root / "proofs" / "contracts.py"
+    if not f.is_file():
+        return None
+    for n, text in enumerate(f.read_text(encoding="utf-8").splitlines(), start=1):
+        if text.startswith(f"def {fn}("):
+            return n
+    return None
+
+
+def _rules(r: Mapping[str, Any], root: Path) -> list[dict[str, Any]]:
+    """One rule per proof obligation and per CrossHair contract, with what its result is."""
+    rules = []
+    for ob in r.get("obligations") or []:
+        oid, text = str(ob.get("obligation", "?")), str(ob.get("text", ""))
+        reqs = [str(x) for x in ob.get("requirements") or []]
+        safety = bool(ob.get("safety", True))
+        verdict = str(ob.get("verdict"))
+        kind = {"proved": "pass", "counterexample": "fail"}.get(verdict, "open")
+        rel, line = locate(oid, root)
+        if kind == "pass":
+            body = f"{oid} proved (k={ob.get('k')}) for every reachable state and valid configuration: {text}"
+        elif kind == "fail":
+            body = f"{oid} refuted: {text}. {ob.get('detail', '')}".strip()
+        else:
+            body = f"{oid} undecided (no proof, no counterexample): {text}. {ob.get('detail', '')}".strip()
+        rules.append({"id": oid, "text": text, "reqs": reqs, "safety": safety, "kind": kind, "file": rel,
+                      "line": line, "body": body, "ob": ob, "tool": "z3"})
+    ch = r.get("crosshair") or {}
+    fns = [str(f) for f in ch.get("functions") or []]
+    contract_items = {str(e.get("id")): e for q in r.get("requirements") or [] for e in q.get("evidence") or []
+                      if e.get("type") == "contract"}
+    for fn in fns:
+        short = fn.rsplit(".", 1)[-1]
+        item = contract_items.get(f"crosshair:{short}") or contract_items.get(f"crosshair:{fn}") or {}
+        failed = any(short in str(line) for line in ch.get("failures") or []) or (not ch.get("ok") and not item)
+        kind = "fail" if failed or item.get("verdict") == "fail" else "pass"
+        reqs = sorted({str(q.get("id")) for q in r.get("requirements") or [] for e in q.get("evidence") or []
+                       if e.get("type") == "contract" and str(e.get("id")).endswith(f":{short}")})
+        claim = str(ch.get("claim") or "not run")
+        rules.append({"id": f"crosshair:{short}", "text": f"contract {fn}", "reqs": reqs, "safety": True,
+                      "kind": kind, "file": "proofs/contracts.py", "line": _contract_line(short, root),
+                      "body": f"contract {fn}: {claim}" if kind == "pass" else f"contract {fn} FAILED: "
+                      + "; ".join(str(x) for x in ch.get("failures") or [] if short in str(x)), "ob": {},
+                      "tool": "CrossHair"})
+    return rules
+
+
 def sarif(evidence: Mapping[str, Any], root: Path = ROOT) -> dict[str, Any]:
     r = evidence.get("results") or {}
     env = evidence.get("environment") or {}
     tools = env.get("tools") or {}
-    obligations = list(r.get("obligations") or [])
     rules, results = [], []
-    for i, ob in enumerate(obligations):
-        oid, text = str(ob.get("obligation", "?")), str(ob.get("text", ""))
-        reqs = [str(x) for x in ob.get("requirements") or []]
-        safety = bool(ob.get("safety", True))
-        rules.append({"id": oid, "name": oid, "shortDescription": {"text": text or oid},
-                      "fullDescription": {"text": f"{oid}: {text} (requirements: {', '.join(reqs) or 'none'})"},
+    for i, rule in enumerate(_rules(r, root)):
+        oid, reqs, safety, kind = rule["id"], rule["reqs"], rule["safety"], rule["kind"]
+        rules.append({"id": oid, "name": oid, "shortDescription": {"text": rule["text"] or oid},
+                      "fullDescription": {"text": f"{oid}: {rule['text']} (requirements: {', '.join(reqs) or 'none'})"},
                       "defaultConfiguration": {"level": "error" if safety else "warning"},
-                      "properties": {"requirements": reqs, "safety": safety}})
-        verdict = ob.get("verdict")
-        if verdict not in ("counterexample", "unknown"):
-            continue
-        rel, line = locate(oid, root)
-        region = {"region": {"startLine": line}} if line else {}
+                      "properties": {"requirements": reqs, "safety": safety, "tool": rule["tool"]}})
+        level = ("error" if safety else "warning") if kind == "fail" else "none"
+        ob = rule["ob"]
         trace = ob.get("trace") or []
-        if verdict == "counterexample":
-            head = f"{oid} refuted: {text}. {ob.get('detail', '')}".strip()
-            kind, level = "fail", "error" if safety else "warning"
-        else:
-            head = f"{oid} undecided (no proof, no counterexample): {text}. {ob.get('detail', '')}".strip()
-            kind, level = "open", "none"
-        body = head + (f"\nRequirements: {', '.join(reqs)}." if reqs else "")
+        body = rule["body"] + (f"\nRequirements: {', '.join(reqs)}." if reqs else "")
         if trace:
             body += f"\nTrace from power-on (replayed on the runtime: {ob.get('replayed')}):\n" + _trace_text(trace)
-        props: dict[str, Any] = {"requirements": reqs, "verdict": verdict, "k": ob.get("k"),
+        props: dict[str, Any] = {"requirements": reqs, "verdict": ob.get("verdict", kind), "k": ob.get("k"),
                                  "replayed": ob.get("replayed")}
         if ob.get("scenario"):
             props["scenario"] = ob["scenario"]
+        region = {"region": {"startLine": rule["line"]}} if rule["line"] else {}
         results.append({"ruleId": oid, "ruleIndex": i, "kind": kind, "level": level, "message": {"text": body},
                         "locations": [{"physicalLocation": {
-                            "artifactLocation": {"uri": rel, "uriBaseId": "SRCROOT"}, **region}}],
+                            "artifactLocation": {"uri": rule["file"], "uriBaseId": "SRCROOT"}, **region}}],
                         "properties": props})
     extensions = [{"name": name, "version": str(tools[key])} for name, key in (("z3", "z3"), ("CrossHair", "crosshair"))
                   if tools.get(key)]
@@ -141,82 +172,17 @@ def sarif(evidence: Mapping[str, Any], root: Path = ROOT) -> dict[str, Any]:
     return {"$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0", "runs": [run]}
 
 
-def write_sarif(evidence: Mapping[str, Any], path: Path, root: Path = ROOT) -> Path:
-    return _dump(sarif(evidence, root), Path(path))
-
-
-# ---------------------------------------------------------------------------- SBOM
-
-def _norm(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def purl(name: str, version: str) -> str:
-    """pkg:pypi purl: lower-case name with '_' as '-', version percent-encoded where needed."""
-    v = "".join(c if c.isalnum() or c in ".-_~" else f"%{ord(c):02X}" for c in version)
-    return f"pkg:pypi/{_norm(name)}@{v}"
-
-
-def _licenses(meta: Any) -> list[dict[str, Any]]:
-    expr = (meta.get("License-Expression") or "").strip()
-    if expr:
-        return [{"expression": expr}]
-    names: list[str] = []
-    lic = (meta.get("License") or "").strip()
-    # the License field sometimes holds the whole license text: only a short one-line value names it
-    if lic and "\n" not in lic and len(lic) <= 80 and lic.upper() not in ("UNKNOWN", "NONE"):
-        names.append(lic)
-    for c in meta.get_all("Classifier") or []:
-        if c.startswith("License ::") and c.count("::") >= 2:
-            names.append(c.split("::")[-1].strip())
-    return [{"license": {"name": n}} for n in sorted(set(names))]
-
-
-def _component(dist: md.Distribution, kind: str = "library") -> dict[str, Any]:
-    meta = dist.metadata
-    name, version = str(meta["Name"]), str(dist.version)
-    c: dict[str, Any] = {"type": kind, "bom-ref": purl(name, version), "name": name, "version": version,
-                         "purl": purl(name, version)}
-    lic = _licenses(meta)
-    if lic:
-        c["licenses"] = lic
-    return c
-
-
 def _project_version() -> str:
+    from importlib import metadata
+
     try:
-        return md.version(PROJECT)
-    except md.PackageNotFoundError:
+        return metadata.version(PROJECT)
+    except metadata.PackageNotFoundError:
         return "unknown"
 
 
-def sbom() -> dict[str, Any]:
-    seen: dict[str, md.Distribution] = {}
-    for dist in md.distributions():  # in sys.path order: the first of a name is the one imported
-        name = dist.metadata["Name"] if dist.metadata else None
-        if name and _norm(str(name)) not in seen:
-            seen[_norm(str(name))] = dist
-    project = seen.pop(PROJECT, None)
-    components = sorted((_component(d) for d in seen.values()), key=lambda c: (_norm(c["name"]), c["version"]))
-    if project is not None:
-        me = _component(project, "application")
-    else:
-        me = {"type": "application", "bom-ref": purl(PROJECT, "unknown"), "name": PROJECT, "version": "unknown",
-              "purl": purl(PROJECT, "unknown")}
-    metadata = {"component": me,
-                "tools": {"components": [{"type": "application", "name": "pumpctl verify (proofs/artefacts.py)",
-                                          "version": me["version"]}]},
-                "properties": [{"name": "python", "value": platform.python_version()},
-                               {"name": "python:implementation", "value": sys.implementation.name},
-                               {"name": "platform", "value": platform.platform()}]}
-    content = json.dumps({"metadata": metadata, "components": components}, sort_keys=True)
-    serial = uuid.uuid5(uuid.NAMESPACE_URL, "pumpctl-sbom:" + hashlib.sha256(content.encode()).hexdigest())
-    return {"bomFormat": "CycloneDX", "specVersion": "1.5", "serialNumber": f"urn:uuid:{serial}", "version": 1,
-            "metadata": metadata, "components": components}
-
-
-def write_sbom(path: Path) -> Path:
-    return _dump(sbom(), Path(path))
+def write_sarif(evidence: Mapping[str, Any], path: Path, root: Path = ROOT) -> Path:
+    return _dump(sarif(evidence, root), Path(path))
 
 
 # ------------------------------------------------------------------------ manifest
@@ -224,7 +190,7 @@ def write_sbom(path: Path) -> Path:
 def input_files(root: Path = ROOT) -> list[Path]:
     """The files a verification result depends on: specs, controller, proofs, tests, build config."""
     patterns = ("pyproject.toml", "specs/**/*.toml", "specs/**/*.py", "controller/**/*.py", "proofs/**/*.py",
-                "proofs/templates/*", "tests/**/*.py", "tests/**/*.toml")
+                "proofs/evidence/templates/*", "tests/**/*.py", "tests/**/*.toml")
     found = {p for pat in patterns for p in root.glob(pat) if p.is_file() and "__pycache__" not in p.parts}
     return sorted(found)
 

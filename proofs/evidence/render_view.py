@@ -9,7 +9,8 @@ here, in plain functions, so the template stays declarative and the diagrams and
 agree on every word and colour.
 
 Rules
-1. Colour is never the only signal: every ``Cell`` carries the verdict as text.
+1. Colour is never the only signal: every ``Cell`` carries the verdict as text, and the ids of
+   its items with their strength as printed text (never only in a hover title).
 2. Missing keys and empty lists are normal (a partial run, an old collector): every accessor
    tolerates them and says "none" rather than failing.
 3. Nothing here decides a verdict; it only presents the collector's verdicts. The one
@@ -31,11 +32,15 @@ from controller.units import VU_PER_ML
 REQ_CLASS = {"verified": "ok", "failed": "bad", "unverified": "bad", "partial": "warn", "planned": "na"}
 HAZ_CLASS = {"supported": "ok", "partial": "warn", "unsupported": "bad", "failed": "bad"}
 EV_CLASS = {"pass": "ok", "fail": "bad", "unknown": "warn", "skipped": "na"}
+STRENGTH_CLASS = {"proved": "ok", "bounded": "info", "refuted": "bad", "examples": "na", "simulated": "warn",
+                  "inspected": "na"}
+RISK_CLASS = {"A": "ok", "ALARP": "warn", "U": "bad", "n/a": "na"}
 OBL_CLASS = {"proved": "ok", "counterexample": "bad", "unknown": "warn"}
 
 # matrix columns: the verification methods a requirement can require (specs/README.md)
 METHODS = ("proof", "contract", "stateful", "unit", "scenario", "bench", "inspection")
 TYPES = ("proof", "contract", "test", "scenario", "bench", "mutation", "walk", "inspection")
+_SHORT = re.compile(r"^tests\.")
 # an item without a method lands in the column its type most plainly supports
 _TYPE_METHOD = {"proof": "proof", "mutation": "proof", "contract": "contract", "test": "unit", "walk": "stateful",
                 "scenario": "scenario", "bench": "bench", "inspection": "inspection"}
@@ -47,6 +52,12 @@ class Cell:
     cls: str  # ok | bad | warn | na | none
     title: str = ""
     required: bool = False
+    items: tuple[tuple[str, str, str], ...] = ()  # (id, verdict, strength), printed in the cell
+
+
+def short_id(ident: object) -> str:
+    """A test node id without the leading 'tests.' package (still unique), for narrow cells."""
+    return _SHORT.sub("", str(ident))
 
 
 def cls_of(table: Mapping[str, str], verdict: object) -> str:
@@ -84,6 +95,15 @@ def by_type(req: Mapping[str, Any]) -> list[tuple[str, Cell]]:
     return [(t, summarise(groups[t])) for t in order]
 
 
+def by_type_strength(req: Mapping[str, Any]) -> list[tuple[str, Cell, set[str]]]:
+    """``by_type`` with the strengths of each group's items (the assurance-case table prints them)."""
+    strengths: dict[str, set[str]] = {}
+    for item in req.get("evidence") or []:
+        if item.get("strength"):
+            strengths.setdefault(str(item.get("type", "other")), set()).add(str(item["strength"]))
+    return [(t, c, strengths.get(t, set())) for t, c in by_type(req)]
+
+
 def matrix_row(req: Mapping[str, Any]) -> list[Cell]:
     """One row of the traceability matrix: a cell per method column."""
     required = set(req.get("verification") or [])
@@ -95,7 +115,9 @@ def matrix_row(req: Mapping[str, Any]) -> list[Cell]:
         items, need = groups[m], m in required
         if items:
             c = summarise(items)
-            cells.append(Cell(c.text, c.cls, c.title, need))
+            shown = tuple((short_id(i.get("id", "?")), str(i.get("verdict", "?")), str(i.get("strength", "")))
+                          for i in sorted(items, key=lambda i: str(i.get("id"))))
+            cells.append(Cell(c.text, c.cls, c.title, need, shown))
         elif need and req.get("status") == "planned":
             cells.append(Cell("planned", "na", "required; the requirement is planned", True))
         elif need:

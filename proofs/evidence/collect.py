@@ -1,0 +1,234 @@
+"""The evidence collector behind ``pumpctl verify``.
+
+Theory of operation
+-------------------
+``collect`` runs every verification activity once and joins the outcomes to the
+specification (``specs.catalog``). On two cores the activities are spread so that no core
+idles while another has a queue:
+
+- in the background from the start: the requirement-tagged pytest run (a worker per core),
+  CrossHair, and the mutation campaign (one spawned process: a mutant's patches never leak);
+- in this process: the Z3 proofs, then the scenario suite and the bench on the simulated
+  pump, the seeded random walk and the inspections;
+- then the join (``build``), the scope section and the records (risk file, use errors,
+  IEC 62304, cybersecurity), which only read what was produced.
+
+Every evidence item names the requirement ids it supports, the verification method it is and
+its strength (``scope``). A requirement is *verified* when every method its entry asks for has
+counted, passing evidence, nothing about it failed and its text still hashes to what
+``specs/evidence.lock`` recorded when its evidence was last reviewed (otherwise *outdated*).
+
+Rules
+1. ``results`` holds verdicts only (sorted, no times, no paths outside the repo): two runs on
+   the same commit give the same ``results`` bytes. Times go to ``timings``.
+2. Nothing is inferred that was not run: a skipped activity leaves its methods missing.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import platform
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from proofs.evidence import activities as A
+from proofs.evidence.build import LOCK, build, read_lock
+from specs.catalog import Catalog, load
+
+ROOT = Path(__file__).resolve().parents[2]
+Progress = Callable[[str], None]
+SETTINGS = {"bmc_depth": 6, "kmax": 3, "crosshair_per_condition_s": 5, "mutant_depth": 8}
+write_inspections_lock = A.write_inspections_lock
+__all__ = ["LOCK", "Options", "collect", "read_lock", "write_inspections_lock", "write_lock"]
+
+
+@dataclass(frozen=True)
+class Options:
+    out: Path
+    walk_steps: int = 20_000
+    seed: int = 1
+    mutants: bool = True
+    tests: bool = True
+    scenarios: bool = True
+    bench: bool = True
+    junit: Path | None = None  # reuse the JUnit XML of a test run of this same commit instead of running pytest
+
+
+def write_lock(cat: Catalog) -> None:
+    LOCK.write_text(json.dumps({r.id: r.text_sha256 for r in cat.requirements}, indent=1, sort_keys=True) + "\n")
+
+
+def _git() -> dict[str, Any]:
+    def run(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    return {"commit": run("rev-parse", "HEAD") or "unknown", "dirty": bool(run("status", "--porcelain")),
+            "tag": run("describe", "--tags", "--exact-match") or None}
+
+
+def _packages() -> dict[str, str]:
+    from importlib.metadata import distributions
+
+    return dict(sorted({(d.metadata["Name"] or "?").lower(): d.version for d in distributions()}.items()))
+
+
+def evaluate_mutant(mutant_id: str) -> dict[str, Any]:
+    """One mutant, in the pool's process; a mutant that crashes the engine is a surviving mutant with
+    the error as its reason (never a crash of the whole run, never a kill)."""
+    from proofs.mutants import MUTANTS, _evaluate_id
+
+    text = next((m.text for m in MUTANTS if m.id == mutant_id), "?")
+    try:
+        r = _evaluate_id(mutant_id)
+    except Exception as exc:  # reported as evidence, not raised: the run must still say what it found
+        return {"id": mutant_id, "text": text, "killed": False, "by": [],
+                "error": f"{type(exc).__name__}: {exc}"}
+    return {"id": r.id, "text": r.text, "killed": r.killed, "by": list(r.by)}
+
+
+def _proof_items(proofs: Any, items: A.Items) -> None:
+    for v in proofs.verdicts:
+        verdict = "pass" if v.verdict == "proved" else ("fail" if v.verdict == "counterexample" else "unknown")
+        claim = (f"proved for every reachable state and valid configuration (k={v.k})" if v.verdict == "proved"
+                 else v.detail)
+        items.append(A.item("proof", v.id, verdict, claim, "proof", v.reqs,
+                            scope_detail=f"k-induction (k={v.k}) over the real table, every valid configuration"))
+
+
+def _mutant_items(mutants: list[dict[str, Any]], proofs: Any, items: A.Items) -> None:
+    """A killed mutant is evidence that the obligations that refuted it can fail (their requirements)."""
+    reqs_of = {v.id: list(v.reqs) for v in proofs.verdicts}
+    for m in mutants:
+        reqs = sorted({r for ob in m["by"] for r in reqs_of.get(ob, [])})
+        claim = (f"mutant '{m['text']}' refuted by {', '.join(m['by'])}" if m["killed"]
+                 else f"mutant '{m['text']}' could not be evaluated: {m['error']}" if m.get("error")
+                 else f"mutant '{m['text']}' SURVIVED: no obligation refuted it")
+        items.append(A.item("mutation", m["id"], "pass" if m["killed"] else "fail", claim, "mutation", reqs))
+
+
+def _contract_items(contracts: Any, items: A.Items) -> None:
+    from proofs.contracts import REQUIREMENTS as CONTRACT_REQS
+
+    for fn, reqs in sorted(CONTRACT_REQS.items()):
+        broken = any(f":{fn}" in line or f" {fn}(" in line for line in contracts.failures)
+        verdict = "fail" if broken or contracts.error else "pass"
+        items.append(A.item("contract", f"crosshair:{fn}", verdict, contracts.claim, "contract", reqs))
+
+
+def collect(opts: Options, say: Progress = print) -> dict[str, Any]:
+    from controller.alarms import CATALOG
+    from controller.table import TABLE, check_table
+    from proofs.contracts import finish_crosshair, start_crosshair
+    from proofs.evidence.package import clean
+    from proofs.evidence.records import records
+    from proofs.prove import run
+    from proofs.report import run_to_json
+
+    out = opts.out
+    out.mkdir(parents=True, exist_ok=True)
+    clean(out)
+    timings: dict[str, float] = {}
+    t_all = time.perf_counter()
+    cat = load()
+    check_table()
+    items: A.Items = []
+    tests_proc = A.start_tests(out) if opts.tests and opts.junit is None else None
+    say("tests      started in the background (pytest -m req)" if tests_proc is not None
+        else f"tests      results taken from {opts.junit}" if opts.junit is not None else "tests      skipped")
+    crosshair = start_crosshair(SETTINGS["crosshair_per_condition_s"])
+    pool, pending = None, None
+    if opts.mutants:  # in a spawned process from the start (patches never leak into this one)
+        from proofs.mutants import MUTANTS
+
+        t_mut = time.perf_counter()
+        say("mutants    applying every mutant in a second process, each must be refuted ...")
+        pool = multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=8)
+        pending = pool.map_async(evaluate_mutant, [m.id for m in MUTANTS], chunksize=1)
+    t0 = time.perf_counter()
+    say("proofs     Z3 k-induction over the real transition table ...")
+    proofs = run()
+    timings["proofs"] = time.perf_counter() - t0
+    say(f"proofs     {sum(v.verdict == 'proved' for v in proofs.verdicts)}/{len(proofs.verdicts)} proved "
+        f"({timings['proofs']:.0f} s)")
+    _proof_items(proofs, items)
+    scenarios = A.scenarios(items, timings, say) if opts.scenarios else []
+    bench = A.bench(out, items, timings, say) if opts.bench else {"accuracy": None, "occlusion": None,
+                                                                  "plots": {"trumpet": None, "occlusion": None}}
+    walk = A.walk(opts.walk_steps, opts.seed, items, timings, say)
+    A.inspections(items)
+    mutants: list[dict[str, Any]] = []
+    if pool is not None and pending is not None:
+        mutants = list(pending.get())
+        pool.close()
+        pool.join()
+        timings["mutants"] = time.perf_counter() - t_mut
+        say(f"mutants    {sum(m['killed'] for m in mutants)}/{len(mutants)} killed ({timings['mutants']:.0f} s)")
+    _mutant_items(mutants, proofs, items)
+    contracts = finish_crosshair(crosshair, SETTINGS["crosshair_per_condition_s"])
+    timings["crosshair"] = contracts.seconds
+    say(f"contracts  CrossHair: {contracts.claim}")
+    _contract_items(contracts, items)
+    tests: list[dict[str, Any]] = []
+    if tests_proc is not None or opts.junit is not None:
+        t0 = time.perf_counter()
+        if tests_proc is not None:
+            log, _ = tests_proc.communicate()
+            (out / "pytest.log").write_text(log)
+        else:
+            assert opts.junit is not None
+            (out / "junit.xml").write_bytes(opts.junit.read_bytes())
+        tests = A.parse_junit(out / "junit.xml")
+        timings["tests_wait"] = time.perf_counter() - t0
+        say(f"tests      {len(tests)} tests carrying requirement ids, {sum(t['outcome'] == 'failed' for t in tests)} "
+            "failed")
+        A.test_items(tests, items)
+    proofs_json = run_to_json(proofs, contracts)
+    settings = {"walk_steps": opts.walk_steps, **SETTINGS}
+    runs = {"tests": tests, "mutants": mutants, "scenarios": scenarios, "walk": walk,
+            "obligations": proofs_json["results"]}
+    results = build(cat, items, runs, TABLE, CATALOG, settings)
+    results.update(_run_sections(proofs, proofs_json, mutants, tests, scenarios, bench, walk, TABLE))
+    evidence: dict[str, Any] = {"format": "pumpctl-evidence/2", "results": results}
+    evidence["environment"] = {
+        "python": platform.python_version(), "platform": platform.platform(), "packages": _packages(),
+        "git": _git(), "settings": settings,
+        "seeds": {"walk": opts.seed, "scenarios": 0, "bench": 0, "hypothesis": 0},
+        "tools": {"z3": proofs.z3_version, "crosshair": contracts.version},
+    }
+    t0 = time.perf_counter()
+    stable, host = records(evidence, settings)
+    results.update(stable)
+    evidence["environment"]["records"] = host
+    timings["records"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - t_all
+    evidence["timings"] = {k: round(v, 2) for k, v in sorted(timings.items())}
+    return evidence
+
+
+def _run_sections(proofs: Any, proofs_json: dict[str, Any], mutants: list[dict[str, Any]],
+                  tests: list[dict[str, Any]], scenarios: list[dict[str, Any]], bench: dict[str, Any],
+                  walk: dict[str, Any], table: Any) -> dict[str, Any]:
+    """What each activity produced, in full, for the appendices (every one renders what is here)."""
+    from controller.state import LATCHED, STATES
+    from proofs.report import _trace_json, cex_toml
+
+    edges = sorted(({"source": s, "dest": row.dest_for(s), "label": row.label}
+                    for row in table for s in row.sources if row.dest_for(s) != s),
+                   key=lambda e: (e["source"], e["dest"], e["label"]))
+    return {"obligations": proofs_json["results"], "crosshair": proofs_json.get("crosshair"),
+            "wellformed": proofs_json.get("wellformed"),
+            "mutants": sorted(mutants, key=lambda m: m["id"]),
+            "tests": [{k: v for k, v in t.items() if k != "coverage"} | {"coverage": t["coverage"]} for t in tests],
+            "scenarios": scenarios, "bench": bench, "walk": walk,
+            "table": {"rows": len(table), "states": list(STATES), "latched": list(LATCHED), "edges": edges,
+                      "labels": [f"{r.label}@{'/'.join(r.sources)}" for r in table]},
+            "counterexamples": [{"obligation": v.id, "scenario": cex_toml(v), "trace": _trace_json(v.trace)}
+                                for v in proofs.verdicts if v.trace]}

@@ -1,0 +1,151 @@
+"""IEC 62304 records, generated from the repository and this run.
+
+Theory of operation
+-------------------
+``records`` assembles what clause 5 to 9 ask to have on file:
+
+- the software safety class and its reasoning, and the development plan (``specs/iec62304.toml``);
+- the architecture: software items from the package layout (``layout.items``), their sizes,
+  the items each uses, the SOUP each imports, and the segregation of the pure core (the
+  modules the proofs execute import nothing but the standard library, ``transitions`` and
+  each other - checked from the code);
+- the SOUP list of what the runtime ships (``specs/soup.toml``): name, installed version (or
+  "not installed"), required function, interface, known anomalies;
+- problem reports: the recorded ones (``specs/problems.toml``) and, opened automatically, every
+  failure of this run (failed requirement, failed test or scenario, surviving mutant);
+- configuration items: per software item its files with one digest over them, the tools and
+  the commit; every file's own hash is in ``manifest.sha256``;
+- release notes for the version (tagged, or untagged at the commit) with the residual
+  anomalies: open problems, hazards not supported, planned requirements, SOUP anomalies.
+
+Rules
+1. Facts of the code are computed, never typed: items, sizes, imports, versions, digests.
+2. Missing data files give empty sections with a note, never an exception.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata as md
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from proofs.evidence import layout as L
+
+ROOT = Path(__file__).resolve().parents[2]
+SPECS = ROOT / "specs"
+
+
+def _toml(name: str) -> dict[str, Any]:
+    p = SPECS / name
+    return dict(tomllib.loads(p.read_text(encoding="utf-8"))) if p.is_file() else {}
+
+
+def _version(name: str) -> str:
+    try:
+        return md.version(name)
+    except md.PackageNotFoundError:
+        return "not installed"
+
+
+def soup_list(layout: Mapping[str, Any]) -> list[dict[str, Any]]:
+    mods = layout.get("modules") or {}
+    out = []
+    for s in _toml("soup.toml").get("soup", []):
+        name = str(s.get("name"))
+        users = sorted(m for m, i in mods.items() if any(x.lower() == name.lower() for x in i.get("soup") or []))
+        out.append({"name": name, "extra": s.get("extra") or "(core dependency)",
+                    "function": s.get("function", ""), "requirements": s.get("requirements", ""),
+                    "interface": s.get("interface", ""), "imported_by": users,
+                    "anomalies": list(s.get("anomalies") or [])})
+    return out
+
+
+def _auto_problems(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every failure of this run, as an open problem report."""
+    out = []
+    for r in results.get("requirements") or []:
+        if r.get("verdict") == "failed":
+            bad = [e["id"] for e in r.get("evidence") or [] if e.get("verdict") == "fail"]
+            out.append({"problem": f"{r['id']} failed: {', '.join(bad)}", "requirements": [r["id"]]})
+    for t in results.get("tests") or []:
+        if t.get("outcome") == "failed":
+            out.append({"problem": f"test failed: {t['nodeid']}", "requirements": list(t.get("requirements") or [])})
+    for s in results.get("scenarios") or []:
+        if not s.get("passed"):
+            out.append({"problem": f"scenario failed: {s['file']}: {'; '.join(s.get('failures') or [])}",
+                        "requirements": list(s.get("requirements") or [])})
+    for m in results.get("mutants") or []:
+        if not m.get("killed"):
+            what = f"could not be evaluated: {m['error']}" if m.get("error") else "survived"
+            out.append({"problem": f"mutant {what}: {m['id']} ({m.get('text', '')})", "requirements": []})
+    return [{"id": f"PR-RUN-{i:03d}", "found_by": "this pumpctl verify run", "status": "open", "cause": "",
+             "resolution": "", "commit": "", "verified_by": [], **p} for i, p in enumerate(out, start=1)]
+
+
+def _digest(files: list[str]) -> str:
+    h = hashlib.sha256()
+    for f in sorted(files):
+        p = ROOT / f
+        h.update(f.encode() + b"\0" + (hashlib.sha256(p.read_bytes()).digest() if p.is_file() else b"missing"))
+    return h.hexdigest()
+
+
+def configuration(layout: Mapping[str, Any], items: list[dict[str, Any]]) -> dict[str, Any]:
+    from proofs.evidence.artefacts import input_files
+
+    mods = layout.get("modules") or {}
+    files = [p.relative_to(ROOT).as_posix() for p in input_files(ROOT)]
+    groups: dict[str, list[str]] = {}
+    by_path = {info["path"]: item["item"] for item in items for m in item["modules"] for info in [mods[m]]}
+    for f in files:
+        key = by_path.get(f) or ("tests" if f.startswith("tests/") else "specification data (specs/)"
+                                 if f.startswith("specs/") else "evidence templates" if "/templates/" in f
+                                 else "build configuration" if f == "pyproject.toml" else "other")
+        groups.setdefault(key, []).append(f)
+    return {"items": [{"item": k, "files": len(v), "sha256": _digest(v)} for k, v in sorted(groups.items())],
+            "files": len(files),
+            "manifest": "manifest.sha256 lists the sha256 of each of these files and of every artefact"}
+
+
+def environment(env: Mapping[str, Any], soup: list[dict[str, Any]]) -> dict[str, Any]:
+    """The host- and commit-dependent part: versions, the commit and tag, the release title."""
+    git = env.get("git") or {}
+    version, tag = _version("pumpctl"), git.get("tag")
+    return {"soup_versions": {s["name"]: _version(s["name"]) for s in soup},
+            "release": {"version": version, "tag": tag, "commit": git.get("commit"), "dirty": git.get("dirty"),
+                        "title": (f"pumpctl {version} (tag {tag})" if tag else
+                                  f"pumpctl {version}, untagged build at {str(git.get('commit') or '?')[:12]}")},
+            "tools": dict(env.get("tools") or {}), "python": env.get("python")}
+
+
+def release_notes(results: Mapping[str, Any], problems: list[dict[str, Any]], soup: list[dict[str, Any]],
+                  scope: Mapping[str, Any]) -> dict[str, Any]:
+    verdict = results.get("verdict") or {}
+    hazards = [h for h in results.get("hazards") or [] if h.get("verdict") != "supported"]
+    return {"verdict": verdict.get("summary", ""),
+            "anomalies": {
+                "open problems": [f"{p['id']}: {p['problem']}" for p in problems if p.get("status") != "closed"],
+                "hazard claims not supported": [f"{h['id']} ({h['severity']}, {h['verdict']}): "
+                                                f"{', '.join(h.get('unsupported_controls') or [])}" for h in hazards],
+                "planned requirements (not claimed)": list(verdict.get("planned") or []),
+                "SOUP known anomalies": [f"{s['name']}: {a}" for s in soup for a in s["anomalies"]],
+                "outside the proofs": [f"{o.get('part')}: {o.get('covered_by')}" for o in scope.get("outside") or []],
+                "not covered at all": [f"{o.get('part')}: {o.get('what')}" for o in scope.get("not_covered") or []],
+            }}
+
+
+def records(results: Mapping[str, Any], layout: Mapping[str, Any], scope_data: Mapping[str, Any],
+            scope: Mapping[str, Any]) -> dict[str, Any]:
+    data = _toml("iec62304.toml")
+    parts = [(str(r["part"]), tuple(r.get("modules") or [])) for r in scope_data.get("outside") or []]
+    items = L.items(layout, parts)
+    soup = soup_list(layout)
+    problems = list(_toml("problems.toml").get("problem", [])) + _auto_problems(results)
+    return {"classification": dict(data.get("classification") or {}), "plan": list(data.get("plan") or []),
+            "architecture": {"items": items, "segregation": L.segregation(layout),
+                             "soup_interfaces": [{"item": i["item"], "soup": i["soup"]} for i in items if i["soup"]]},
+            "soup": soup, "problems": problems, "configuration": configuration(layout, items),
+            "release": release_notes(results, problems, soup, scope)}

@@ -1,0 +1,195 @@
+"""The regulatory records: one honest verdict, risk file, use errors, IEC 62304, cybersecurity, signature."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from proofs.evidence import iec62304, layout, risk, security, signing, use_errors
+from proofs.evidence.build import assurance, headline
+from tests.evidence.sample import build
+
+
+@pytest.fixture(scope="module")
+def evidence() -> dict[str, Any]:
+    return build(None)
+
+
+def _hz(hid: str, severity: str, verdict: str) -> dict[str, Any]:
+    return {"id": hid, "severity": severity, "verdict": verdict}
+
+
+def test_the_headline_states_both_results_with_the_gaps_by_severity() -> None:
+    case = assurance([_hz("HAZ-A", "critical", "partial"), _hz("HAZ-B", "catastrophic", "partial"),
+                      _hz("HAZ-C", "catastrophic", "supported"), _hz("HAZ-D", "serious", "partial")])
+    assert case["status"] == "partial" and case["supported"] == 1
+    assert list(case["by_severity"]) == ["catastrophic", "critical", "serious"]  # worst first
+    line = headline(True, 74, 74, case, 12)
+    assert line == ("PASS: 74 of 74 implemented safety requirements verified; assurance case PARTIAL: 1 of 4 hazard "
+                    "claims supported (not supported: catastrophic HAZ-B; critical HAZ-A; serious HAZ-D); "
+                    "12 planned requirements not claimed")
+    assert assurance([_hz("HAZ-A", "minor", "unsupported")])["status"] == "not supported"
+    assert assurance([_hz("HAZ-A", "minor", "supported")])["status"] == "supported"
+    assert assurance([])["status"] == "not supported"
+
+
+def _results(verdict: str, covered: list[str]) -> dict[str, Any]:
+    return {"requirements": [{"id": "REQ-X", "title": "x", "verdict": verdict, "methods_covered": covered,
+                              "hazards": ["HAZ-1"]}],
+            "hazards": [{"id": "HAZ-1", "title": "h", "severity": "catastrophic", "verdict": "supported",
+                         "causes": ["c1", "c2"], "controls": ["REQ-X"]}]}
+
+
+RISK = {"policy": {"acceptability": {"catastrophic": ["ALARP", "U", "U", "U", "U"]},
+                   "reduction": {"proved": 3, "tested": 2, "simulated": 1, "none": 0}},
+        "hazard": [{"id": "HAZ-1", "cause": [{"cause": "c1", "p_before": 5, "controls": ["REQ-X"]},
+                                             {"cause": "gone", "p_before": 2, "controls": ["REQ-NEW"]}]}]}
+
+
+@pytest.mark.parametrize(("verdict", "covered", "p_after", "residual"),
+                         [("verified", ["proof", "stateful"], 2, "U"), ("verified", ["unit"], 3, "U"),
+                          ("partial", ["proof"], 5, "U")])
+def test_the_probability_after_control_follows_the_evidence(verdict: str, covered: list[str], p_after: int,
+                                                            residual: str) -> None:
+    rf = risk.risk_file(_results(verdict, covered), RISK)
+    c1 = rf["hazards"][0]["causes"][0]
+    assert (c1["p_before"], c1["p_after"], c1["after"]) == (5, p_after, residual)
+    assert c1["best"] == ("REQ-X" if verdict == "verified" else None)
+
+
+def test_the_risk_file_reports_every_mismatch_instead_of_dropping_it() -> None:
+    rf = risk.risk_file(_results("verified", ["proof"]), RISK)
+    hz = rf["hazards"][0]
+    assert [c["analysed"] for c in hz["causes"]] == [True, False]  # c2 has no analysis: shown, at P5
+    assert any("cause not analysed in specs/risk.toml: c2" in f for f in rf["findings"])
+    assert any("analysed cause is not in hazards.toml: gone" in f for f in rf["findings"])
+
+
+def test_the_real_risk_file_covers_every_hazard_cause_and_control(evidence: dict[str, Any]) -> None:
+    rf = evidence["results"]["risk"]
+    assert {h["id"] for h in rf["hazards"]} == {h["id"] for h in evidence["results"]["hazards"]}
+    real = risk.risk_file({"requirements": [], "hazards": _real_hazards()})
+    assert not [f for f in real["findings"] if "not analysed" in f or "mapped to no cause" in f
+                or "not in hazards.toml" in f]
+    assert real["overall"] in ("A", "ALARP", "U") and real["report"]
+
+
+def _real_hazards() -> list[dict[str, Any]]:
+    from specs.catalog import load
+
+    return [{"id": h.id, "title": h.title, "severity": h.severity, "verdict": "?", "causes": list(h.causes),
+             "controls": list(h.controls)} for h in load().hazards]
+
+
+def test_use_errors_list_a_missing_requirement_as_planned_and_never_claim_it(evidence: dict[str, Any]) -> None:
+    results = copy.deepcopy(evidence["results"])
+    out = use_errors.analysis(results)
+    ue = {u["id"]: u for u in out["use_errors"]}
+    assert {"UE-001", "UE-005", "UE-006"} <= set(ue)
+    ten_x = {c["requirement"]: c for c in ue["UE-001"]["controls"]}
+    assert ten_x["REQ-USE-001"]["verdict"] == "planned" and not ten_x["REQ-USE-001"]["defined"]
+    basic = {c["requirement"]: c for c in ue["UE-005"]["controls"]}
+    assert basic["REQ-DRG-006"]["verdict"] == "planned"
+    assert any("REQ-USE-001 is not yet in specs/requirements.toml" in f for f in out["findings"])
+    assert all(u["status"] == "not controlled" for u in out["use_errors"]
+               if all(not c["defined"] or c["verdict"] != "verified" for c in u["controls"]))
+
+
+def test_security_traces_req_sec_003_to_haz_sec_001(evidence: dict[str, Any]) -> None:
+    from specs.catalog import load
+
+    reqs = [{"id": r.id, "title": r.title, "hazards": list(r.hazards),
+             "verdict": "planned" if r.status != "implemented" else "verified"} for r in load().requirements]
+    sec = security.security_file({"requirements": reqs, "hazards": _real_hazards()},
+                                 evidence["results"]["risk"]["policy"])
+    assert "REQ-SEC-003 -> HAZ-SEC-001" in sec["traces"]
+    t = {x["id"]: x for x in sec["threats"]}
+    assert {"EP-SERIAL", "EP-LIBRARY", "EP-LOG", "EP-CLI", "EP-NETWORK"} <= {e["id"] for e in sec["entry_points"]}
+    assert t["T-004"]["severity"] == "catastrophic"
+    sec003 = next(c for c in t["T-004"]["controls"] if c["id"] == "REQ-SEC-003")
+    assert sec003["verdict"] == "planned" and "HAZ-SEC-001" in sec003["traced_to"]  # traced in specs/, both ways
+    assert t["T-010"]["status"] == "no control"  # the Dask scheduler: tooling, said so, never counted as controlled
+    assert not [f for f in sec["findings"] if "not traced" in f]
+
+
+def test_the_vulnerability_review_goes_stale_when_a_version_changes() -> None:
+    data = security.read()
+    assert security.environment(data)["status"] == "current"
+    stale = copy.deepcopy(data)
+    stale["vulnerability_review"]["versions"]["transitions"] = "0.0.1"
+    env = security.environment(stale)
+    assert env["status"].startswith("outdated") and "transitions: reviewed 0.0.1" in env["changed"][0]
+
+
+def test_the_core_segregation_is_checked_from_the_code_and_can_fail() -> None:
+    lay = layout.scan()
+    seg = layout.segregation(lay)
+    assert seg["ok"] and "controller.table" in seg["core"] and "controller.shell" not in seg["core"]
+    broken = copy.deepcopy(lay)
+    broken["modules"]["controller.guards"]["imports"].append("controller.logdb")
+    broken["modules"]["controller.flow"]["soup"].append("pyserial")
+    bad = layout.segregation(broken)
+    assert not bad["ok"] and len(bad["breaches"]) == 2
+
+
+def test_the_soup_list_is_the_runtime_and_names_who_imports_it() -> None:
+    lay = layout.scan()
+    soup = {s["name"]: s for s in iec62304.soup_list(lay)}
+    assert {"transitions", "pyserial", "cryptography"} <= set(soup)
+    assert not {"z3-solver", "crosshair-tool", "jinja2", "matplotlib", "pytest"} & set(soup)
+    assert soup["transitions"]["imported_by"] == ["controller.core"]
+    assert soup["transitions"]["anomalies"] and soup["pyserial"]["anomalies"]
+
+
+def test_a_failure_of_the_run_opens_a_problem_report(evidence: dict[str, Any]) -> None:
+    rec = evidence["results"]["iec62304"]
+    open_ = [p for p in rec["problems"] if p["status"] == "open"]
+    assert any("REQ-DOS-004 failed" in p["problem"] for p in open_)
+    assert any("mutant survived: M09-kvo-uncapped" in p["problem"] for p in open_)
+    crashed = copy.deepcopy(evidence["results"])
+    crashed["mutants"].append({"id": "M99", "text": "t", "killed": False, "by": [], "error": "TypeError: x"})
+    assert any("mutant could not be evaluated: TypeError: x: M99" in p["problem"]
+               for p in iec62304.records(crashed, layout.scan(), {}, {})["problems"])
+    assert rec["classification"]["class"] == "C" and rec["release"]["anomalies"]["open problems"]
+
+
+def test_a_mutant_that_crashes_the_engine_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    import proofs.mutants as M
+    from proofs.evidence.collect import evaluate_mutant
+
+    def boom(mutant_id: str) -> Any:
+        raise TypeError("missing 1 required positional argument")
+
+    monkeypatch.setattr(M, "_evaluate_id", boom)
+    r = evaluate_mutant(M.MUTANTS[0].id)
+    assert (r["killed"], r["by"], r["text"]) == (False, [], M.MUTANTS[0].text)
+    assert r["error"] == "TypeError: missing 1 required positional argument"
+
+
+def test_the_signed_manifest_verifies_and_a_flipped_byte_does_not(tmp_path: Path) -> None:
+    (tmp_path / "manifest.sha256").write_text("00" * 32 + "  evidence/report.html\n")
+    s = signing.signer()
+    assert s is not None and s.ephemeral
+    signing.sign(tmp_path, s)
+    ok, msg = signing.check(tmp_path)
+    assert ok and s.key_id in msg
+    if shutil.which("openssl"):
+        r = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", "manifest.pub.pem", "-rawin", "-in",
+                            "manifest.sha256", "-sigfile", "manifest.sha256.sig"], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 0 and "Verified Successfully" in r.stdout, r.stdout + r.stderr
+    data = bytearray((tmp_path / "manifest.sha256").read_bytes())
+    data[0] ^= 1
+    (tmp_path / "manifest.sha256").write_bytes(bytes(data))
+    ok, msg = signing.check(tmp_path)
+    assert not ok and "does NOT match" in msg
+    other = signing.signer()
+    assert other is not None
+    (tmp_path / "other.pem").write_bytes(other.public_pem)
+    signing.sign(tmp_path, s)
+    assert not signing.check(tmp_path, tmp_path / "other.pem")[0]  # a key the reviewer does not trust
