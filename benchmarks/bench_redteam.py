@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.redteam import run_sequence  # noqa: E402
+from tests.redteam import run_sequence
 
 
 def _chunk(args: tuple[int, int]) -> tuple[int, int, int, int, list[str]]:

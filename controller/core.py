@@ -52,6 +52,11 @@ class Step:
         return not self.accepted
 
 
+def latch_row(table: tuple[Row, ...], source: str) -> Row:
+    """The watchdog row that takes ``source`` to FAILSAFE (the table's checks make one exist)."""
+    return next(r for r in table if r.trigger == "watchdog" and source in r.sources)
+
+
 class _Model:
     """The object ``transitions`` drives; it only holds the state name."""
 
@@ -135,11 +140,18 @@ class Controller:
         return "no_row_fired"
 
     def _latch_failsafe(self, e: Event, source: str, reason: str) -> Step:
+        """Rule 3. The latch is the table's own watchdog row (so the latched state is one the proofs
+        cover, bolus ended and alarms settled); only if that itself fails (a double fault) does it fall
+        back to the bare minimum: motor stopped, watchdog raised."""
         old = self.vars
-        a = AN.set_cause(old.alarm, A.WATCHDOG, True)
-        active = a.active[: A.WATCHDOG] + (True,) + a.active[A.WATCHDOG + 1 :]
-        flow = old.flow._replace(rate=0, cap=old.flow.odo)
-        new = old._replace(flow=flow, alarm=a._replace(active=active, silence_until=old.flow.clock))
+        try:
+            new = latch_row(self.table, source).apply(old, Event("watchdog"), source)
+        except Exception:  # noqa: BLE001 - a double fault: nothing may stop the motor from stopping
+            a = AN.set_cause(old.alarm, A.WATCHDOG, True)
+            active = a.active[: A.WATCHDOG] + (True,) + a.active[A.WATCHDOG + 1 :]
+            new = old._replace(flow=old.flow._replace(rate=0, cap=old.flow.odo),
+                               alarm=a._replace(active=active, silence_until=old.flow.clock))
+        flow = new.flow
         self.vars = new
         self.machine.set_state("FAILSAFE", model=self._model)
         cmds = (StopMotor(flow.odo),) + tuple(c for c in commands_between(old, new) if not isinstance(c, StopMotor))

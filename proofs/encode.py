@@ -92,6 +92,19 @@ def concrete(template: Any, sym: Any, model: z3.ModelRef) -> Any:
     raise TypeError(type(template).__name__)
 
 
+class StrictBool(z3.BoolRef):
+    """A Z3 Boolean with no Python truth value: z3's own ``__bool__`` answers an ``==`` by comparing
+    the two terms structurally (so ``kind in (...)`` would silently be False); this one raises."""
+
+    def __bool__(self) -> bool:
+        raise TypeError("a symbolic comparison has no Python truth value: use controller.logic "
+                        "(all_of, any_of, ite), not if/and/or/in, on a symbolic event kind")
+
+
+def _strict(b: z3.BoolRef) -> StrictBool:
+    return StrictBool(b.as_ast(), b.ctx)
+
+
 class SymKind:
     """The event kind as a Z3 Int; compares with kind names the way the runtime's str does.
 
@@ -108,10 +121,10 @@ class SymKind:
         return KIND_CODE[other]
 
     def __eq__(self, other: object) -> z3.BoolRef:  # type: ignore[override]
-        return self.term == self._code(other)
+        return _strict(self.term == self._code(other))
 
     def __ne__(self, other: object) -> z3.BoolRef:  # type: ignore[override]
-        return self.term != self._code(other)
+        return _strict(self.term != self._code(other))
 
     def __bool__(self) -> bool:
         raise TypeError("a symbolic event kind has no truth value: compare it with == or != to a kind name")

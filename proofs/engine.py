@@ -147,7 +147,7 @@ class Engine:
                 sol.add(_bool(pre))
         vacuity = sol.check()
         if vacuity != z3.sat:
-            raise VacuousStep(f"the inductive step's assumptions are {vacuity}: no state satisfies them "
+            raise VacuousStep(f"vacuous inductive step: its assumptions are {vacuity}, no state satisfies them "
                               f"({sol.reason_unknown() if vacuity == z3.unknown else 'unsat'}); nothing is proved")
         targets = list(invs if goals is None else goals)
         result: dict[str, tuple[bool, str, float]] = {inv.id: (True, "", 0.0) for inv in targets}

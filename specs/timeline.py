@@ -89,6 +89,9 @@ def ghost_step(gh: Ghosts, source: str, kind: str, v0: Vars, dt: int, v1: Vars, 
     for j in range(N_WINDOWS):
         g, ring = gh[j], v0.win[j]
         part = _part(g, ring, source, kind, v0, dt, pushed_to)
+        if type(part) is int and part == 0 and v1.win[j] is ring and kind != "new_line":
+            out.append(g)  # nothing went in and the ring is the same object: the ghost is unchanged
+            continue
         went_in = part > 0
         lim = v0.prog.lim_vol[j]
         moved = Ghost(g.start, g.got + part, ite(went_in, maximum(g.top, lim), g.top),
