@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from controller import alarms as A
 from controller import annunciation as AN
+from controller.logic import all_of, ite, not_
 from controller.state import Vars
 from controller.units import VU_PER_ML
 
@@ -69,6 +70,12 @@ def annunciation(v: Vars) -> Annunciate:
     return Annunciate(spec.id, spec.priority.name.lower(), AN.audible(v.alarm, v.flow.clock))
 
 
+def relief_vu(old: Vars, new: Vars) -> int:
+    """Dual-use: the pressure relief a step commands (vu), 0 for none: one bounded back-off when a
+    downstream occlusion alarm is raised (REQ-OCC-004, REQ-REV-001; STEP-REV-001 states its bounds)."""
+    return ite(all_of(new.alarm.active[A.OCC_DOWN], not_(old.alarm.active[A.OCC_DOWN])), RELIEF_MAX_VU, 0)
+
+
 def commands_between(old: Vars, new: Vars) -> tuple[Command, ...]:
     out: list[Command] = []
     f, g = old.flow, new.flow
@@ -76,8 +83,9 @@ def commands_between(old: Vars, new: Vars) -> tuple[Command, ...]:
         out.append(StopMotor(g.odo) if g.rate == 0 else SetFlow(g.rate, g.cap))
     a, b = old.alarm, new.alarm
     if a is not b:
-        if b.active[A.OCC_DOWN] and not a.active[A.OCC_DOWN]:
-            out.append(RelievePressure(RELIEF_MAX_VU))
+        relief = relief_vu(old, new)
+        if relief > 0:
+            out.append(RelievePressure(relief))
         for i in range(A.N_ALARMS):
             if b.active[i] and not a.active[i]:
                 out.append(RaiseAlarm(A.IDS[i], A.CATALOG[i].priority.name.lower()))

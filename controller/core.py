@@ -146,7 +146,7 @@ class Controller:
         old = self.vars
         try:
             new = latch_row(self.table, source).apply(old, Event("watchdog"), source)
-        except Exception:  # noqa: BLE001 - a double fault: nothing may stop the motor from stopping
+        except Exception:
             a = AN.set_cause(old.alarm, A.WATCHDOG, True)
             active = a.active[: A.WATCHDOG] + (True,) + a.active[A.WATCHDOG + 1 :]
             new = old._replace(flow=old.flow._replace(rate=0, cap=old.flow.odo),

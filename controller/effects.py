@@ -141,6 +141,15 @@ def start(v: Vars, e: Event, s: str) -> Vars:
     return v._replace(marks=v.marks._replace(cycle_start=v.flow.clock))
 
 
+def resume(v: Vars, e: Event, s: str) -> Vars:
+    """Resuming an intermittent program whose interval passed while paused starts the next dose
+    now, not a tick later (INV-UND-001: never waiting past the interval)."""
+    f, m, p = v.flow, v.marks, v.prog
+    due = all_of(p.interval_ms > 0, f.step >= p.n_steps, f.clock >= m.cycle_start + p.interval_ms)
+    return v._replace(flow=f._replace(step=ite(due, 0, f.step), step_done=ite(due, 0, f.step_done)),
+                      marks=m._replace(cycle_start=ite(due, f.clock, m.cycle_start)))
+
+
 def pause(v: Vars, e: Event, s: str) -> Vars:
     return v._replace(marks=v.marks._replace(paused_at=v.flow.clock))
 

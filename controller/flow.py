@@ -152,7 +152,9 @@ def advance(v: Vars, dt: int, mode: Mode) -> Vars:
     if therapy:
         done = f.step_done + moved
         ends = all_of(step_finite(p, f.step), f.step < p.n_steps, done >= pick(f.step, p.step_vol))
-        restart = all_of(p.interval_ms > 0, f.step >= p.n_steps, clock2 >= cycle_start + p.interval_ms)
+        # the next intermittent dose starts in the tick its interval passes, also when the dose
+        # itself ends in that tick (no tick of silent waiting past the interval: INV-UND-001)
+        restart = all_of(p.interval_ms > 0, any_of(f.step >= p.n_steps, ends), clock2 >= cycle_start + p.interval_ms)
         step = ite(restart, 0, ite(ends, f.step + 1, f.step))
         step_done = ite(any_of(ends, restart), 0, done)
         cycle_start = ite(restart, clock2, cycle_start)

@@ -125,7 +125,7 @@ TABLE: tuple[Row, ...] = (
     # --- delivery --------------------------------------------------------------------------
     _r("start", ("READY", "STOPPED"), "RUNNING", START_OK, E.start, "REQ-DEL-001", "REQ-DRG-003", "REQ-FLT-001"),
     _r("pause", ("RUNNING", "BOLUS"), "PAUSED", CLIN, E.pause, "REQ-DEL-004"),
-    _r("resume", "PAUSED", "RUNNING", START_OK, E.nothing, "REQ-DEL-001"),
+    _r("resume", "PAUSED", "RUNNING", START_OK, E.resume, "REQ-DEL-001", "REQ-THR-002"),
     _r("stop", "PRIMING", "READY", CLIN, E.touch, "REQ-PRM-002"),
     _r("stop", ("RUNNING", "BOLUS", "PAUSED", "KVO", "ALARM"), "STOPPED", CLIN, E.nothing, "REQ-DEL-004"),
     # --- boluses ---------------------------------------------------------------------------

@@ -76,6 +76,8 @@ def symbolic(template: Any, name: str, leaves: list[z3.ExprRef]) -> Any:
 
 def concrete(template: Any, sym: Any, model: z3.ModelRef) -> Any:
     """Read the value of ``sym`` (shaped like ``template``) out of a model."""
+    if isinstance(sym, bool) or (isinstance(sym, int) and isinstance(template, int)):
+        return sym  # a leaf a row's effect left concrete
     if isinstance(template, bool):
         return z3.is_true(model.eval(sym, model_completion=True))
     if isinstance(template, int):

@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from controller import annunciation as AN
+from controller import commands as C
 from controller import dosebounds as DB
 from controller import effects as EF
 from controller import flow as F
@@ -52,6 +53,7 @@ class Mutant:
     table: Callable[[tuple[Row, ...]], tuple[Row, ...]] = lambda t: t
     expect: tuple[str, ...] = ()  # obligations expected to refute it (searched first; any obligation counts)
     contracts: tuple[str, ...] = ()  # an edge mutant: the CrossHair contracts that must refute it instead
+    depth: int = 8  # BMC depth of the search from power-on (a fault that needs more events asks for more)
 
 
 @contextlib.contextmanager
@@ -172,6 +174,24 @@ def _compile_with(**change: Any) -> Callable[..., Any]:
     return compiled
 
 
+def _site(site_id: str) -> Callable[[], list[Patch]]:
+    """A generated mutant (``proofs.mutagen``) as a hand-written one: one function's code replaced."""
+    def patches() -> list[Patch]:
+        from proofs import mutagen
+
+        site = next(x for x in mutagen.sites() if x.id == site_id)
+        target = mutagen._original(site.module, site.function)
+        undo = mutagen.apply(site)
+        new = target.__code__
+        undo()
+        return [(target, "__code__", new)]
+    return patches
+
+
+def _bubble_limit_iv(v: Any) -> int:
+    return pick(0, v.cfg.bubble_limit_nl)
+
+
 def _confirmed_ignores_change(v: Any, e: Any, s: str) -> Any:
     return logic.any_of(logic.not_(v.prog.needs_confirm), v.marks.confirmed)
 
@@ -268,6 +288,18 @@ MUTANTS: tuple[Mutant, ...] = (
            contracts=("bolus_bounds_from_the_library",)),
     Mutant("M33-library-window-not-compiled", "the edge drops the library's dose window",
            lambda: [(DB, "compile_entry", _compile_with(win_vol=0))], contracts=("library_window_kept",)),
+    Mutant("M34-patient-clinician-bolus", "a patient can start a clinician bolus (the row's actor guard removed)",
+           lambda: [], _drop_cond(G.by_clinician, "clinician_bolus"), expect=("STEP-ROL-004",)),
+    Mutant("M35-prime-while-connected", "priming starts without the line confirmed disconnected", lambda: [],
+           _drop_cond(G.line_disconnected, "prime"), expect=("STEP-PRM-001",)),
+    Mutant("M36-epidural-gets-iv-air-limit", "every route gets the intravenous air-in-line limit",
+           lambda: [(G, "bubble_limit", _bubble_limit_iv), (EF, "bubble_limit", _bubble_limit_iv)],
+           expect=("STEP-AIR-003",)),
+    Mutant("M37-relief-too-large", "the pressure relief backs off ten times the bound",
+           lambda: [(C, "RELIEF_MAX_VU", 10 * C.RELIEF_MAX_VU)], expect=("STEP-REV-001",)),
+    Mutant("M38-intermittent-restart-late", "the next intermittent dose waits until strictly after its interval",
+           _site("flow.advance:swap:clock2 >= cycle_start + p.interval_ms"), expect=("INV-UND-001",),
+           depth=10),  # self-test, program, start, a dose tick and six 10 s ticks to the 60 s interval
 )
 
 
@@ -295,7 +327,7 @@ def evaluate(m: Mutant, depth: int = 8, timeout_ms: int = 120_000) -> MutantResu
     with applied(m) as table:
         eng = Engine(table=table, timeout_ms=timeout_ms)
         if m.expect:  # the obligation written against this fault: a counterexample from it suffices
-            found = {k: v for k, v in eng.bmc(depth, only=list(m.expect), first=True).items()
+            found = {k: v for k, v in eng.bmc(max(depth, m.depth), only=list(m.expect), first=True).items()
                      if v.verdict == "counterexample" and v.replayed}
             if found:
                 return MutantResult(m.id, m.text, True, sorted(found), [], time.perf_counter() - t0, True)

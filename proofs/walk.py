@@ -64,7 +64,10 @@ def sample_program(rng: random.Random, c: Limits, short: bool = False) -> Progra
         pca_vol=pca_rate * pca_ms + rng.choice([0, 7]) if pca else 0, pca_rate=pca_rate, pca_ms=pca_ms,
         lockout_ms=rng.choice([pca_ms, 60_000, 600_000]) if pca else 0, pca_max_h=rng.randint(1, 4) if pca else 0,
         clin_bolus_max=rng.choice([0, min(VU_PER_ML, vtbi)]), lim_vol=(lim, rng.choice([0, lim * 2])),
-        lim_bucket_ms=(rng.choice([c.max_tick_ms, 5_000, 300_000]), rng.choice([10_000, 1_200_000])),
+        # mostly one window length: the dose history belongs to the line, and a program asking for
+        # another window over a history that still counts is refused (DEC-035)
+        lim_bucket_ms=(rng.choices([c.max_tick_ms, 5_000, 300_000], weights=[1, 1, 8])[0],
+                       rng.choices([10_000, 1_200_000], weights=[1, 8])[0]),
         reservoir_vol=vtbi + (VU_PER_ML if short else rng.choice([0, VU_PER_ML])), needs_confirm=rng.random() < 0.3,
         end_kvo=rng.random() < 0.7,
     )

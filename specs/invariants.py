@@ -23,13 +23,23 @@ from typing import Protocol
 from controller import alarms as A
 from controller import annunciation as AN
 from controller import windows
-from controller.events import Actor, Event
-from controller.flow import basal_rate, dose_allowance, kvo_limited, reservoir_left, reservoir_used, waiting
+from controller.commands import relief_vu
+from controller.events import KINDS, USER_KINDS, Actor, Event
+from controller.flow import (
+    basal_rate,
+    dose_allowance,
+    kvo_limited,
+    reservoir_left,
+    reservoir_used,
+    step_finite,
+    waiting,
+)
 from controller.guards import boluses_last_hour, third_repeat
 from controller.limits import SILENCE_MAX_MS, limits_ok
 from controller.logic import all_of, any_of, implies, ite, maximum, minimum, not_, pick, same
 from controller.program import N_WINDOWS, kvo_rate, program_ok, rate_cap, soft_exceeded, within_library
-from controller.state import ALARMABLE, FLOWING, NO_FLOW, Vars
+from controller.state import ALARMABLE, FLOWING, NO_FLOW, STATES, Vars
+from controller.units import VU_PER_ML
 
 
 class StateView(Protocol):
@@ -91,7 +101,8 @@ STATE_INVARIANTS: tuple[StateInv, ...] = (
              "no flow in POST, FAILED, IDLE, READY, PAUSED, STOPPED, ALARM or FAILSAFE",
              lambda st, v: implies(st.is_(*NO_FLOW), all_of(v.flow.rate == 0, v.flow.cap == v.flow.odo))),
     StateInv("INV-DEL-005", ("REQ-DEL-003", "REQ-REV-001"),
-             "the motor never passes its cap and never runs backwards",
+             "the motor never passes its cap and no rate command runs it backwards (the one bounded pressure "
+             "relief is STEP-REV-001)",
              lambda st, v: all_of(v.flow.rate >= 0, v.flow.odo <= v.flow.cap)),
     StateInv("INV-DEL-007", ("REQ-DEL-007", "REQ-DOS-005"),
              "KVO never exceeds the configured KVO rate nor the program's last step rate",
@@ -195,6 +206,19 @@ STATE_INVARIANTS: tuple[StateInv, ...] = (
                  implies(all_of(st.is_(*ALARMABLE), any_of(v.marks.temp_c10 < v.cfg.temp_min_c10,
                                                            v.marks.temp_c10 > v.cfg.temp_max_c10)),
                          v.alarm.active[A.TEMPERATURE_RANGE]))),
+    StateInv("INV-UND-001", ("REQ-THR-001", "REQ-THR-002", "REQ-DEL-007"),
+             "no silent under-infusion: an intermittent program never waits past its interval; a basal step that "
+             "should flow flows at its rate with room to move unless an alarm is active; KVO runs at the KVO rate",
+             lambda st, v: all_of(
+                 implies(all_of(st.is_("RUNNING", "BOLUS"), v.prog.interval_ms > 0, waiting(v)),
+                         v.flow.clock < v.marks.cycle_start + v.prog.interval_ms),
+                 implies(all_of(st.is_("RUNNING"), not_(waiting(v)), basal_rate(v) > 0, not_(AN.any_active(v.alarm))),
+                         all_of(v.flow.rate >= minimum(basal_rate(v), rate_cap(v.prog, v.cfg)),
+                                # room to move, or a finished step that the next tick ends (after a restore)
+                                any_of(v.flow.cap > v.flow.odo,
+                                       all_of(step_finite(v.prog, v.flow.step),
+                                              v.flow.step_done >= pick(v.flow.step, v.prog.step_vol))))),
+                 implies(st.is_("KVO"), v.flow.rate == kvo_rate(v.prog, v.cfg)))),
     StateInv("INV-THR-001", ("REQ-THR-001", "REQ-THR-002", "REQ-BOL-001"),
              "the rate is the current step's rate (plus the bolus), 0 between intermittent doses",
              lambda st, v: all_of(
@@ -204,6 +228,18 @@ STATE_INVARIANTS: tuple[StateInv, ...] = (
                  implies(st.is_("BOLUS"),
                          v.flow.rate == minimum(basal_rate(v) + v.bolus.rate, rate_cap(v.prog, v.cfg))))),
 )
+
+
+PERMITTED: dict[str, tuple[int, ...]] = {
+    k: ((Actor.PATIENT, Actor.CLINICIAN) if k == "patient_bolus" else (Actor.ADMIN,) if k == "configure"
+        else (Actor.CLINICIAN, Actor.ADMIN) if k in USER_KINDS else (Actor.SYSTEM,))
+    for k in KINDS
+}
+
+
+def _changed(s0: StateView, v0: Vars, s1: StateView, v1: Vars) -> bool:
+    """The step changed the state or a variable (a refusal changes nothing)."""
+    return any_of(not_(same(v1, v0)), *(all_of(s0.is_(n), not_(s1.is_(n))) for n in STATES))
 
 
 def _annunciation_ok(v: Vars) -> bool:
@@ -288,6 +324,32 @@ STEP_INVARIANTS: tuple[StepInv, ...] = (
             "no patient event changes the program, the pump limits or the drug library",
             lambda s0, v0, e, s1, v1: implies(e.actor == Actor.PATIENT,
                                               all_of(same(v1.prog, v0.prog), same(v1.cfg, v0.cfg)))),
+    StepInv("STEP-ROL-004", ("REQ-ROL-001", "REQ-ROL-002", "REQ-ROL-003"),
+            "every event kind changes anything only from the actors allowed for it (stated per kind, so a new row "
+            "for that trigger inherits it): configure by an administrator, a PCA demand by the patient or a "
+            "clinician, every other user event by a clinician or administrator, sensors and timers by the pump",
+            lambda s0, v0, e, s1, v1: implies(
+                _changed(s0, v0, s1, v1),
+                all_of(*(implies(e.kind == k, any_of(*(e.actor == a for a in PERMITTED[k]))) for k in KINDS)))),
+    StepInv("STEP-PRM-001", ("REQ-PRM-001", "REQ-PRM-002"),
+            "priming starts only on a clinician's prime with the patient line confirmed disconnected",
+            lambda s0, v0, e, s1, v1: implies(
+                all_of(s1.is_("PRIMING"), not_(s0.is_("PRIMING"))),
+                all_of(e.kind == "prime", e.flag, any_of(e.actor == Actor.CLINICIAN, e.actor == Actor.ADMIN),
+                       v1.marks.prime_target <= v1.cfg.prime_max))),
+    StepInv("STEP-AIR-003", ("REQ-AIR-001", "REQ-RTE-001"),
+            "a bubble above the limit of the program's route raises air_in_line (each route its own limit)",
+            lambda s0, v0, e, s1, v1: implies(
+                all_of(e.kind == "air", e.actor == Actor.SYSTEM,
+                       e.volume > pick(v0.prog.route, v0.cfg.bubble_limit_nl)),
+                v1.alarm.cause[A.AIR])),
+    StepInv("STEP-REV-001", ("REQ-REV-001", "REQ-OCC-004", "REQ-DEL-003"),
+            "the only reverse motion ever commanded is one pressure relief of at most 2 mL, when a downstream "
+            "occlusion alarm is raised, with the motor stopped (INV-DEL-005 covers every rate command)",
+            lambda s0, v0, e, s1, v1: implies(
+                relief_vu(v0, v1) > 0,
+                all_of(relief_vu(v0, v1) <= 2 * VU_PER_ML, v1.alarm.active[A.OCC_DOWN],
+                       not_(v0.alarm.active[A.OCC_DOWN]), v1.flow.rate == 0, v1.flow.cap == v1.flow.odo))),
     StepInv("STEP-DEL-004", ("REQ-DEL-004", "REQ-ALM-004"),
             "flow starts only from READY, STOPPED or PAUSED by a clinician with no stop-flow condition",
             lambda s0, v0, e, s1, v1: implies(

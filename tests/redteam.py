@@ -25,7 +25,7 @@ from fractions import Fraction
 from typing import Any
 
 from controller.commands import SetFlow, StopMotor
-from controller.core import Controller
+from controller.core import Controller, Step
 from controller.drugs import Library
 from controller.errors import ConfigurationError
 from controller.events import ev, tick
@@ -34,6 +34,7 @@ from controller.programs import build_program, clinician_bolus_payload
 from controller.recovery import restore
 from controller.state import Vars
 from controller.table import TABLE, Row
+from proofs.walk import check_step
 
 VU_PER_ML = 3_600_000_000  # the unit is restated here on purpose: 1 vu = 1 uL/h x 1 ms
 PER_TIME = {"h": Fraction(1), "min": Fraction(60)}
@@ -165,6 +166,21 @@ class Life:
     instants: list[tuple[int, int]] = field(default_factory=list)  # (t, vu): pushed between snapshot and power loss
     violations: list[str] = field(default_factory=list)
     events: int = 0
+    handled: int = 0  # core steps, ticks included
+    basic: bool = False  # the program in force is a basic infusion, not the library drug
+
+
+def _handle(life: Life, ctl: Controller, e: Any) -> Step:
+    """One event to the core; every state and step invariant is checked on it too (and what it
+    reached is recorded for the evidence's coverage, ``proofs.walk``)."""
+    s0, v0 = ctl.state, ctl.vars
+    step = ctl.handle(e)
+    life.handled += 1
+    quiet = e.kind == "tick" and step.state == s0 and step.vars.alarm is v0.alarm and life.handled % 50
+    broken = [] if quiet else check_step(s0, step, v0)  # a quiet tick is checked one time in fifty
+    if broken:
+        life.violations.append(f"invariants {broken} broken by {e.kind} in {s0}")
+    return step
 
 
 def _apply(life: Life, cmds: tuple[Any, ...]) -> None:
@@ -206,45 +222,52 @@ def run_sequence(seed: int, n_events: int = 40, table: tuple[Row, ...] = TABLE,
     """One random life of a pump; ``table`` and ``restore_fn`` let a test put a defect back."""
     rng = random.Random(seed)
     raw = random_entry(rng)
-    lib = Library.from_data({"drug": [raw]})
+    area = {"name": "general", "basic": rng.random() < 0.7, "rate_ml_h": {"hard_max": _pick(rng, 50, 200)},
+            "vtbi_ml": {"hard_max": _pick(rng, 20, 100)}}
+    lib = Library.from_data({"drug": [raw], "care_area": [area]})
     weight = Fraction(_pick(rng, 5, 40, 70, 120))
     b = clinical_bounds(raw, weight)
     limits = Limits(max_tick_ms=_pick(rng, 1000, 10_000, 10_000))
     ctl = Controller(limits, table=table)
     life = Life()
-    ctl.handle(ev("self_test", flag=True))
+    _handle(life, ctl, ev("self_test", flag=True))
     primed = False
     for _ in range(n_events):
         life.events += 1
         roll = rng.random()
         if roll < 0.18:
-            req = random_request(rng, raw, b, weight)
+            basic = rng.random() < 0.2
+            req = random_basic_request(rng, area) if basic else random_request(rng, raw, b, weight)
             try:
                 built = build_program(req, limits, lib)
             except ConfigurationError:
                 continue
             if ctl.state in ("RUNNING", "BOLUS", "PAUSED", "KVO", "ALARM"):
-                _apply(life, ctl.handle(ev("stop")).commands)
-            step = ctl.handle(ev("program", program=built.program))
+                _apply(life, _handle(life, ctl, ev("stop")).commands)
+            step = _handle(life, ctl, ev("program", program=built.program))
             if step.accepted:
-                _check_program(life, req, built.program, b)
+                life.basic = basic
+                if basic:
+                    _check_basic(life, req, built, area)
+                else:
+                    _check_program(life, req, built.program, b)
                 if built.program.needs_confirm or ctl.vars.line.big_change:
-                    ctl.handle(ev("confirm_soft_limit"))
+                    _handle(life, ctl, ev("confirm_soft_limit"))
                 if rng.random() < 0.8:
-                    _apply(life, ctl.handle(ev("start")).commands)
+                    _apply(life, _handle(life, ctl, ev("start")).commands)
         elif roll < 0.30:
-            step = ctl.handle(ev(_pick(rng, "start", "resume")))
+            step = _handle(life, ctl, ev(_pick(rng, "start", "resume")))
             _apply(life, step.commands)
         elif roll < 0.36:
-            _apply(life, ctl.handle(ev(_pick(rng, "stop", "pause"))).commands)
+            _apply(life, _handle(life, ctl, ev(_pick(rng, "stop", "pause"))).commands)
         elif roll < 0.40:
-            _apply(life, ctl.handle(ev("clear")).commands)
+            _apply(life, _handle(life, ctl, ev("clear")).commands)
         elif roll < 0.44 and ctl.state == "READY" and rng.random() < 0.5:
-            step = ctl.handle(ev("prime", volume=VU_PER_ML, flag=True))
+            step = _handle(life, ctl, ev("prime", volume=VU_PER_ML, flag=True))
             primed = step.accepted
             _apply(life, step.commands)
         elif roll < 0.52:
-            step = ctl.handle(ev("patient_bolus"))
+            step = _handle(life, ctl, ev("patient_bolus"))
             if step.accepted and b.bolus_ml is not None:
                 p = ctl.vars.prog
                 if Fraction(p.pca_rate * p.pca_ms, VU_PER_ML) > b.bolus_ml:
@@ -256,19 +279,19 @@ def run_sequence(seed: int, n_events: int = 40, table: tuple[Row, ...] = TABLE,
                 payload = clinician_bolus_payload(float(vol), _pick(rng, 30, 120))
             except ConfigurationError:
                 continue
-            step = ctl.handle(ev("clinician_bolus", volume=payload[0], rate=payload[1], duration_ms=payload[2]))
+            step = _handle(life, ctl, ev("clinician_bolus", volume=payload[0], rate=payload[1], duration_ms=payload[2]))
             if step.accepted and b.clin_bolus_ml is not None and vol > b.clin_bolus_ml:
                 life.violations.append(f"clinician bolus {vol} mL over the library's {b.clin_bolus_ml} mL")
             _apply(life, step.commands)
         elif roll < 0.62:  # power loss somewhere between the last snapshot and the cap, then power-on
             v, s = ctl.vars, ctl.state
             pushed = v.flow.odo + rng.randint(0, max(0, v.flow.cap - v.flow.odo))
-            if s != "PRIMING" and pushed > life.odo:
+            if s != "PRIMING" and pushed > life.odo and not life.basic:
                 life.instants.append((life.t_ms, pushed - life.odo))
             life.odo = pushed
             ctl = Controller(limits, vars=restore_fn(v, s, pushed), state="POST", table=table)
             life.rate, life.cap = 0, life.odo
-            ctl.handle(ev("self_test", flag=True))
+            _handle(life, ctl, ev("self_test", flag=True))
         else:
             dt = _pick(rng, 1, 250, limits.max_tick_ms)
             for _ in range(_pick(rng, 1, 10, 60, 120)):
@@ -284,16 +307,36 @@ def run_sequence(seed: int, n_events: int = 40, table: tuple[Row, ...] = TABLE,
 
 def _tick(life: Life, ctl: Controller, dt: int, b: Bounds, priming: bool) -> None:
     moved = min(life.rate * dt, life.cap - life.odo)
-    if moved > 0 and not priming:
+    if moved > 0 and not priming and not life.basic:  # the drug's own timeline (a basic infusion is not it)
         life.segments.append((life.t_ms, life.t_ms + dt, life.rate, moved))
         if b.speed_ml_h is not None and Fraction(life.rate, 1000) > b.speed_ml_h:
             life.violations.append(f"rate {life.rate} uL/h to the patient over {float(b.speed_ml_h)} mL/h")
     life.odo += max(0, moved)
     life.t_ms += dt
-    step = ctl.handle(tick(dt))
+    step = _handle(life, ctl, tick(dt))
     if step.vars.flow.odo != life.odo:
         life.violations.append(f"core odometer {step.vars.flow.odo} != integrated {life.odo}")
     _apply(life, step.commands)
+
+
+def random_basic_request(rng: random.Random, area: dict[str, Any]) -> dict[str, Any]:
+    """A basic infusion (no drug): sometimes over the care area's limits."""
+    rate = Fraction(area["rate_ml_h"]["hard_max"]) * Fraction(_pick(rng, 1, 5, 9, 15), 10)
+    vtbi = Fraction(area["vtbi_ml"]["hard_max"]) * Fraction(_pick(rng, 1, 5, 12), 10)
+    return {"rate_ml_h": float(rate), "vtbi_ml": float(vtbi)}
+
+
+def _check_basic(life: Life, req: dict[str, Any], built: Any, area: dict[str, Any]) -> None:
+    """An accepted basic infusion: allowed by its care area and within the care area's limits (REQ-DRG-006)."""
+    p = built.program
+    if not area["basic"]:
+        life.violations.append("a basic infusion was accepted in a care area that allows none")
+    if Fraction(max(p.step_rate), 1000) > area["rate_ml_h"]["hard_max"]:
+        life.violations.append(f"basic rate {max(p.step_rate)} uL/h over the care area's limit")
+    if Fraction(p.vtbi, VU_PER_ML) > area["vtbi_ml"]["hard_max"]:
+        life.violations.append(f"basic VTBI {p.vtbi} vu over the care area's limit")
+    if not built.basic or p.drug != 0:
+        life.violations.append("a program without a drug was not labelled basic")
 
 
 def _check_program(life: Life, req: dict[str, Any], p: Any, b: Bounds) -> None:

@@ -15,8 +15,8 @@ from tests.redteam import run_sequence
 CHUNKS, PER_CHUNK = 12, 100  # 1,200 sequences in the suite; benchmarks/bench_redteam.py runs more
 
 
-@pytest.mark.req("REQ-DRG-002", "REQ-DRG-005", "REQ-DOS-004", "REQ-DOS-006", "REQ-DOS-007", "REQ-BOL-005",
-                 "REQ-REC-001")
+@pytest.mark.req("REQ-DRG-002", "REQ-DRG-005", "REQ-DRG-006", "REQ-DOS-004", "REQ-DOS-006", "REQ-DOS-007",
+                 "REQ-BOL-005", "REQ-REC-001", "REQ-USE-001")
 @pytest.mark.method("stateful")
 @pytest.mark.parametrize("chunk", range(CHUNKS))
 def test_no_library_bound_or_window_is_ever_exceeded(chunk: int) -> None:

@@ -58,6 +58,18 @@ class PumpMachine(RuleBasedStateMachine):
     def patient_bolus(self) -> None:
         self._do(ev("patient_bolus"))
 
+    @precondition(lambda self: self.c.state == "RUNNING")
+    @rule(site=st.sampled_from([0, 1]))
+    def occlusion_cycle(self, site: int) -> None:
+        """A stop-flow alarm and the clinician's response; three within 10 min need a review (REQ-OCC-006)."""
+        for e in (ev("occlusion", site=site), ev("occlusion_clear", site=site), ev("acknowledge"), ev("resume")):
+            self._do(e)
+
+    @precondition(lambda self: self.c.state == "ALARM")
+    @rule()
+    def review(self) -> None:
+        self._do(ev("review"))
+
     @invariant()
     def commands_match_state(self) -> None:
         v = self.c.vars
