@@ -133,10 +133,26 @@ def _mutate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--only", metavar="ID", action="append", help="run only this mutant (repeatable)")
     p.add_argument("--json", metavar="FILE", help="write the results here")
     p.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
+    p.add_argument("--generated", action="store_true",
+                   help="run the mechanically generated campaign (proofs.mutagen) instead of the project's list")
+    p.add_argument("--sample", type=int, metavar="N",
+                   help="with --generated: a deterministic stratified sample of N sites (default: every site)")
+    p.add_argument("--list", action="store_true", help="with --generated: list the sites and stop")
+    p.add_argument("--record", action="store_true",
+                   help="with --generated: write the results to specs/mutation-campaign.json (read by the evidence)")
 
 
 @command("mutate", "apply every safety-relevant mutant and check that a proof obligation catches it")(_mutate_args)
 def _mutate(args: argparse.Namespace) -> int:
+    if args.jobs < 1:
+        print(f"pumpctl mutate: --jobs {args.jobs} must be at least 1")
+        return 2
+    if args.generated:
+        return _mutate_generated(args)
+    for flag in ("sample", "list", "record"):
+        if getattr(args, flag):
+            print(f"pumpctl mutate: --{flag} needs --generated")
+            return 2
     from proofs.mutants import MUTANTS, run_campaign
 
     ids = [m.id for m in MUTANTS]
@@ -144,9 +160,6 @@ def _mutate(args: argparse.Namespace) -> int:
         if only not in ids:
             print(f"pumpctl mutate: --only {only!r} is not a mutant; allowed: {', '.join(ids)}")
             return 2
-    if args.jobs < 1:
-        print(f"pumpctl mutate: --jobs {args.jobs} must be at least 1")
-        return 2
     results = run_campaign(args.only, args.jobs)
     killed = sum(r.killed for r in results)
     for r in results:
@@ -156,3 +169,42 @@ def _mutate(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps([r.__dict__ for r in results], indent=2, sort_keys=True) + "\n")
     return 0 if killed == len(results) else 1
+
+
+def _mutate_generated(args: argparse.Namespace) -> int:
+    from proofs import mutagen
+
+    every = mutagen.sites()
+    ids = [s.id for s in every]
+    if args.sample is not None and not 1 <= args.sample <= len(ids):
+        print(f"pumpctl mutate: --sample {args.sample} must be between 1 and {len(ids)} (the number of sites)")
+        return 2
+    for only in args.only or []:
+        if only not in ids:
+            print(f"pumpctl mutate: --only {only!r} is not a generated site (pumpctl mutate --generated --list)")
+            return 2
+    chosen = args.only or (mutagen.sample(args.sample) if args.sample else ids)
+    if args.list:
+        for s in every:
+            if s.id in chosen:
+                print(f"{s.id}\t{s.text}")
+        print(f"{len(chosen)} of {len(ids)} sites")
+        return 0
+
+    def progress(o: mutagen.Outcome, done: int, total: int) -> None:
+        print(f"[{done:3d}/{total}] {o.verdict:16s} {o.seconds:6.1f} s  {o.id}  {o.by[:80]}", flush=True)
+
+    results = mutagen.campaign(args.jobs, chosen, progress)
+    n = max(1, results["mutants"])
+    print(f"generated campaign: {results['mutants']} of {results['sites']} sites; "
+          f"killed by proof {results['killed_by_proof']} ({100 * results['killed_by_proof'] / n:.0f} %), "
+          f"by test {results['killed_by_test']} ({100 * results['killed_by_test'] / n:.0f} %), "
+          f"survivors {len(results['survivors'])} (argued equivalent {len(results['equivalent'])}, "
+          f"unexplained {len(results['unexplained'])})")
+    for sid in results["unexplained"]:
+        print(f"  SURVIVED {sid}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    if args.record:
+        mutagen.write(results)
+    return 0 if not results["unexplained"] else 1

@@ -37,6 +37,7 @@ import z3
 from controller import recovery
 from controller.core import Controller
 from controller.events import Actor, Event
+from controller.limits import Limits
 from controller.recovery import PowerCycle
 from controller.state import STATES, Vars, initial_vars
 from controller.table import TABLE, Row
@@ -204,14 +205,22 @@ class Engine:
             kept = [inv for inv in kept if inv.id not in failing]
 
     # --- base case: bounded model checking from power-on -------------------------------------
-    def bmc(self, depth: int, only: Sequence[str] | None = None, first: bool = False) -> dict[str, Verdict]:
+    def bmc(self, depth: int, only: Sequence[str] | None = None, first: bool = False,
+            prefix: Sequence[TraceStep] = ()) -> dict[str, Verdict]:
         """Search for real counterexamples of length <= depth. Returns the counterexamples found and,
         for an obligation whose query came back ``unknown``, an ``unknown`` verdict (never silence).
-        ``first``: stop at the first counterexample that replays (a mutant needs only one)."""
+        ``first``: stop at the first counterexample that replays (a mutant needs only one).
+        ``prefix``: a concrete run from power-on (``run_prefix``) whose last state the search starts
+        from; a counterexample is then the prefix followed by the search's events, and is replayed
+        whole from power-on (so a deep fault costs the solver only its last few events)."""
         frames = [E.new_frame(100)]
         steps: list[E.StepVars] = []
         sol = self.solver()
-        sol.add(E.domain(frames[0]), E.init(frames[0]))
+        if prefix:
+            last = prefix[-1]
+            sol.add(E.domain(frames[0]), E.pinned(frames[0], last.state, last.vars, last.ghosts))
+        else:
+            sol.add(E.domain(frames[0]), E.init(frames[0]))
         found: dict[str, Verdict] = {}
         wanted = [inv for inv in self.invs if only is None or inv.id in only]
         for d in range(depth + 1):
@@ -234,9 +243,11 @@ class Engine:
                 t0 = time.perf_counter()
                 r = sol.check()
                 if r == z3.sat:
-                    trace = self._trace(sol.model(), frames, steps)
-                    found[inv.id] = Verdict(inv.id, inv.reqs, inv.text, inv.safety, "counterexample", d,
-                                            time.perf_counter() - t0, f"broken after {d} events", trace,
+                    found_trace = self._trace(sol.model(), frames, steps)
+                    trace = [*prefix, *found_trace[1:]] if prefix else found_trace
+                    n = len(trace) - 1
+                    found[inv.id] = Verdict(inv.id, inv.reqs, inv.text, inv.safety, "counterexample", n,
+                                            time.perf_counter() - t0, f"broken after {n} events", trace,
                                             replay(trace, self.table, inv))
                 elif r == z3.unknown:
                     found[inv.id] = Verdict(inv.id, inv.reqs, inv.text, inv.safety, "unknown", None,
@@ -300,6 +311,22 @@ def concrete_event(m: z3.ModelRef, s: E.StepVars) -> Event | PowerCycle:
         return PowerCycle(values["volume"])
     values["actor"] = Actor(values["actor"])
     return Event(kind, **values)
+
+
+def run_prefix(cfg: Limits, events: Sequence[Event], table: tuple[Row, ...] = TABLE) -> list[TraceStep]:
+    """A concrete run from power-on on the runtime (the table given), as trace steps with ghosts;
+    every event must be accepted (a prefix that is refused proves nothing about the fault)."""
+    c = Controller(cfg, table=table)
+    gh = E.GHOST_TEMPLATE
+    out = [TraceStep(c.state, None, c.vars, gh)]
+    for e in events:
+        s0, v0 = c.state, c.vars
+        step = c.handle(e)
+        if not step.accepted:
+            raise ValueError(f"prefix event {e.kind} refused in {s0}: {step.reason}")
+        gh = ghost_step(gh, s0, e.kind, v0, e.dt_ms, c.vars)
+        out.append(TraceStep(c.state, e, c.vars, gh))
+    return out
 
 
 def run_trace(trace: list[TraceStep], table: tuple[Row, ...]) -> list[tuple[str, Vars, Ghosts]]:

@@ -38,7 +38,8 @@ from controller import logic
 from controller import program as P
 from controller import recovery as R
 from controller import windows as W
-from controller.limits import PUMP_MAX_VTBI
+from controller.events import Actor, Event, tick
+from controller.limits import PUMP_MAX_VTBI, Limits
 from controller.logic import ite, maximum, minimum, pick
 from controller.table import TABLE, Row
 
@@ -54,6 +55,9 @@ class Mutant:
     expect: tuple[str, ...] = ()  # obligations expected to refute it (searched first; any obligation counts)
     contracts: tuple[str, ...] = ()  # an edge mutant: the CrossHair contracts that must refute it instead
     depth: int = 8  # BMC depth of the search from power-on (a fault that needs more events asks for more)
+    # a deep fault: concrete events from power-on (run on the mutated runtime) after which the search
+    # starts; the counterexample is the prefix plus what the search finds, replayed whole from power-on
+    prefix: Callable[[], tuple[Limits, list[Event]]] | None = None
 
 
 @contextlib.contextmanager
@@ -200,6 +204,22 @@ def _silence_too_long(v: Any, e: Any, s: str) -> Any:
     return v._replace(alarm=v.alarm._replace(silence_until=v.flow.clock + 10 * v.cfg.silence_ms))
 
 
+def _intermittent_dose_given() -> tuple[Limits, list[Event]]:
+    """Self-test, a 1 mL dose at 100 mL/h every minute, start, and the dose given (36 s of 1 s ticks
+    and 23 s of waiting at the default 1 s tick): the next dose is due at the next tick (M38 needs 63 events
+    from power-on at the default tick; the search from here needs one or two)."""
+    from controller.program import Kind, Program
+    from controller.units import RATE_PER_ML_H as ML_H
+    from controller.units import VU_PER_ML as ML
+
+    prog = Program(loaded=True, route=0, n_steps=1, step_rate=(100 * ML_H, 0, 0, 0), step_vol=(ML, 0, 0, 0),
+                   kind=Kind.INTERMITTENT, interval_ms=60_000, vtbi=10 * ML, rate_hard_max=500 * ML_H,
+                   reservoir_vol=50 * ML)
+    clin = Actor.CLINICIAN
+    events = [Event("self_test", flag=True), Event("program", clin, program=prog), Event("start", clin)]
+    return Limits(), [*events, *(tick(1_000) for _ in range(59))]
+
+
 def _therapy_rate_uncapped(v: Any) -> int:
     intended = F.basal_rate(v) + ite(F.bolus_active(v), v.bolus.rate, 0)
     return ite(F.kvo_limited(v), minimum(intended, P.kvo_rate(v.prog, v.cfg)), intended)
@@ -299,7 +319,7 @@ MUTANTS: tuple[Mutant, ...] = (
            lambda: [(C, "RELIEF_MAX_VU", 10 * C.RELIEF_MAX_VU)], expect=("STEP-REV-001",)),
     Mutant("M38-intermittent-restart-late", "the next intermittent dose waits until strictly after its interval",
            _site("flow.advance:swap:clock2 >= cycle_start + p.interval_ms"), expect=("INV-UND-001",),
-           depth=10),  # self-test, program, start, a dose tick and six 10 s ticks to the 60 s interval
+           depth=3, prefix=_intermittent_dose_given),
 )
 
 
@@ -318,7 +338,7 @@ def evaluate(m: Mutant, depth: int = 8, timeout_ms: int = 120_000) -> MutantResu
     """One inductive pass on the mutated table finds the obligations it breaks; BMC from power-on
     then looks for a real counterexample to one of them (first found wins). An edge mutant (code
     before the core: the library compiler) is refuted by its CrossHair contracts instead."""
-    from proofs.engine import Engine
+    from proofs.engine import Engine, run_prefix
 
     if m.contracts:
         return evaluate_edge(m)
@@ -327,7 +347,9 @@ def evaluate(m: Mutant, depth: int = 8, timeout_ms: int = 120_000) -> MutantResu
     with applied(m) as table:
         eng = Engine(table=table, timeout_ms=timeout_ms)
         if m.expect:  # the obligation written against this fault: a counterexample from it suffices
-            found = {k: v for k, v in eng.bmc(max(depth, m.depth), only=list(m.expect), first=True).items()
+            prefix = () if m.prefix is None else run_prefix(*m.prefix(), table=table)
+            found = {k: v for k, v in eng.bmc(m.depth if prefix else max(depth, m.depth), only=list(m.expect),
+                                              first=True, prefix=prefix).items()
                      if v.verdict == "counterexample" and v.replayed}
             if found:
                 return MutantResult(m.id, m.text, True, sorted(found), [], time.perf_counter() - t0, True)

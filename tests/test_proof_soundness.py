@@ -77,3 +77,27 @@ def test_rec_001_can_end_as_a_counterexample() -> None:
 
     r = evaluate(next(m for m in MUTANTS if m.id == "M27-restore-forgets-windows"))
     assert r.killed and r.replayed and ("REC-001" in r.by or "TL-AUX" in r.by), r
+
+
+@pytest.mark.req("REQ-THR-002")
+def test_a_search_from_a_concrete_prefix_replays_from_power_on() -> None:
+    """A deep fault (M38: the next intermittent dose one tick late, 63 events from power-on) is
+    searched from the end of a concrete runtime prefix; the counterexample is the whole run from
+    power-on and replays there; the unmutated code has none from the same state; and a prefix the
+    runtime refuses is an error, never a starting point."""
+    from controller.events import Event
+    from controller.limits import Limits
+    from proofs.engine import run_prefix
+    from proofs.mutants import MUTANTS, applied
+
+    m = next(x for x in MUTANTS if x.id == "M38-intermittent-restart-late")
+    assert m.prefix is not None
+    with applied(m) as table:
+        pre = run_prefix(*m.prefix(), table=table)
+        found = Engine(table=table).bmc(2, only=["INV-UND-001"], first=True, prefix=pre)
+    v = found["INV-UND-001"]
+    assert v.verdict == "counterexample" and v.replayed
+    assert v.trace[0].state == "POST" and v.trace[0].event is None and len(v.trace) > len(pre)
+    assert Engine().bmc(2, only=["INV-UND-001"], prefix=run_prefix(*m.prefix())) == {}
+    with pytest.raises(ValueError, match="refused"):
+        run_prefix(Limits(), [Event("start")])
