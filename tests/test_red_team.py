@@ -12,7 +12,7 @@ from controller import dosebounds, effects, recovery, windows
 from controller.libbounds import LibBounds
 from tests.redteam import run_sequence
 
-CHUNKS, PER_CHUNK = 12, 100  # 1,200 sequences in the suite; benchmarks/bench_redteam.py runs more
+CHUNKS, PER_CHUNK = 20, 100  # 2,000 sequences in the suite; benchmarks/bench_redteam.py runs more
 
 
 @pytest.mark.req("REQ-DRG-002", "REQ-DRG-005", "REQ-DRG-006", "REQ-DOS-004", "REQ-DOS-006", "REQ-DOS-007",
