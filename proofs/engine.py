@@ -198,6 +198,10 @@ class Engine:
                     sol.push()
                     sol.add(z3.Not(goal))
                     r = sol.check()
+                    if r == z3.unknown:  # a loaded machine: once more with four times the time, then unknown
+                        sol.set("timeout", 4 * self.timeout_ms)
+                        r = sol.check()
+                        sol.set("timeout", self.timeout_ms)
                     sol.pop()
                     if r != z3.unsat:
                         ok, first, spent = result[inv_id]

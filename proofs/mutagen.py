@@ -185,12 +185,18 @@ class Outcome:
 
 
 def _tests() -> str:
-    """The test battery for a mutant the proofs did not refute: '' when everything passes."""
-    import random  # noqa: F401 - the walk seeds its own generator
+    """The test battery every mutant meets first: the empty string when everything passes."""
+    import sys
 
+    if str(ROOT) not in sys.path and (ROOT / "tests" / "redteam.py").exists():
+        sys.path.insert(0, str(ROOT))  # the battery lives in the repository's tests/ (not in the wheel)
+    try:
+        from tests.redteam import run_sequence
+        from tests.test_core_examples import EXAMPLES
+    except ImportError as exc:
+        raise RuntimeError("the generated campaign needs a source checkout: its test battery is tests/redteam.py "
+                           f"and tests/test_core_examples.py ({exc})") from exc
     from proofs.walk import walk
-    from tests.redteam import run_sequence
-    from tests.test_core_examples import EXAMPLES
 
     for fn in EXAMPLES:
         try:

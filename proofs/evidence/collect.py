@@ -213,6 +213,20 @@ def collect(opts: Options, say: Progress = print) -> dict[str, Any]:
     return evidence
 
 
+def _generated_campaign() -> dict[str, Any] | None:
+    """The recorded generated mutation campaign (``pumpctl mutate --generated --record``), with
+    whether it is current (every mutated source unchanged since it ran). Not re-run by verify: it
+    costs minutes per mutant; an outdated record is shown as outdated, never as current."""
+    from proofs import mutagen
+
+    data, current = mutagen.recorded()
+    if data is None:
+        return None
+    keep = ("mutants", "sites", "killed_by_proof", "killed_by_test", "survivors", "equivalent", "unexplained")
+    return {**{k: data.get(k) for k in keep}, "current": current,
+            "outcomes": [{k: o[k] for k in ("id", "text", "verdict", "by")} for o in data.get("outcomes", [])]}
+
+
 def _run_sections(proofs: Any, proofs_json: dict[str, Any], mutants: list[dict[str, Any]],
                   tests: list[dict[str, Any]], scenarios: list[dict[str, Any]], bench: dict[str, Any],
                   walk: dict[str, Any], table: Any) -> dict[str, Any]:
@@ -226,6 +240,7 @@ def _run_sections(proofs: Any, proofs_json: dict[str, Any], mutants: list[dict[s
     return {"obligations": proofs_json["results"], "crosshair": proofs_json.get("crosshair"),
             "wellformed": proofs_json.get("wellformed"),
             "mutants": sorted(mutants, key=lambda m: m["id"]),
+            "generated_mutants": _generated_campaign(),
             "tests": [{k: v for k, v in t.items() if k != "coverage"} | {"coverage": t["coverage"]} for t in tests],
             "scenarios": scenarios, "bench": bench, "walk": walk,
             "table": {"rows": len(table), "states": list(STATES), "latched": list(LATCHED), "edges": edges,
