@@ -190,6 +190,62 @@ def ex_identical_stops_further_apart_than_10_min_are_not_counted() -> list[Step]
     return steps
 
 
+@example("REQ-RES-001", "REQ-DEL-001")
+def ex_an_empty_container_cannot_be_started() -> list[Step]:
+    """With the container used up, start is refused (the generated campaign showed the guard
+    reservoir_has_volume is backed by the reservoir_empty stop condition: see
+    specs/mutants_equivalent.toml)."""
+    c = running(program(vtbi=20 * ML, reservoir_vol=1 * ML))
+    steps = run_for(c, 40_000)  # 1 mL at 100 mL/h takes 36 s
+    assert c.state == "ALARM" and "reservoir_empty" in active(c)
+    steps.append(must(c.handle(ev("stop"))))
+    steps.append(refused(c.handle(ev("start"))))
+    assert c.state == "STOPPED" and c.vars.flow.rate == 0
+    return steps
+
+
+@example("REQ-BOL-005", "REQ-DEL-002")
+def ex_a_clinician_bolus_over_the_rate_cap_is_refused() -> list[Step]:
+    """Found by the generated campaign (clin_bolus_ok without its rate-cap conjunct): basal plus
+    bolus rate above the cap is refused, not silently clamped (which would stretch the bolus)."""
+    c = running(program(clin_bolus_max=3 * ML, vtbi=50 * ML))  # basal 100 mL/h, cap 500 mL/h
+    steps = [refused(c.handle(ev("clinician_bolus", volume=2 * ML, rate=401 * ML_H, duration_ms=17_000)),
+                     "bolus_out_of_range")]
+    steps.append(must(c.handle(ev("clinician_bolus", volume=2 * ML, rate=400 * ML_H, duration_ms=18_000))))
+    assert c.state == "BOLUS"
+    return steps
+
+
+@example("REQ-CFG-001", "REQ-DOS-004")
+def ex_a_tick_longer_than_a_kept_window_bucket_is_not_configured() -> list[Step]:
+    """Found by the generated campaign (ticks_fit_windows off by one): the line's rings keep their
+    bucket after a clear, so a new longest tick must still fit in it, to the millisecond."""
+    c = ready(program(lim_vol=(5 * ML, 0), lim_bucket_ms=(1_000, 1_200_000)))
+    steps = [must(c.handle(ev("start")))]
+    steps += run_for(c, 3_000)
+    steps += [must(c.handle(ev("stop"))), must(c.handle(ev("clear")))]
+    assert c.state == "IDLE" and c.vars.win[0].bucket == 1_000
+    steps.append(refused(c.handle(ev("configure", limits=Limits(max_tick_ms=1_001))), "window_tick"))
+    steps.append(must(c.handle(ev("configure", limits=Limits(max_tick_ms=1_000)))))
+    return steps
+
+
+@example("REQ-DOS-006")
+def ex_a_slot_without_a_limit_neither_blocks_nor_rearms_a_ring() -> list[Step]:
+    """Found by the generated campaign (history_fits and load_program, a conjunct or disjunct
+    dropped): a program of the same entry without a limit in a slot is not refused because that
+    ring holds history over another window, and the ring keeps its window (it is not re-armed)."""
+    c = running(program(lim_vol=(0, 10 * ML), lim_bucket_ms=(300_000, 1_200_000)))
+    steps = run_for(c, 5_000)
+    steps.append(must(c.handle(ev("stop"))))
+    assert c.vars.win[1].bucket == 1_200_000
+    assert c.vars.win[0].bucket == 1_200_000  # an empty ring is armed only for a slot with a limit
+    steps.append(must(c.handle(ev("program", program=program(lim_vol=(0, 0), lim_bucket_ms=(360_000, 600_000))))))
+    assert c.vars.win[1].bucket == 1_200_000  # the ring with history keeps its window
+    assert c.vars.win[0].bucket == 1_200_000
+    return steps
+
+
 @example("REQ-DEL-005")
 def ex_run_to_vtbi_then_stop() -> list[Step]:
     c = running(program(vtbi=1 * ML, end_kvo=False))
