@@ -246,6 +246,47 @@ def ex_a_slot_without_a_limit_neither_blocks_nor_rearms_a_ring() -> list[Step]:
     return steps
 
 
+@example("REQ-THR-001")
+def ex_a_loading_dose_is_given_once_then_maintenance() -> list[Step]:
+    """Found by the generated campaign (flow.advance, ``f.step + 1`` -> ``f.step``: a finished
+    loading dose started again): 1 mL at 200 mL/h (18 s), then 10 mL/h until the VTBI."""
+    c = running(program(kind=Kind.LOADING, n_steps=2, step_rate=(200 * ML_H, 10 * ML_H, 0, 0),
+                        step_vol=(1 * ML, 0, 0, 0), vtbi=20 * ML))
+    steps = run_for(c, 18_000)
+    assert c.vars.flow.delivered == 1 * ML and c.vars.flow.step == 1
+    steps += run_for(c, 36_000)
+    assert c.state == "RUNNING" and c.vars.flow.step == 1 and c.vars.flow.rate == 10 * ML_H
+    assert c.vars.flow.delivered == 1 * ML + 10 * ML_H * 36_000
+    return steps
+
+
+@example("REQ-AIR-001")
+def ex_a_bubble_exactly_at_the_limit_is_not_an_alarm() -> list[Step]:
+    """Found by the generated campaign (effects.air, > swapped for >=): the limit itself is allowed,
+    one nanolitre over it stops the pump; the cause and the state agree either way."""
+    c = running(program())
+    limit = c.vars.cfg.bubble_limit_nl[c.vars.prog.route]
+    steps = [must(c.handle(ev("air", None, volume=limit)))]
+    assert c.state == "RUNNING" and "air_in_line" not in active(c)
+    steps.append(must(c.handle(ev("air", None, volume=limit + 1))))
+    assert c.state == "ALARM" and "air_in_line" in active(c)
+    return steps
+
+
+@example("REQ-THR-002")
+def ex_an_intermittent_dose_ends_waits_and_restarts_on_time() -> list[Step]:
+    """Found by the generated campaign (flow.step_finite without ``interval_ms > 0``: the dose never
+    ends, a continuous infusion at the dose rate): 1 mL at 100 mL/h (36 s) every minute."""
+    c = running(program(kind=Kind.INTERMITTENT, step_vol=(1 * ML, 0, 0, 0), interval_ms=60_000, vtbi=10 * ML))
+    steps = run_for(c, 36_000)
+    assert c.vars.flow.delivered == 1 * ML
+    steps += run_for(c, 23_000)
+    assert c.vars.flow.delivered == 1 * ML and c.vars.flow.rate == 0 and c.state == "RUNNING"  # waiting
+    steps += run_for(c, 1_000)  # the interval has passed: the next dose starts in that tick (INV-UND-001)
+    assert c.vars.flow.rate == 100 * ML_H and c.vars.marks.cycle_start == 60_000
+    return steps
+
+
 @example("REQ-DEL-005")
 def ex_run_to_vtbi_then_stop() -> list[Step]:
     c = running(program(vtbi=1 * ML, end_kvo=False))
