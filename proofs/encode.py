@@ -231,9 +231,14 @@ def init(f: Frame) -> z3.BoolRef:
                   ghosts)
 
 
+def frame_values(state: str, v: Vars, gh: Ghosts) -> list[Any]:
+    """A concrete (state, variables, ghosts) as values in the order of a frame's leaves."""
+    return [STATE_CODE[state], *flatten(v), *flatten(gh)]
+
+
 def pinned(f: Frame, state: str, v: Vars, gh: Ghosts) -> z3.BoolRef:
     """Frame f is exactly this concrete (state, variables, ghosts): every leaf equal to its value."""
-    values = [STATE_CODE[state], *flatten(v), *flatten(gh)]
+    values = frame_values(state, v, gh)
     if len(values) != len(f.leaves):
         raise ValueError(f"a concrete state has {len(values)} leaves, the frame {len(f.leaves)}")
     return z3.And(*(leaf == value for leaf, value in zip(f.leaves, values, strict=True)))

@@ -143,10 +143,10 @@ class Engine:
         e = post.event
         if not isinstance(e, Event):
             raise TypeError("agrees() checks events of the table; a power cycle is checked by REC-001")
-        sides = ((self.f0.leaves, [E.STATE_CODE[pre.state], *E.flatten(pre.vars), *E.flatten(pre.ghosts)]),
+        sides = ((self.f0.leaves, E.frame_values(pre.state, pre.vars, pre.ghosts)),
                  (self.e0.leaves, [E.KIND_CODE[e.kind], *(leaf for name in E.SymEvent._fields[1:]
                                                           for leaf in E.flatten(getattr(e, name)))]),
-                 (self.g0.leaves, [E.STATE_CODE[post.state], *E.flatten(post.vars), *E.flatten(post.ghosts)]))
+                 (self.g0.leaves, E.frame_values(post.state, post.vars, post.ghosts)))
         pairs = [(leaf, z3.BoolVal(bool(value)) if z3.is_bool(leaf) else z3.IntVal(int(value)))
                  for leaves, values in sides for leaf, value in zip(leaves, values, strict=True)]
         verdict = z3.simplify(z3.substitute(self.relation, *pairs))
