@@ -53,13 +53,15 @@ def _emulate(args: argparse.Namespace) -> int:
         raise ConfigurationError("--diameter/--address", (args.diameter, args.address),
                                  "a diameter and an address the pump accepts", str(exc)) from None
     server = family.emulator(pump, seed=args.seed, faults=faults)
-    with server:
-        print(server.port, flush=True)
-        print(f"{family.title} emulator: address {args.address}, syringe {args.diameter} mm; Ctrl-C to stop",
-              file=sys.stderr, flush=True)
-        try:
+    # the whole served span is inside the try: on a starved machine a client can finish its work and
+    # send Ctrl-C before this thread reaches the idle loop, and that must still end with status 0
+    try:
+        with server:
+            print(server.port, flush=True)
+            print(f"{family.title} emulator: address {args.address}, syringe {args.diameter} mm; Ctrl-C to stop",
+                  file=sys.stderr, flush=True)
             while True:
                 time.sleep(0.5)
-        except KeyboardInterrupt:
-            print("emulator stopped", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("emulator stopped", file=sys.stderr)
     return 0
