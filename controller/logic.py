@@ -177,14 +177,29 @@ def pick(index: int, options: Sequence[T]) -> T:
     return out
 
 
-def replace_at(items: tuple[T, ...], index: int, value: T) -> tuple[T, ...]:
-    """A copy of ``items`` with ``items[index] = value``; index may be symbolic."""
-    if isinstance(index, int):
-        old = items[index]
-        if isinstance(value, (bool, int)) and isinstance(old, (bool, int)) and old == value:
-            return items
-        return items[:index] + (value,) + items[index + 1 :]
-    return tuple(ite(index == i, value, old) for i, old in enumerate(items))
+def merge(cond: bool, then: T, other: T) -> T:
+    """``ite`` over records: tuples (named or not) of the same shape are merged leaf by leaf, a
+    leaf shared by both sides is kept as it is."""
+    if isinstance(cond, bool):
+        return then if cond else other
+    if then is other:
+        return then
+    if isinstance(then, tuple) and isinstance(other, tuple):
+        if len(then) != len(other) or type(then) is not type(other):
+            raise TypeError(f"merge of records of different shapes: {type(then).__name__}, {type(other).__name__}")
+        parts = [merge(cond, a, b) for a, b in zip(then, other, strict=True)]
+        out: Any = type(then)(*parts) if hasattr(then, "_fields") else tuple(parts)
+        return out
+    return ite(cond, then, other)
+
+
+def branch(cond: bool, then: Callable[[], T], other: Callable[[], T]) -> T:
+    """One definition for both paths: with a concrete ``cond`` only the branch taken is computed
+    (the run-time fast path), with a symbolic one both are, and merged (``merge``). A shortcut
+    written this way cannot disagree with what the proofs read, because it is the same code."""
+    if isinstance(cond, bool):
+        return then() if cond else other()
+    return merge(cond, then(), other())
 
 
 def same(a: object, b: object) -> bool:

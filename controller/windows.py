@@ -25,7 +25,7 @@ Rules
 
 from __future__ import annotations
 
-from controller.logic import all_of, ite, minimum, total
+from controller.logic import all_of, branch, minimum, total
 from controller.state import Ring
 
 
@@ -37,20 +37,17 @@ def used(cur: int, ring: Ring) -> int:
 def advance(cur: int, ring: Ring, clock: int, dt: int, rate: int, moved: int) -> tuple[int, Ring]:
     """Account ``moved`` (pushed at ``rate`` from ``clock`` for ``dt`` ms) and rotate."""
     bucket = ring.bucket
-    clock2 = clock + dt
-    rotate = clock2 >= ring.end
-    if isinstance(rotate, bool) and not rotate:  # fast path at run time
+
+    def kept() -> tuple[int, Ring]:
         return cur + moved, ring
-    pre = minimum(rate * (ring.end - clock), moved)
-    closed2 = (cur + pre,) + ring.closed[:-1]
-    total2 = ring.total + cur + pre - ring.closed[-1]
-    if isinstance(rotate, bool):
-        return moved - pre, Ring(closed2, ring.end + bucket, total2, bucket)
-    return (
-        ite(rotate, moved - pre, cur + moved),
-        Ring(tuple(ite(rotate, a, b) for a, b in zip(closed2, ring.closed, strict=True)),
-             ite(rotate, ring.end + bucket, ring.end), ite(rotate, total2, ring.total), bucket),
-    )
+
+    def rotated() -> tuple[int, Ring]:
+        pre = minimum(rate * (ring.end - clock), moved)  # what was pushed before the bucket closed
+        total2 = ring.total + cur + pre - ring.closed[-1]
+        return moved - pre, Ring((cur + pre,) + ring.closed[:-1], ring.end + bucket, total2, bucket)
+
+    # one definition of each branch: at run time only the branch taken is computed
+    return branch(clock + dt >= ring.end, rotated, kept)
 
 
 def collapse(cur: int, ring: Ring, clock: int, bucket: int) -> tuple[int, Ring]:
@@ -63,12 +60,7 @@ def collapse(cur: int, ring: Ring, clock: int, bucket: int) -> tuple[int, Ring]:
 
 def reset(cur: int, ring: Ring, clock: int, bucket: int, when: bool) -> tuple[int, Ring]:
     """Re-arm the ring with a new bucket length when ``when`` holds (callers ensure it is empty)."""
-    fresh = Ring((0,) * len(ring.closed), clock + bucket, 0, bucket)
-    if isinstance(when, bool):
-        return (0, fresh) if when else (cur, ring)
-    return (ite(when, 0, cur),
-            Ring(tuple(ite(when, a, b) for a, b in zip(fresh.closed, ring.closed, strict=True)),
-                 ite(when, fresh.end, ring.end), ite(when, 0, ring.total), ite(when, bucket, ring.bucket)))
+    return branch(when, lambda: (0, Ring((0,) * len(ring.closed), clock + bucket, 0, bucket)), lambda: (cur, ring))
 
 
 def well_formed(ring: Ring, clock: int) -> bool:

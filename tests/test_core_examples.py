@@ -700,6 +700,186 @@ def ex_power_loss_restore() -> list[Step]:
     return steps
 
 
+# --- examples that kill the survivors of the generated campaign (specs/mutation-campaign.json) ---
+
+
+@example("REQ-USE-001", "REQ-DRG-003")
+def ex_a_rate_cut_by_more_than_the_change_factor_needs_confirmation() -> list[Step]:
+    """effects.big_change without ``new * k < prev``: a slipped decimal point downwards (50 mL/h
+    reprogrammed as 20 mL/h, more than the factor 2) is a use error too."""
+    c = running(program(step_rate=(50 * ML_H, 0, 0, 0), vtbi=100 * ML, reservoir_vol=100 * ML))
+    steps = [must(c.handle(ev("stop"))),
+             must(c.handle(ev("program", program=program(step_rate=(20 * ML_H, 0, 0, 0), vtbi=100 * ML,
+                                                         reservoir_vol=100 * ML))))]
+    assert c.vars.line.big_change
+    steps.append(refused(c.handle(ev("start")), "soft_limit_unconfirmed"))
+    return steps
+
+
+@example("REQ-USE-001")
+def ex_a_first_basal_after_a_pca_only_program_is_not_a_big_change() -> list[Step]:
+    """effects.big_change without ``prev > 0``: after a PCA-only program (no basal) any basal would
+    count as an infinite change; there is no last rate to compare with, so none is flagged."""
+    c = booted()
+    steps = [must(c.handle(ev("program", program=pca_program(step_rate=(0, 0, 0, 0)))))]
+    assert c.vars.line.last_rate == 0
+    steps.append(must(c.handle(ev("program", program=pca_program()))))
+    assert not c.vars.line.big_change
+    steps.append(must(c.handle(ev("start"))))
+    return steps
+
+
+@example("REQ-OCC-006")
+def ex_a_due_review_is_not_forgotten_by_a_later_stop() -> list[Step]:
+    """effects.count_stop_ack without its first disjunct: once repeated stops are flagged, only a
+    review clears them; a later stop-flow alarm acknowledged after the 10 min window must not."""
+    c = running(program(vtbi=100 * ML, reservoir_vol=200 * ML))
+    steps = _occlusion_cycle(c) + _occlusion_cycle(c) + _occlusion_cycle(c)
+    assert c.state == "ALARM" and "repeated_stops" in active(c)
+    steps += run_for(c, 11 * 60_000)
+    steps += [must(c.handle(ev("occlusion", site=0))), must(c.handle(ev("occlusion_clear", site=0))),
+              must(c.handle(ev("acknowledge")))]
+    assert "repeated_stops" in active(c) and c.state == "ALARM"
+    steps.append(refused(c.handle(ev("resume"))))
+    return steps
+
+
+def _soft(**bounds: int) -> LibBounds:
+    return replace(LIBRARY, **{"rate_soft_max": LIBRARY.rate_max, **bounds})  # type: ignore[arg-type]
+
+
+@example("REQ-DRG-003")
+def ex_soft_bounds_are_exact_at_their_edges() -> list[Step]:
+    """program.soft_exceeded, each bound on its own: a setting exactly at a soft bound needs no
+    confirmation, one over it does; a PCA-only program has no basal to hold to the soft minimum;
+    the loading soft maximum concerns loading doses only, and a loading dose over it needs one."""
+    c = booted()
+    steps = [must(c.handle(ev("program", program=lib_program(lib=_soft(rate_soft_max=10 * ML_H)))))]  # at max
+    steps.append(refused(c.handle(ev("program", program=lib_program(lib=_soft(rate_soft_max=10 * ML_H - 1)))),
+                         "invalid_program"))
+    steps.append(must(c.handle(ev("program", program=lib_program(lib=_soft(rate_soft_min=10 * ML_H))))))  # at min
+    steps.append(refused(c.handle(ev("program", program=lib_program(lib=_soft(rate_soft_min=10 * ML_H + 1)))),
+                         "invalid_program"))
+    pca_only = lib_program(step_rate=(0, 0, 0, 0), pca_vol=1 * ML, pca_rate=100 * ML_H, pca_ms=36_000,
+                           lockout_ms=600_000, pca_max_h=4, lib=_soft(rate_min=0, rate_soft_min=2 * ML_H))
+    steps.append(must(c.handle(ev("program", program=pca_only))))
+    dose = lib_program(kind=Kind.INTERMITTENT, step_vol=(2 * ML, 0, 0, 0), interval_ms=HOUR,
+                       lib=_soft(load_soft_max=1 * ML))
+    steps.append(must(c.handle(ev("program", program=dose))))  # not a loading dose: the loading bound is silent
+    loading = lib_program(kind=Kind.LOADING, n_steps=2, step_rate=(20 * ML_H, 10 * ML_H, 0, 0),
+                          step_vol=(2 * ML, 0, 0, 0), lib=_soft(load_soft_max=1 * ML))
+    steps.append(refused(c.handle(ev("program", program=loading)), "invalid_program"))
+    steps.append(must(c.handle(ev("program", program=replace(loading, needs_confirm=True)))))
+    return steps
+
+
+@example("REQ-DRG-002", "REQ-THR-001")
+def ex_a_loading_dose_may_run_above_the_dose_rate_bound() -> list[Step]:
+    """program.dose_step with ``i == 0`` swapped: the loading step (step 0) is held to the entry's
+    rate maximum only, the maintenance step to the dose-rate bound as well."""
+    c = booted()
+    loading = lib_program(kind=Kind.LOADING, n_steps=2, step_rate=(50 * ML_H, 10 * ML_H, 0, 0),
+                          step_vol=(1 * ML, 0, 0, 0), needs_confirm=True)
+    steps = [must(c.handle(ev("program", program=loading)))]
+    steps.append(refused(c.handle(ev("program", program=replace(loading, step_rate=(10 * ML_H, 50 * ML_H, 0, 0)))),
+                         "invalid_program"))
+    return steps
+
+
+@example("REQ-REC-001", "REQ-REC-002", "REQ-PRM-002")
+def ex_a_power_cycle_counts_what_moved_in_its_channel() -> list[Step]:
+    """recovery.restore, channel by channel: what moved after the snapshot while priming is primed
+    volume; while running an intermittent dose it counts toward that dose (it must not run long);
+    one unit pushed under the program raises power_loss."""
+    from controller.recovery import restore
+
+    c = ready()
+    steps = [must(c.handle(ev("prime", volume=2 * ML, flag=True)))]
+    steps += run_for(c, 5_000)
+    v = c.vars
+    assert c.state == "PRIMING" and v.flow.cap > v.flow.odo
+    r = restore(v, "PRIMING", v.flow.cap)
+    assert r.flow.primed == v.flow.primed + (v.flow.cap - v.flow.odo) and r.flow.delivered == v.flow.delivered
+    c = running(program(kind=Kind.INTERMITTENT, step_vol=(1 * ML, 0, 0, 0), interval_ms=60_000, vtbi=10 * ML))
+    steps += run_for(c, 10_000)
+    v = c.vars
+    assert v.flow.cap > v.flow.odo
+    r = restore(v, "RUNNING", v.flow.cap)
+    assert r.flow.step_done == v.flow.step_done + (v.flow.cap - v.flow.odo)
+    c = running()
+    v = c.vars
+    assert v.flow.odo == v.marks.odo0 and v.flow.cap > v.flow.odo
+    r = restore(v, "RUNNING", v.flow.odo + 1)
+    assert r.alarm.active[A.POWER_LOSS]
+    assert not restore(v, "RUNNING", v.flow.odo).alarm.active[A.POWER_LOSS]
+    return steps
+
+
+@example("REQ-REC-001")
+def ex_power_loss_stays_announced_across_a_second_power_cycle() -> list[Step]:
+    """recovery.restore without ``act`` in ``any_of(act, lost)``: an unacknowledged power_loss is
+    kept by a second power cycle even when nothing moved under the new program."""
+    from controller.recovery import restore
+
+    c = running()
+    steps = run_for(c, 10_000)
+    r = Controller(c.vars.cfg, vars=restore(c.vars, c.state, c.vars.flow.cap), state="POST")
+    assert "power_loss" in active(r)
+    steps.append(must(r.handle(ev("self_test", flag=True))))
+    steps.append(must(r.handle(ev("stop"))))
+    steps.append(must(r.handle(ev("program", program=program()))))
+    v = r.vars
+    assert "power_loss" in active(r) and v.flow.odo == v.marks.odo0
+    again = restore(v, r.state, v.flow.odo)
+    assert again.alarm.active[A.POWER_LOSS]
+    return steps
+
+
+@example("REQ-PWR-001")
+def ex_battery_low_starts_below_its_threshold() -> list[Step]:
+    """annunciation.battery_low with ``<`` swapped for ``<=``: exactly the threshold is not low."""
+    c = running()
+    low = c.vars.cfg.battery_low_min
+    steps = [must(c.handle(ev("battery", level=low, flag=False)))]
+    assert "low_battery" not in active(c)
+    steps.append(must(c.handle(ev("battery", level=low - 1, flag=False))))
+    assert "low_battery" in active(c)
+    return steps
+
+
+@example("REQ-DEL-006")
+def ex_near_end_at_the_smallest_rate() -> list[Step]:
+    """annunciation.derived_causes with ``basal > 0`` off by one: at the smallest rate the pump can
+    be configured for (0.001 mL/h) the near-end alarm still comes."""
+    from controller.recovery import restore
+
+    lim = Limits(min_rate=1)
+    c = running(program(step_rate=(1, 0, 0, 0), vtbi=ML // 10), lim)
+    assert "near_end" not in active(c)
+    # 100 h at this rate in one step: a power cycle with the mechanism pushed to 1 unit before the end
+    v = c.vars
+    r = Controller(lim, vars=restore(v, c.state, v.flow.cap - 1), state="POST")
+    steps = [must(r.handle(ev("self_test", flag=True))), must(r.handle(ev("acknowledge"))),
+             must(r.handle(ev("resume")))]
+    assert r.state == "RUNNING" and "near_end" in active(r)
+    return steps
+
+
+@example("REQ-ALM-004")
+def ex_stop_alarms_wait_for_a_state_where_flow_matters() -> list[Step]:
+    """annunciation.next_active without ``allowed``: a stop-flow alarm's cause seen in READY (no
+    flow) is not announced there; it is raised when the pump would run (and blocks the start)."""
+    from controller.annunciation import next_active
+
+    c = ready()
+    steps = [must(c.handle(ev("door_open")))]
+    assert "door_open" not in active(c)
+    steps.append(refused(c.handle(ev("start"))))
+    # the run time looks the rule up in a table; the rule itself must agree
+    assert next_active(True, False, False, True) is False and next_active(True, False, True, True) is True
+    return steps
+
+
 @pytest.mark.parametrize("fn", [pytest.param(f, marks=pytest.mark.req(*REQS[f.__name__]), id=f.__name__)
                                 for f in EXAMPLES])
 def test_example(fn: Callable[[], list[Step]]) -> None:
