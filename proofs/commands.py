@@ -91,6 +91,8 @@ def _prove_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kmax", type=int, default=3, help="largest k for k-induction (default 3)")
     p.add_argument("--timeout", type=int, default=30, help="solver timeout per query, seconds (default 30)")
     p.add_argument("--cex-dir", metavar="DIR", help="write each counterexample as a core scenario here")
+    p.add_argument("--jobs", type=int, default=2,
+                   help="processes for the inductive step (default 2; 1 runs it in this process)")
     p.add_argument("--no-crosshair", action="store_true", help="skip the CrossHair contract check")
     p.add_argument("--crosshair-timeout", type=int, default=5,
                    help="CrossHair per-condition timeout, seconds (default 5)")
@@ -102,7 +104,7 @@ def _prove(args: argparse.Namespace) -> int:
     from proofs.report import print_run, run_to_json, write_counterexamples
 
     for name, value, lo in (("--depth", args.depth, 0), ("--kmax", args.kmax, 1), ("--timeout", args.timeout, 1),
-                            ("--crosshair-timeout", args.crosshair_timeout, 1)):
+                            ("--jobs", args.jobs, 1), ("--crosshair-timeout", args.crosshair_timeout, 1)):
         if value < lo:
             print(f"pumpctl prove: {name} {value} must be at least {lo}")
             return 2
@@ -117,7 +119,7 @@ def _prove(args: argparse.Namespace) -> int:
     from proofs.contracts import finish_crosshair, start_crosshair
 
     crosshair = None if args.no_crosshair or args.only else start_crosshair(args.crosshair_timeout)
-    result = run(only=args.only, depth=args.depth, kmax=args.kmax, timeout_ms=args.timeout * 1000)
+    result = run(only=args.only, depth=args.depth, kmax=args.kmax, timeout_ms=args.timeout * 1000, jobs=args.jobs)
     contracts = None if crosshair is None else finish_crosshair(crosshair, args.crosshair_timeout)
     print_run(result, contracts)
     if args.cex_dir:

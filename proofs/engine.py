@@ -28,7 +28,7 @@ for ``proved``; an inductive step whose assumptions admit no state at all is an 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,12 +158,45 @@ class Engine:
 
     # --- inductive step, k = 1 -------------------------------------------------------------
     def inductive_step(self, assumed: Sequence[Inv] | None = None,
-                       goals: Sequence[Inv] | None = None) -> dict[str, tuple[bool, str, float]]:
+                       goals: Sequence[Inv] | None = None, jobs: int = 1) -> dict[str, tuple[bool, str, float]]:
         """Per obligation in ``assumed`` (default: all): (holds after every row when all of ``assumed``
         hold before, first failing row if not, seconds spent). Sound only for the whole set: see
         ``houdini``. Raises ``VacuousStep`` when the assumptions admit no state and event at all,
-        and reports ``unknown`` as a failure (never as proved)."""
+        and reports ``unknown`` as a failure (never as proved).
+
+        ``jobs`` > 1 splits the row cases over that many fresh processes, each encoding the table
+        again from the source (so only for the real table and obligations: code patched in this
+        process, such as a mutant, would not be seen there; ``_parallel_ok`` refuses then). The
+        verdicts and the first failing row are the same as with one process."""
         invs = list(self.invs if assumed is None else assumed)
+        targets = list(invs if goals is None else goals)
+        sol = self._step_solver(invs)
+        cases = self._step_cases()
+        if jobs > 1 and self._parallel_ok(invs, targets):
+            import multiprocessing
+
+            groups = [list(range(i, len(cases), jobs)) for i in range(jobs)]
+            work = [(self.timeout_ms, [inv.id for inv in invs], [inv.id for inv in targets], g) for g in groups]
+            with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+                parts = [r for part in pool.map(_step_worker, work) for r in part]
+        else:
+            parts = self._check_cases(sol, cases, targets, range(len(cases)))
+        result: dict[str, tuple[bool, str, float]] = {inv.id: (True, "", 0.0) for inv in targets}
+        for _, failures, spent_case in sorted(parts):
+            for inv_id, why in failures.items():
+                ok, first, spent = result[inv_id]
+                result[inv_id] = (False, first or why, spent)
+            for inv_id in result:
+                ok, first, spent = result[inv_id]
+                result[inv_id] = (ok, first, spent + spent_case / len(targets))
+        return result
+
+    def _parallel_ok(self, invs: Sequence[Inv], targets: Sequence[Inv]) -> bool:
+        known = {inv.id: inv for inv in obligations()}
+        return (self.table is TABLE and not self.extra_assumptions
+                and all(known.get(inv.id) is inv for inv in [*invs, *targets]))
+
+    def _step_solver(self, invs: Sequence[Inv]) -> z3.Solver:
         f, s = self.f0, self.e0
         sol = self.solver()
         sol.add(E.domain(f), E.event_domain(s))
@@ -175,15 +208,26 @@ class Engine:
         if vacuity != z3.sat:
             raise VacuousStep(f"vacuous inductive step: its assumptions are {vacuity}, no state satisfies them "
                               f"({sol.reason_unknown() if vacuity == z3.unknown else 'unsat'}); nothing is proved")
-        targets = list(invs if goals is None else goals)
-        result: dict[str, tuple[bool, str, float]] = {inv.id: (True, "", 0.0) for inv in targets}
+        return sol
+
+    def _step_cases(self) -> list[tuple[z3.BoolRef, Any, Vars, Ghosts, str, E.Fired | None]]:
+        f, s = self.f0, self.e0
         refused = z3.And(z3.Not(z3.Or(*(x.fire for x in self.fired))),
                          s.e.kind.term != E.KIND_CODE[POWER_CYCLE])  # encode: no refused power cycle
         cases: list[tuple[z3.BoolRef, Any, Vars, Ghosts, str, E.Fired | None]] = [
             (x.fire, At(x.dest), x.result, x.ghosts, f"{x.label(self.table)} from {x.source}", x) for x in self.fired]
         cases.append((refused, f.st, f.v, f.gh, "refused event", None))
-        for fire, dest, post, post_gh, label, x in cases:
+        return cases
+
+    def _check_cases(self, sol: z3.Solver, cases: Sequence[tuple[z3.BoolRef, Any, Vars, Ghosts, str, E.Fired | None]],
+                     targets: Sequence[Inv], indices: Iterable[int]) -> list[tuple[int, dict[str, str], float]]:
+        """Per case index: the obligations that fail after it (with the reason) and the seconds."""
+        f, s = self.f0, self.e0
+        out: list[tuple[int, dict[str, str], float]] = []
+        for index in indices:
+            fire, dest, post, post_gh, label, x = cases[index]
             t0 = time.perf_counter()
+            failures: dict[str, str] = {}
             sol.push()
             sol.add(fire)
             goal_terms = {inv.id: _bool(holds_after(inv, f, s, x, dest, post, post_gh)) for inv in targets}
@@ -204,17 +248,13 @@ class Engine:
                         sol.set("timeout", self.timeout_ms)
                     sol.pop()
                     if r != z3.unsat:
-                        ok, first, spent = result[inv_id]
                         why = "counterexample to induction" if r == z3.sat else f"unknown ({sol.reason_unknown()})"
-                        result[inv_id] = (False, first or f"{label}: {why}", spent)
+                        failures[inv_id] = f"{label}: {why}"
             sol.pop()
-            spent_case = time.perf_counter() - t0
-            for inv_id in goal_terms:
-                ok, first, spent = result[inv_id]
-                result[inv_id] = (ok, first, spent + spent_case / len(goal_terms))
-        return result
+            out.append((index, failures, time.perf_counter() - t0))
+        return out
 
-    def houdini(self) -> tuple[list[Inv], dict[str, str], float]:
+    def houdini(self, jobs: int = 1) -> tuple[list[Inv], dict[str, str], float]:
         """The largest subset of the obligations that is inductive together (Houdini): drop every
         obligation whose step fails, re-check the rest without it, until nothing fails.
         Returns (inductive set, first failure of each dropped obligation, seconds)."""
@@ -222,7 +262,7 @@ class Engine:
         kept = list(self.invs)
         dropped: dict[str, str] = {}
         while True:
-            step = self.inductive_step(kept)
+            step = self.inductive_step(kept, jobs=jobs)
             failing = {i for i, (ok, _, _) in step.items() if not ok}
             for inv_id in failing:
                 dropped[inv_id] = step[inv_id][1]
@@ -388,3 +428,13 @@ def replay(trace: list[TraceStep], table: tuple[Row, ...], inv: Inv) -> bool:
         p_state, p_vars, _ = states[-2]
         return not inv.pred(At(p_state), p_vars, trace[-1].event, At(state), v)  # type: ignore[arg-type]
     return not pre_holds(inv, At(state), v, gh)
+
+
+def _step_worker(work: tuple[int, list[str], list[str], list[int]]) -> list[tuple[int, dict[str, str], float]]:
+    """One process's share of the inductive step (``Engine.inductive_step`` with ``jobs``)."""
+    timeout_ms, assumed, goals, indices = work
+    eng = Engine(timeout_ms=timeout_ms)
+    by_id = {inv.id: inv for inv in eng.invs}
+    invs = [by_id[i] for i in assumed]
+    sol = eng._step_solver(invs)
+    return eng._check_cases(sol, eng._step_cases(), [by_id[i] for i in goals], indices)

@@ -55,7 +55,8 @@ class ProofRun:
 
 
 def run(table: tuple[Row, ...] = TABLE, *, only: list[str] | None = None, depth: int = 6, kmax: int = 3,
-        timeout_ms: int = 30_000, wellformed: bool = True, engine: Engine | None = None) -> ProofRun:
+        timeout_ms: int = 30_000, wellformed: bool = True, engine: Engine | None = None, jobs: int = 1) -> ProofRun:
+    """``jobs``: processes for the inductive step (``Engine.inductive_step``; the real table only)."""
     t_start = time.perf_counter()
     eng = engine if engine is not None else Engine(table=table, timeout_ms=timeout_ms)
     timings = {"encode": time.perf_counter() - t_start}
@@ -63,7 +64,7 @@ def run(table: tuple[Row, ...] = TABLE, *, only: list[str] | None = None, depth:
     base = eng.bmc(0)
     timings["base case"] = time.perf_counter() - t0
     try:
-        inductive, dropped, spent_total = eng.houdini()
+        inductive, dropped, spent_total = eng.houdini(jobs)
     except VacuousStep as exc:
         verdicts = [Verdict(inv.id, inv.reqs, inv.text, inv.safety, "unknown", None, 0.0, str(exc))
                     for inv in eng.invs if not only or inv.id in only]

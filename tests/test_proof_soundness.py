@@ -101,3 +101,24 @@ def test_a_search_from_a_concrete_prefix_replays_from_power_on() -> None:
     assert Engine().bmc(2, only=["INV-UND-001"], prefix=run_prefix(*m.prefix())) == {}
     with pytest.raises(ValueError, match="refused"):
         run_prefix(Limits(), [Event("start")])
+
+
+def test_the_inductive_step_split_over_processes_gives_the_same_verdicts() -> None:
+    """``jobs=2`` (``pumpctl prove``'s default) re-encodes the table in two fresh processes and
+    checks half the row cases in each; the verdicts and first failing rows must be those of one
+    process, including a failing obligation (a goal that is not inductive on its own)."""
+    eng = Engine()
+    by_id = {inv.id: inv for inv in eng.invs}
+    assumed = [by_id[i] for i in ("AUX-FLOW", "INV-DEL-001")]  # too weak: AUX-FLOW needs AUX-CFG
+    one = eng.inductive_step(assumed, jobs=1)
+    two = eng.inductive_step(assumed, jobs=2)
+    assert {k: v[:2] for k, v in one.items()} == {k: v[:2] for k, v in two.items()}
+    assert not one["AUX-FLOW"][0] and one["INV-DEL-001"][0]
+
+
+def test_the_split_step_is_refused_for_code_this_process_changed() -> None:
+    """A mutant or an injected fault lives in this process only: fresh processes would not see it."""
+    eng = Engine(extra_assumptions=[z3.BoolVal(True)])
+    assert not eng._parallel_ok(eng.invs, eng.invs)
+    inv = StepInv("X-1", (), "a private obligation", lambda s0, v0, e, s1, v1: True)
+    assert not Engine()._parallel_ok([inv], [inv])
