@@ -175,10 +175,13 @@ class Engine:
         if jobs > 1 and self._parallel_ok(invs, targets):
             import multiprocessing
 
-            groups = [list(range(i, len(cases), jobs)) for i in range(jobs)]
-            work = [(self.timeout_ms, [inv.id for inv in invs], [inv.id for inv in targets], g) for g in groups]
-            with multiprocessing.get_context("spawn").Pool(jobs) as pool:
-                parts = [r for part in pool.map(_step_worker, work) for r in part]
+            # each process encodes once, then takes the next case when it is free; the ticks
+            # (the hard cases, seconds each) go first so that no process is left with a long tail
+            order = sorted(range(len(cases)), key=lambda i: (cases[i][5] is None or cases[i][5].row < 0
+                                                             or self.table[cases[i][5].row].trigger != "tick", i))
+            init = (self.timeout_ms, [inv.id for inv in invs], [inv.id for inv in targets])
+            with multiprocessing.get_context("spawn").Pool(jobs, initializer=_step_worker_init, initargs=init) as pool:
+                parts = list(pool.imap_unordered(_step_worker_case, order, chunksize=1))
         else:
             parts = self._check_cases(sol, cases, targets, range(len(cases)))
         result: dict[str, tuple[bool, str, float]] = {inv.id: (True, "", 0.0) for inv in targets}
@@ -430,11 +433,19 @@ def replay(trace: list[TraceStep], table: tuple[Row, ...], inv: Inv) -> bool:
     return not pre_holds(inv, At(state), v, gh)
 
 
-def _step_worker(work: tuple[int, list[str], list[str], list[int]]) -> list[tuple[int, dict[str, str], float]]:
-    """One process's share of the inductive step (``Engine.inductive_step`` with ``jobs``)."""
-    timeout_ms, assumed, goals, indices = work
+_WORKER: tuple[Engine, z3.Solver, list[Any], list[Inv]] | None = None
+
+
+def _step_worker_init(timeout_ms: int, assumed: list[str], goals: list[str]) -> None:
+    """A process's part of the inductive step (``Engine.inductive_step`` with ``jobs``): encode once."""
+    global _WORKER
     eng = Engine(timeout_ms=timeout_ms)
     by_id = {inv.id: inv for inv in eng.invs}
-    invs = [by_id[i] for i in assumed]
-    sol = eng._step_solver(invs)
-    return eng._check_cases(sol, eng._step_cases(), [by_id[i] for i in goals], indices)
+    sol = eng._step_solver([by_id[i] for i in assumed])
+    _WORKER = (eng, sol, eng._step_cases(), [by_id[i] for i in goals])
+
+
+def _step_worker_case(index: int) -> tuple[int, dict[str, str], float]:
+    assert _WORKER is not None, "the step worker was not initialised"
+    eng, sol, cases, targets = _WORKER
+    return eng._check_cases(sol, cases, targets, [index])[0]
