@@ -70,6 +70,15 @@ def _table(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pumpctl")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
@@ -80,10 +89,18 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pumpctl",
         description="Safety-verified infusion pump controller (research software, not a certified medical device).",
     )
+    parser.add_argument("--version", action="version", version=f"pumpctl {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (add, _, help_text) in sorted(_COMMANDS.items()):
         add(sub.add_parser(name, help=help_text, description=help_text))
     return parser
+
+
+# the optional packages a subcommand may need, and the extra that installs each
+EXTRAS: dict[str, str] = {
+    "z3": "verify", "crosshair": "verify", "serial": "hardware", "jinja2": "report", "matplotlib": "report",
+    "cryptography": "signing", "dask": "campaign", "distributed": "campaign", "sdc11073": "sdc", "lxml": "sdc",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -93,6 +110,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _COMMANDS[args.command][1](args)
     except PumpError as exc:
         print(f"pumpctl {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        top = (exc.name or "").split(".")[0]
+        if top not in EXTRAS:
+            raise
+        print(f"pumpctl {args.command}: needs the '{EXTRAS[top]}' extra ({top} is not installed): "
+              f"pip install 'pumpctl[{EXTRAS[top]}]'", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"pumpctl {args.command}: interrupted", file=sys.stderr)

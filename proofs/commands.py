@@ -110,8 +110,9 @@ def _prove(args: argparse.Namespace) -> int:
             return 2
     from proofs.engine import obligations
     from proofs.prove import run
+    from proofs.shortcuts import IDS
 
-    known = {inv.id for inv in obligations()}
+    known = {inv.id for inv in obligations()} | set(IDS)
     for only in args.only or []:
         if only not in known:
             print(f"pumpctl prove: --only {only!r} is not an obligation; allowed: {', '.join(sorted(known))}")

@@ -37,6 +37,7 @@ from proofs.engine import Verdict
 
 REFRESH_ID = "EQV-ALM-001"
 TABLES_ID = "EQV-ALM-002"
+IDS = (REFRESH_ID, TABLES_ID)
 REQS = ("REQ-ALM-004", "REQ-ALM-005")
 
 

@@ -36,3 +36,30 @@ def test_table_filters_by_state(capsys: pytest.CaptureFixture[str]) -> None:
     lines = capsys.readouterr().out.splitlines()
     assert lines and all("BOLUS" in line for line in lines)
     assert main(["table", "--state", "NOPE"]) == 2
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"pumpctl {version('pumpctl')}"
+
+
+def test_prove_only_names_the_shortcut_obligations_among_the_allowed(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["prove", "--only", "NO-SUCH-1", "--no-crosshair"]) == 2
+    out = capsys.readouterr().out
+    assert "EQV-ALM-001" in out and "REC-001" in out
+
+
+def test_a_missing_extra_is_named_in_one_line(monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "z3", None)  # importing z3 now raises ModuleNotFoundError
+    for name in [m for m in sys.modules if m.startswith("proofs")]:
+        monkeypatch.delitem(sys.modules, name)
+    assert main(["prove", "--no-crosshair"]) == 2
+    err = capsys.readouterr().err
+    assert "needs the 'verify' extra" in err and "pip install 'pumpctl[verify]'" in err
