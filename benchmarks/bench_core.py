@@ -27,10 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from transitions import Machine
 
-from controller.core import Controller
-from controller.events import ev, tick
-from controller.program import Program
-from controller.units import RATE_PER_ML_H, VU_PER_ML
+from controller.core.events import ev, tick
+from controller.core.machine import Controller
+from controller.core.program import Program
+from controller.core.units import RATE_PER_ML_H, VU_PER_ML
 
 
 def median_ns(fn: Callable[[], object], batches: int, batch: int) -> float:

@@ -25,17 +25,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from controller.commands import SetFlow, StopMotor
-from controller.core import Controller
+from controller.clinical.programs import build_program
+from controller.core.commands import SetFlow, StopMotor
+from controller.core.events import ev
+from controller.core.limits import Limits
+from controller.core.machine import Controller
+from controller.core.units import VU_PER_UL
+from controller.drivers.clocks import WallClock
 from controller.drivers.harvard import protocol as harvard_protocol
 from controller.drivers.ne1000 import protocol as ne1000_protocol
 from controller.drivers.pty_emulator import Fault
 from controller.drivers.registry import FAMILIES, Family
-from controller.events import ev
-from controller.limits import Limits
-from controller.programs import build_program
-from controller.shell import Shell, WallClock
-from controller.units import VU_PER_UL
+from controller.runtime.shell import Shell
 
 PERIOD_MS = 100
 FAST = {"ne1000": {"reply_timeout_ms": 60, "comm_loss_ms": 500, "safe_timeout_s": 1},

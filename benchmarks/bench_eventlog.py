@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from controller.eventlog import EventLog
-from controller.logdb import connect
-from controller.logverify import verify_connection
+from controller.log.db import connect
+from controller.log.eventlog import EventLog
+from controller.log.verify import verify_connection
 
 
 def fsync_rate(d: Path, n: int = 200) -> float:

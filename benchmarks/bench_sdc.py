@@ -21,12 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from controller.drivers.clocks import SimClock
 from controller.sdc.consumer import PumpConsumer
 from controller.sdc.provider import PumpProvider
 from controller.sdc.roles import RoleMap
 from controller.sdc.session import Session
 from controller.sdc.tls import contexts, make_pki
-from controller.shell import SimClock
 from tests.sdc.helpers import simulated
 
 

@@ -28,10 +28,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from controller.core import Controller
+from controller.core.machine import Controller
 from controller.drivers.sim import SimPump
-from controller.scenario import parse
-from controller.scenario_run import Runner
+from controller.scenario.model import parse
+from controller.scenario.run import Runner
 
 
 def scenario(hours: float, period_ms: int, mechanism: str, check: bool) -> dict[str, object]:

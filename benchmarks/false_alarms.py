@@ -5,7 +5,7 @@
 Normal infusion means everything but an occlusion: the patient's venous-pressure wander,
 posture steps and motion artifacts, transducer noise, syringe and cassette mechanisms
 (the cassette's flow is pulsatile), and a rate profile with stops, restarts, titrations and
-boluses around each base rate from 0.1 to 999 mL/h (``controller.bench_detect``). Every
+boluses around each base rate from 0.1 to 999 mL/h (``controller.bench.detection``). Every
 occlusion event is a false alarm. The hours are split evenly over 8 rates x 2 mechanisms and
 run on ``--workers`` processes; each share is seeded, so the run is reproducible.
 
@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from controller.bench_detect import CAMPAIGN_RATES, Campaign, normal_infusion, time_to_alarm
-from controller.detect import SensingConfig
+from controller.bench.detection import CAMPAIGN_RATES, Campaign, normal_infusion, time_to_alarm
+from controller.sensing.detect import SensingConfig
 
 MECHANISMS = ("syringe", "cassette")
 

@@ -20,16 +20,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from controller import alarms as A
-from controller import annunciation as AN
-from controller import windows
-from controller.flow import command, mode_of
-from controller.guards import POST_TIMEOUT_MS
-from controller.libbounds import MAX_WINDOW_MS, N_BUCKETS
-from controller.limits import limits_ok
-from controller.logic import all_of, any_of, implies, not_, pick, same
-from controller.program import N_WINDOWS, NO_PROGRAM, program_ok
-from controller.state import STATES, BolusKind, Vars
+from controller.core import alarms as A
+from controller.core import annunciation as AN
+from controller.core import windows
+from controller.core.flow import command, mode_of
+from controller.core.guards import POST_TIMEOUT_MS
+from controller.core.libbounds import MAX_WINDOW_MS, N_BUCKETS
+from controller.core.limits import limits_ok
+from controller.core.logic import all_of, any_of, implies, not_, pick, same
+from controller.core.program import N_WINDOWS, NO_PROGRAM, program_ok
+from controller.core.state import STATES, BolusKind, Vars
 from specs.invariants import StateInv, StateView
 
 LOADED_STATES = ("READY", "PRIMING", "RUNNING", "BOLUS", "PAUSED", "KVO", "STOPPED", "ALARM")

@@ -5,11 +5,11 @@ Theory of operation
 A counterexample trace is a list of core events from power-on. It is written as a *core
 scenario*: the simulator's TOML scenario format with ``mode = "core"``, in which events go
 straight to the controller (no plant) and ticks keep their exact lengths, so replay is exact.
-Payload fields are in core units and named as in ``controller.events.Event``; programs and
-pump limits are tables of ``controller.program.Program`` / ``controller.limits.Limits``
+Payload fields are in core units and named as in ``controller.core.events.Event``; programs and
+pump limits are tables of ``controller.core.program.Program`` / ``controller.core.limits.Limits``
 fields (a program's library bounds as ``[event.program.lib]``). A power cycle of the proofs
 is ``type = "power_cycle"`` with ``pushed_to`` (the odometer the mechanism reached): the
-replay restores the controller with ``controller.recovery.restore``, as the shell does.
+replay restores the controller with ``controller.core.recovery.restore``, as the shell does.
 ``[expect] broken`` names the obligation the trace broke when it was found.
 
 ``load``/``replay`` read such a file back and run it on a controller (the real one, or a
@@ -28,17 +28,17 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from controller import recovery
-from controller.core import Controller
+from controller.core import recovery
+from controller.core.events import KINDS, Actor, Event
+from controller.core.libbounds import LibBounds
+from controller.core.limits import Limits
+from controller.core.machine import Controller
+from controller.core.program import Program
+from controller.core.recovery import PowerCycle
+from controller.core.state import STATES, initial_vars
+from controller.core.table import TABLE, Row
 from controller.errors import ConfigurationError
-from controller.events import KINDS, Actor, Event
-from controller.libbounds import LibBounds
-from controller.limits import Limits
-from controller.program import Program
-from controller.recovery import PowerCycle
-from controller.state import STATES, initial_vars
-from controller.table import TABLE, Row
-from proofs.walk import check_step
+from specs.checker import check_step
 
 _EVENT_FIELDS = ("dt_ms", "volume", "rate", "duration_ms", "level", "flag", "site")
 # the payload fields each kind reads (others are ignored by every guard and effect)

@@ -22,17 +22,18 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from controller import dosebounds, windows
-from controller.dosebounds import Patient
-from controller.doses import dose_to_ml_h, parse_dose_unit
-from controller.drugs import DrugEntry, parse_entry
-from controller.flow import moved_in
-from controller.libbounds import LibBounds
-from controller.limits import PUMP_MAX_RATE, Limits  # noqa: F401 - PUMP_MAX_RATE is used by a post: condition
-from controller.program import Program, program_ok, rate_cap
-from controller.programs import clinician_bolus_payload
-from controller.state import Ring, initial_vars
-from controller.units import VU_PER_ML, ml_h_to_rate, ml_to_vu, s_to_ms
+from controller.clinical import dosebounds
+from controller.clinical.dosebounds import Patient
+from controller.clinical.doses import dose_to_ml_h, parse_dose_unit
+from controller.clinical.drugs import DrugEntry, parse_entry
+from controller.clinical.programs import clinician_bolus_payload
+from controller.core import windows
+from controller.core.flow import moved_in
+from controller.core.libbounds import LibBounds
+from controller.core.limits import PUMP_MAX_RATE, Limits  # noqa: F401 - PUMP_MAX_RATE is used by a post: condition
+from controller.core.program import Program, program_ok, rate_cap
+from controller.core.state import Ring, initial_vars
+from controller.core.units import VU_PER_ML, ml_h_to_rate, ml_to_vu, s_to_ms
 
 
 def volume_rounds_down(milli_ml: int) -> int:

@@ -9,8 +9,8 @@ symbolic event whose every field is free - kind, actor, tick length, payload, ev
 program and the limits it carries.
 
 ``transition`` then evaluates, for every (source state, trigger) group of
-``controller.table.TABLE`` and in table order, each row's guard and effect on those terms
-(the very functions the runtime calls; ``controller.logic`` dispatches to Z3). A row fires
+``controller.core.table.TABLE`` and in table order, each row's guard and effect on those terms
+(the very functions the runtime calls; ``controller.core.logic`` dispatches to Z3). A row fires
 when the state and trigger match, its guard holds and no earlier row of the group fired -
 the first-match rule of ``transitions``. When nothing fires the state and variables stay
 unchanged (a refusal changes nothing). Time is included as ticks of every allowed length.
@@ -19,7 +19,7 @@ Two things beyond the table are part of the relation, because a patient depends 
 
 - a *power cycle* (pseudo-event ``power_cycle``, payload ``volume`` = the odometer the
   mechanism reached, anywhere the write-ahead rule allows): the state becomes POST with
-  ``controller.recovery.restore`` of the variables - the very function the shell calls;
+  ``controller.core.recovery.restore`` of the variables - the very function the shell calls;
 - the timeline *ghosts* of ``specs.timeline`` (one per dose-window ring), updated from the
   motor commands of each step, so the dose-window claim is over real delivery.
 
@@ -37,13 +37,13 @@ from typing import Any, NamedTuple
 
 import z3
 
-from controller import logic, recovery
-from controller.events import KINDS, Actor, Event
-from controller.limits import Limits, limits_ok
-from controller.program import N_WINDOWS
-from controller.recovery import bound_ok
-from controller.state import STATES, Vars, initial_vars
-from controller.table import TABLE, Row, rows_for
+from controller.core import logic, recovery
+from controller.core.events import KINDS, Actor, Event
+from controller.core.limits import Limits, limits_ok
+from controller.core.program import N_WINDOWS
+from controller.core.recovery import bound_ok
+from controller.core.state import STATES, Vars, initial_vars
+from controller.core.table import TABLE, Row, rows_for
 from specs.timeline import POWER_CYCLE, Ghosts, ghost_step, initial_ghosts
 
 logic.register_backend(z3.If, z3.And, z3.Or, z3.Not)
@@ -99,7 +99,7 @@ class StrictBool(z3.BoolRef):
     the two terms structurally (so ``kind in (...)`` would silently be False); this one raises."""
 
     def __bool__(self) -> bool:
-        raise TypeError("a symbolic comparison has no Python truth value: use controller.logic "
+        raise TypeError("a symbolic comparison has no Python truth value: use controller.core.logic "
                         "(all_of, any_of, ite), not if/and/or/in, on a symbolic event kind")
 
 
@@ -147,7 +147,7 @@ class SymKind:
 
 
 class SymEvent(NamedTuple):
-    """Duck-typed like ``controller.events.Event`` (whose constructor refuses Z3 terms)."""
+    """Duck-typed like ``controller.core.events.Event`` (whose constructor refuses Z3 terms)."""
 
     kind: Any
     actor: Any

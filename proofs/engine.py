@@ -34,13 +34,13 @@ from typing import Any
 
 import z3
 
-from controller import recovery
-from controller.core import Controller
-from controller.events import Actor, Event
-from controller.limits import Limits
-from controller.recovery import PowerCycle
-from controller.state import STATES, Vars, initial_vars
-from controller.table import TABLE, Row
+from controller.core import recovery
+from controller.core.events import Actor, Event
+from controller.core.limits import Limits
+from controller.core.machine import Controller
+from controller.core.recovery import PowerCycle
+from controller.core.state import STATES, Vars, initial_vars
+from controller.core.table import TABLE, Row
 from proofs import encode as E
 from proofs.auxiliary import AUXILIARY
 from specs.invariants import REC_001, STATE_INVARIANTS, STEP_INVARIANTS, At, StateInv, StepInv

@@ -49,21 +49,21 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "specs" / "mutation-campaign.json"
 EQUIVALENT = ROOT / "specs" / "mutants_equivalent.toml"
 TARGETS: dict[str, tuple[str, ...]] = {
-    "controller.guards": ("tick_ok", "post_timed_out", "no_stop_condition", "vtbi_left", "reservoir_has_volume",
+    "controller.core.guards": ("tick_ok", "post_timed_out", "no_stop_condition", "vtbi_left", "reservoir_has_volume",
                           "line_disconnected", "prime_volume_ok", "lockout_over", "boluses_last_hour",
                           "under_hourly_count", "room_for", "clin_bolus_ok", "third_repeat", "bubble_limit",
                           "air_stops", "reservoir_empties", "vtbi_completes", "bolus_ends", "prime_completes",
                           "history_fits", "needs_confirmation", "by_clinician", "by_patient_or_clinician",
                           "ticks_fit_windows", "clin_bolus_on"),
-    "controller.effects": ("load_program", "big_change", "patient_bolus", "clinician_bolus", "silence",
+    "controller.core.effects": ("load_program", "big_change", "patient_bolus", "clinician_bolus", "silence",
                            "count_stop_ack", "air", "start_prime", "end_bolus"),
-    "controller.flow": ("reservoir_used", "reservoir_left", "window_allowance", "dose_allowance", "waiting",
+    "controller.core.flow": ("reservoir_used", "reservoir_left", "window_allowance", "dose_allowance", "waiting",
                         "step_finite", "basal_rate", "bolus_active", "kvo_limited", "therapy_rate",
                         "therapy_budget", "command", "moved_in", "advance"),
-    "controller.windows": ("used", "advance", "reset"),
-    "controller.program": ("rate_cap", "kvo_rate", "maintenance_rate", "soft_exceeded", "dose_step"),
-    "controller.recovery": ("restore", "bound_ok"),
-    "controller.annunciation": ("battery_low", "battery_depleted", "overheated", "container_low", "air_over",
+    "controller.core.windows": ("used", "advance", "reset"),
+    "controller.core.program": ("rate_cap", "kvo_rate", "maintenance_rate", "soft_exceeded", "dose_step"),
+    "controller.core.recovery": ("restore", "bound_ok"),
+    "controller.core.annunciation": ("battery_low", "battery_depleted", "overheated", "container_low", "air_over",
                                 "derived_causes", "next_active", "acknowledge", "clearable"),
 }
 _SWAP = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq}

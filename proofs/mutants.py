@@ -28,20 +28,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from controller import annunciation as AN
-from controller import commands as C
-from controller import dosebounds as DB
-from controller import effects as EF
-from controller import flow as F
-from controller import guards as G
-from controller import logic
-from controller import program as P
-from controller import recovery as R
-from controller import windows as W
-from controller.events import Actor, Event, tick
-from controller.limits import PUMP_MAX_VTBI, Limits
-from controller.logic import ite, maximum, minimum, pick
-from controller.table import TABLE, Row
+from controller.clinical import dosebounds as DB
+from controller.core import annunciation as AN
+from controller.core import commands as C
+from controller.core import effects as EF
+from controller.core import flow as F
+from controller.core import guards as G
+from controller.core import logic
+from controller.core import program as P
+from controller.core import recovery as R
+from controller.core import windows as W
+from controller.core.events import Actor, Event, tick
+from controller.core.limits import PUMP_MAX_VTBI, Limits
+from controller.core.logic import ite, maximum, minimum, pick
+from controller.core.table import TABLE, Row
 
 Patch = tuple[object, str, object]
 
@@ -208,9 +208,9 @@ def _intermittent_dose_given() -> tuple[Limits, list[Event]]:
     """Self-test, a 1 mL dose at 100 mL/h every minute, start, and the dose given (36 s of 1 s ticks
     and 23 s of waiting at the default 1 s tick): the next dose is due at the next tick (M38 needs 63 events
     from power-on at the default tick; the search from here needs one or two)."""
-    from controller.program import Kind, Program
-    from controller.units import RATE_PER_ML_H as ML_H
-    from controller.units import VU_PER_ML as ML
+    from controller.core.program import Kind, Program
+    from controller.core.units import RATE_PER_ML_H as ML_H
+    from controller.core.units import VU_PER_ML as ML
 
     prog = Program(loaded=True, route=0, n_steps=1, step_rate=(100 * ML_H, 0, 0, 0), step_vol=(ML, 0, 0, 0),
                    kind=Kind.INTERMITTENT, interval_ms=60_000, vtbi=10 * ML, rate_hard_max=500 * ML_H,

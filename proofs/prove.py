@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 
 import z3
 
-from controller.state import STATES
-from controller.table import TABLE, Row
+from controller.core.state import STATES
+from controller.core.table import TABLE, Row
 from proofs import encode as E
 from proofs import shortcuts
 from proofs.engine import Engine, TraceStep, VacuousStep, Verdict, pre_holds

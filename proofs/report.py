@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from controller.events import Actor
-from controller.units import fmt_ml
+from controller.core.events import Actor
+from controller.core.units import fmt_ml
 from proofs.cex import to_toml
 from proofs.contracts import CrossHairRun
 from proofs.engine import TraceStep, Verdict

@@ -27,10 +27,10 @@ import time
 
 import z3
 
-from controller import alarms as A
-from controller import annunciation as AN
-from controller.logic import same
-from controller.state import STATES
+from controller.core import alarms as A
+from controller.core import annunciation as AN
+from controller.core.logic import same
+from controller.core.state import STATES
 from proofs import encode as E
 from proofs.auxiliary import _causes_match
 from proofs.engine import Verdict

@@ -9,15 +9,15 @@ news and clinician work, so alarms clear and boluses, priming and the end of sho
 happen) and *waits* (time only, some after a pause, so the timers fire). Its recorded coverage
 says which rows, states and alarms it reached; nothing else is claimed.
 
-Coverage: ``check_step`` is the one place every stateful check passes through (this walk,
-the Hypothesis machines, the simulated-pump and driver tests, scenarios, the campaign). Inside
-``recording()`` it also notes what the step reached - the state, the table row that fired,
-the trigger accepted or refused in its source state, and the alarm causes present - so the
-evidence can credit a stateful item only for the requirements whose rows, states or alarms
+Coverage: ``specs.checker.check_step`` is the one place every stateful check passes through
+(this walk, the Hypothesis machines, the simulated-pump and driver tests, scenarios, the
+campaign). Inside ``specs.checker.recording()`` it also notes what the step reached - the
+state, the table row that fired, the trigger accepted or refused in its source state, and the
+alarm causes present - so the evidence can credit a stateful item only for the requirements whose rows, states or alarms
 it actually reached (``proofs.evidence.credit``).
 
 A test that runs ``pumpctl`` in child processes (the SIGKILL power-loss campaign) sets
-``PUMPCTL_COVERAGE_DIR``: a child that imports this module with it set records everything and
+``PUMPCTL_COVERAGE_DIR``: a child that imports ``specs.checker`` with it set records everything and
 writes its coverage there when it exits normally (a killed child records nothing, and says
 nothing), and the test merges what its children wrote (``Coverage.merge``).
 
@@ -29,22 +29,15 @@ Rules
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import json
-import os
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
-from controller.alarms import CATALOG
-from controller.core import Controller, Step
-from controller.events import KINDS, Actor, Event, ev, tick
-from controller.limits import Limits
-from controller.program import Program
-from controller.units import RATE_PER_ML_H, VU_PER_ML
-from specs.invariants import STATE_INVARIANTS, STEP_INVARIANTS, At
+from controller.core.events import KINDS, Actor, Event, ev, tick
+from controller.core.limits import Limits
+from controller.core.machine import Controller
+from controller.core.program import Program
+from controller.core.units import RATE_PER_ML_H, VU_PER_ML
+from specs.checker import Coverage, check_step, recording
 
 
 def sample_program(rng: random.Random, c: Limits, short: bool = False) -> Program:
@@ -122,90 +115,6 @@ def sample_event(rng: random.Random, c: Limits, calm: int = STORM) -> Event:
 
 
 @dataclass
-class Coverage:
-    """What the recorded steps reached (rule 2: rows are table indices)."""
-
-    steps: int = 0
-    states: set[str] = field(default_factory=set)
-    rows: set[int] = field(default_factory=set)
-    accepted: set[str] = field(default_factory=set)  # "trigger@source"
-    refused: set[str] = field(default_factory=set)  # "trigger@source"
-    causes: set[tuple[bool, ...]] = field(default_factory=set)  # raw cause flags, named in to_json
-    named_alarms: set[str] = field(default_factory=set)  # alarms merged from another process, by name
-
-    def note(self, before_state: str, step: Step) -> None:
-        self.steps += 1
-        self.states.add(step.state)
-        if step.accepted:
-            self.accepted.add(f"{step.event.kind}@{before_state}")
-            if step.row is not None:
-                self.rows.add(step.row)
-        else:
-            self.refused.add(f"{step.event.kind}@{before_state}")
-        self.causes.add(step.vars.alarm.cause)
-
-    def alarms(self) -> list[str]:
-        return sorted({a.id for flags in self.causes for a, on in zip(CATALOG, flags, strict=False) if on}
-                      | self.named_alarms)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"steps": self.steps, "states": sorted(self.states), "rows": sorted(self.rows),
-                "accepted": sorted(self.accepted), "refused": sorted(self.refused), "alarms": self.alarms()}
-
-    def merge(self, other: dict[str, Any]) -> None:
-        """Add what another run (a child process) reached, from its ``to_json``."""
-        self.steps += int(other.get("steps", 0))
-        self.states |= set(other.get("states") or [])
-        self.rows |= {int(i) for i in other.get("rows") or []}
-        self.accepted |= set(other.get("accepted") or [])
-        self.refused |= set(other.get("refused") or [])
-        self.named_alarms |= set(other.get("alarms") or [])
-
-
-_RECORDING: list[Coverage] = []
-COVERAGE_DIR = "PUMPCTL_COVERAGE_DIR"
-
-
-def _record_this_process() -> None:
-    """In a child process started with PUMPCTL_COVERAGE_DIR: record everything, write it at exit."""
-    where = os.environ.get(COVERAGE_DIR)
-    if not where:
-        return
-    cov = Coverage()
-    _RECORDING.append(cov)
-
-    def write() -> None:
-        if cov.steps:
-            path = os.path.join(where, f"coverage-{os.getpid()}.json")
-            with open(path, "w", encoding="utf-8") as f:
-                json.dump(cov.to_json(), f)
-
-    atexit.register(write)
-
-
-def merge_children(cov: Coverage, where: str) -> int:
-    """Merge the coverage files child processes wrote into ``where``; how many there were."""
-    n = 0
-    for name in sorted(os.listdir(where)):
-        if name.startswith("coverage-") and name.endswith(".json"):
-            with open(os.path.join(where, name), encoding="utf-8") as f:
-                cov.merge(json.load(f))
-            n += 1
-    return n
-
-
-@contextlib.contextmanager
-def recording() -> Iterator[Coverage]:
-    """Record what every ``check_step`` inside the block reached (nested blocks all record)."""
-    cov = Coverage()
-    _RECORDING.append(cov)
-    try:
-        yield cov
-    finally:
-        _RECORDING.remove(cov)
-
-
-@dataclass
 class WalkResult:
     steps: int = 0
     accepted: int = 0
@@ -213,23 +122,6 @@ class WalkResult:
     states: set[str] = field(default_factory=set)
     violations: list[str] = field(default_factory=list)
     coverage: Coverage = field(default_factory=Coverage)
-
-
-_record_this_process()
-
-
-def check_step(before_state: str, step: Step, before_vars: object) -> list[str]:
-    """Invariant ids broken by ``step`` (state invariants after it, step invariants across it)."""
-    for cov in _RECORDING:
-        cov.note(before_state, step)
-    broken = [inv.id for inv in STATE_INVARIANTS if not inv.pred(At(step.state), step.vars)]
-    if step.accepted:
-        broken += [inv.id for inv in STEP_INVARIANTS
-                   if not inv.pred(At(before_state), before_vars, step.event, At(step.state), step.vars)]  # type: ignore[arg-type]
-    else:
-        if step.vars is not before_vars or step.state != before_state:
-            broken.append("REFUSAL-CHANGED-STATE")
-    return broken
 
 
 def walk(steps: int, seed: int, limits: Limits | None = None) -> WalkResult:

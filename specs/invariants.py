@@ -20,12 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from controller import alarms as A
-from controller import annunciation as AN
-from controller import windows
-from controller.commands import relief_vu
-from controller.events import KINDS, USER_KINDS, Actor, Event
-from controller.flow import (
+from controller.core import alarms as A
+from controller.core import annunciation as AN
+from controller.core import windows
+from controller.core.commands import relief_vu
+from controller.core.events import KINDS, USER_KINDS, Actor, Event
+from controller.core.flow import (
     basal_rate,
     dose_allowance,
     kvo_limited,
@@ -34,12 +34,12 @@ from controller.flow import (
     step_finite,
     waiting,
 )
-from controller.guards import boluses_last_hour, third_repeat
-from controller.limits import SILENCE_MAX_MS, limits_ok
-from controller.logic import all_of, any_of, implies, ite, maximum, minimum, not_, pick, same
-from controller.program import N_WINDOWS, kvo_rate, program_ok, rate_cap, soft_exceeded, within_library
-from controller.state import ALARMABLE, FLOWING, NO_FLOW, STATES, Vars
-from controller.units import VU_PER_ML
+from controller.core.guards import boluses_last_hour, third_repeat
+from controller.core.limits import SILENCE_MAX_MS, limits_ok
+from controller.core.logic import all_of, any_of, implies, ite, maximum, minimum, not_, pick, same
+from controller.core.program import N_WINDOWS, kvo_rate, program_ok, rate_cap, soft_exceeded, within_library
+from controller.core.state import ALARMABLE, FLOWING, NO_FLOW, STATES, Vars
+from controller.core.units import VU_PER_ML
 
 
 class StateView(Protocol):

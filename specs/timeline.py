@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-The core enforces dose windows with rings of buckets (``controller.windows``). A claim stated
+The core enforces dose windows with rings of buckets (``controller.core.windows``). A claim stated
 over those rings checks the rings against themselves. The claim a patient depends on is about
 the *timeline*: for every window of a limit's length, wherever it starts, the drug that went
 into the patient inside it is within the limit. This module states that claim with a *ghost*
@@ -36,10 +36,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from controller.libbounds import N_BUCKETS
-from controller.logic import all_of, any_of, implies, ite, maximum, minimum, not_, total
-from controller.program import N_WINDOWS
-from controller.state import Ring, Vars
+from controller.core.libbounds import N_BUCKETS
+from controller.core.logic import all_of, any_of, implies, ite, maximum, minimum, not_, total
+from controller.core.program import N_WINDOWS
+from controller.core.state import Ring, Vars
 from specs.invariants import StateView
 
 POWER_CYCLE = "power_cycle"  # the proofs' pseudo-event for a power loss and restore

@@ -1,5 +1,5 @@
 """Shared fixtures; requirement ids of each test land in the JUnit XML as properties, and so
-does what the test's core steps reached (``proofs.walk.recording``), so the evidence can credit
+does what the test's core steps reached (``specs.checker.recording``), so the evidence can credit
 a stateful test only for the requirements its run actually exercised."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 def _record_requirements(request: pytest.FixtureRequest, record_property) -> Iterator[None]:  # type: ignore[no-untyped-def]
     import tempfile
 
-    from proofs.walk import COVERAGE_DIR, merge_children, recording
+    from specs.checker import COVERAGE_DIR, merge_children, recording
 
     reqs = [req for marker in request.node.iter_markers("req") for req in marker.args]
     for req in reqs:

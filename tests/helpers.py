@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from controller.core import Controller, Step
-from controller.events import Actor, Event, ev, tick
-from controller.limits import Limits
-from controller.program import Program
-from controller.units import MS_PER_H, RATE_PER_ML_H, VU_PER_ML
+from controller.core.events import Actor, Event, ev, tick
+from controller.core.limits import Limits
+from controller.core.machine import Controller, Step
+from controller.core.program import Program
+from controller.core.units import MS_PER_H, RATE_PER_ML_H, VU_PER_ML
 
 ML = VU_PER_ML
 ML_H = RATE_PER_ML_H
@@ -69,7 +69,7 @@ def run_for(c: Controller, ms: int, dt: int = 1_000) -> list[Step]:
 
 
 def active(c: Controller) -> set[str]:
-    from controller.alarms import IDS
+    from controller.core.alarms import IDS
 
     return {IDS[i] for i, a in enumerate(c.vars.alarm.active) if a}
 

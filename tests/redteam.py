@@ -1,7 +1,7 @@
 """An independent red team: random libraries, random programs in every entry mode, random lives.
 
-This module deliberately shares no arithmetic with the controller's edge (``controller.dosebounds``,
-``controller.programs``) or core: it reads the raw library entry itself, computes each clinical
+This module deliberately shares no arithmetic with the controller's edge (``controller.clinical.dosebounds``,
+``controller.clinical.programs``) or core: it reads the raw library entry itself, computes each clinical
 bound with its own exact rationals, integrates delivery itself from the motor commands the core
 returns (rate and cap over each tick, constant rate until the cap), and checks
 
@@ -24,17 +24,17 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from controller.commands import SetFlow, StopMotor
-from controller.core import Controller, Step
-from controller.drugs import Library
+from controller.clinical.drugs import Library
+from controller.clinical.programs import build_program, clinician_bolus_payload
+from controller.core.commands import SetFlow, StopMotor
+from controller.core.events import ev, tick
+from controller.core.limits import Limits
+from controller.core.machine import Controller, Step
+from controller.core.recovery import restore
+from controller.core.state import Vars
+from controller.core.table import TABLE, Row
 from controller.errors import ConfigurationError
-from controller.events import ev, tick
-from controller.limits import Limits
-from controller.programs import build_program, clinician_bolus_payload
-from controller.recovery import restore
-from controller.state import Vars
-from controller.table import TABLE, Row
-from proofs.walk import check_step
+from specs.checker import check_step
 
 VU_PER_ML = 3_600_000_000  # the unit is restated here on purpose: 1 vu = 1 uL/h x 1 ms
 PER_TIME = {"h": Fraction(1), "min": Fraction(60)}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from controller.events import KINDS, Actor, Event, ev, tick
-from controller.limits import Limits
-from controller.program import MAX_PCA, Program
-from controller.units import MS_PER_H, RATE_PER_ML_H, VU_PER_ML
+from controller.core.events import KINDS, Actor, Event, ev, tick
+from controller.core.limits import Limits
+from controller.core.program import MAX_PCA, Program
+from controller.core.units import MS_PER_H, RATE_PER_ML_H, VU_PER_ML
 
 ML, ML_H = VU_PER_ML, RATE_PER_ML_H
 rates = st.sampled_from([0, 50, 100, 1_000, 2 * ML_H, 10 * ML_H, 100 * ML_H, 999 * ML_H, 1_500 * ML_H])

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from controller import alarms as A
-from controller.annunciation import annunciated
-from controller.events import ev
-from controller.state import Alarms
+from controller.core import alarms as A
+from controller.core.annunciation import annunciated
+from controller.core.events import ev
+from controller.core.state import Alarms
 from tests.helpers import ML, ML_H, must, program, refused, run_for, running
 
 # DEC-016 (specs/decisions.toml): the IEC 60601-1-8 harm x onset decision for every alarm
@@ -73,7 +73,7 @@ def test_reprogramming_carries_the_delivered_dose_into_the_new_windows() -> None
 
 @pytest.mark.req("REQ-REV-001", "REQ-OCC-004")
 def test_the_only_reverse_motion_is_one_bounded_relief_per_downstream_occlusion() -> None:
-    from controller.commands import RELIEF_MAX_VU, RelievePressure
+    from controller.core.commands import RELIEF_MAX_VU, RelievePressure
 
     c = running(program())
     up = must(c.handle(ev("occlusion", site=1)))
@@ -92,10 +92,10 @@ def test_the_run_time_shortcut_of_refresh_agrees_with_the_full_rule() -> None:
     every state a random walk reaches, after a tick, it must give exactly the full result."""
     import random
 
-    from controller.annunciation import refresh
-    from controller.core import Controller
-    from controller.effects import tick as tick_change
-    from controller.events import tick
+    from controller.core.annunciation import refresh
+    from controller.core.effects import tick as tick_change
+    from controller.core.events import tick
+    from controller.core.machine import Controller
     from proofs.walk import sample_event
 
     rng = random.Random(7)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from controller.cli import main
-from controller.state import STATES
+from controller.core.state import STATES
 
 
 def test_diagram_mermaid_has_every_state(capsys: pytest.CaptureFixture[str]) -> None:

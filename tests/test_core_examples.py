@@ -12,16 +12,16 @@ from dataclasses import replace
 
 import pytest
 
-from controller import alarms as A
-from controller.commands import RaiseAlarm, SetFlow, StopMotor
-from controller.core import Controller, Step
-from controller.events import Actor, ev, tick
-from controller.flow import reservoir_time_ms
-from controller.libbounds import LibBounds
-from controller.limits import Limits
-from controller.program import Kind, Program
-from controller.state import STATES
-from controller.table import TABLE
+from controller.core import alarms as A
+from controller.core.commands import RaiseAlarm, SetFlow, StopMotor
+from controller.core.events import Actor, ev, tick
+from controller.core.flow import reservoir_time_ms
+from controller.core.libbounds import LibBounds
+from controller.core.limits import Limits
+from controller.core.machine import Controller, Step
+from controller.core.program import Kind, Program
+from controller.core.state import STATES
+from controller.core.table import TABLE
 from tests.helpers import HOUR, ML, ML_H, active, booted, must, pca_program, program, ready, refused, run_for, running
 
 EXAMPLES: list[Callable[[], list[Step]]] = []
@@ -677,7 +677,7 @@ def ex_temperature_range_and_overheat() -> list[Step]:
 
 @example("REQ-REC-001", "REQ-REC-002", "REQ-REC-003")
 def ex_power_loss_restore() -> list[Step]:
-    from controller.recovery import from_snapshot, restore, snapshot
+    from controller.core.recovery import from_snapshot, restore, snapshot
 
     c = running(pca_program())
     steps = [must(c.handle(ev("patient_bolus")))]
@@ -791,7 +791,7 @@ def ex_a_power_cycle_counts_what_moved_in_its_channel() -> list[Step]:
     """recovery.restore, channel by channel: what moved after the snapshot while priming is primed
     volume; while running an intermittent dose it counts toward that dose (it must not run long);
     one unit pushed under the program raises power_loss."""
-    from controller.recovery import restore
+    from controller.core.recovery import restore
 
     c = ready()
     steps = [must(c.handle(ev("prime", volume=2 * ML, flag=True)))]
@@ -819,7 +819,7 @@ def ex_a_power_cycle_counts_what_moved_in_its_channel() -> list[Step]:
 def ex_power_loss_stays_announced_across_a_second_power_cycle() -> list[Step]:
     """recovery.restore without ``act`` in ``any_of(act, lost)``: an unacknowledged power_loss is
     kept by a second power cycle even when nothing moved under the new program."""
-    from controller.recovery import restore
+    from controller.core.recovery import restore
 
     c = running()
     steps = run_for(c, 10_000)
@@ -851,7 +851,7 @@ def ex_battery_low_starts_below_its_threshold() -> list[Step]:
 def ex_near_end_at_the_smallest_rate() -> list[Step]:
     """annunciation.derived_causes with ``basal > 0`` off by one: at the smallest rate the pump can
     be configured for (0.001 mL/h) the near-end alarm still comes."""
-    from controller.recovery import restore
+    from controller.core.recovery import restore
 
     lim = Limits(min_rate=1)
     c = running(program(step_rate=(1, 0, 0, 0), vtbi=ML // 10), lim)
@@ -869,7 +869,7 @@ def ex_near_end_at_the_smallest_rate() -> list[Step]:
 def ex_stop_alarms_wait_for_a_state_where_flow_matters() -> list[Step]:
     """annunciation.next_active without ``allowed``: a stop-flow alarm's cause seen in READY (no
     flow) is not announced there; it is raised when the pump would run (and blocks the start)."""
-    from controller.annunciation import next_active
+    from controller.core.annunciation import next_active
 
     c = ready()
     steps = [must(c.handle(ev("door_open")))]

@@ -6,17 +6,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.core import Controller
-from controller.events import Event, ev
-from controller.state import Vars, initial_vars
-from controller.table import rows_for
+from controller.core.events import Event, ev
+from controller.core.machine import Controller
+from controller.core.state import Vars, initial_vars
+from controller.core.table import rows_for
 from tests import strategies as S
 from tests.helpers import pca_program
 
 
 def reference_step(state: str, v: Vars, e: Event) -> tuple[bool, str, Vars, int | None]:
     """First row (in table order) whose guard holds fires; otherwise nothing changes."""
-    from controller.table import TABLE
+    from controller.core.table import TABLE
 
     for row in rows_for(state, e.kind):
         if row.guard(v, e, state):

@@ -13,13 +13,13 @@ from dataclasses import replace
 
 import pytest
 
-from controller import alarms as A
-from controller.commands import StopMotor
-from controller.core import Controller, latch_row
-from controller.events import Event, ev, tick
-from controller.table import TABLE, Row
+from controller.core import alarms as A
+from controller.core.commands import StopMotor
+from controller.core.events import Event, ev, tick
+from controller.core.machine import Controller, latch_row
+from controller.core.table import TABLE, Row
 from proofs.auxiliary import AUXILIARY
-from proofs.walk import check_step
+from specs.checker import check_step
 from specs.invariants import At
 from tests.helpers import pca_program, running
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from controller import guards
-from controller.events import tick
-from controller.state import initial_vars
+from controller.core import guards
+from controller.core.events import tick
+from controller.core.state import initial_vars
 from proofs import mutagen
 
 

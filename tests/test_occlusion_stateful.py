@@ -17,11 +17,11 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from controller import alarms as A
-from controller.core import Controller
-from controller.events import Event, ev, tick
-from controller.state import FLOWING
-from proofs.walk import check_step
+from controller.core import alarms as A
+from controller.core.events import Event, ev, tick
+from controller.core.machine import Controller
+from controller.core.state import FLOWING
+from specs.checker import check_step
 from tests.helpers import program
 
 SITES = {0: A.OCC_DOWN, 1: A.OCC_UP}
@@ -89,7 +89,7 @@ def test_the_separation_check_fails_when_clearing_one_site_clears_both() -> None
     """The check can fail: a table whose occlusion_clear clears both causes is caught."""
     from dataclasses import replace
 
-    from controller.table import TABLE
+    from controller.core.table import TABLE
 
     def clear_both(v, e, s):  # type: ignore[no-untyped-def]
         cause = list(v.alarm.cause)

@@ -9,14 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller.core import Controller
-from controller.doses import dose_to_ml_h, ml_h_to_dose, parse_dose_unit
-from controller.drugs import Library
+from controller.clinical.doses import dose_to_ml_h, ml_h_to_dose, parse_dose_unit
+from controller.clinical.drugs import Library
+from controller.clinical.programs import build_program, clinician_bolus_payload
+from controller.core.events import ev
+from controller.core.limits import Limits, validate_limits
+from controller.core.machine import Controller
+from controller.core.units import RATE_PER_ML_H, VU_PER_ML, ml_h_to_rate, ml_to_vu, to_fraction
 from controller.errors import ConfigurationError
-from controller.events import ev
-from controller.limits import Limits, validate_limits
-from controller.programs import build_program, clinician_bolus_payload
-from controller.units import RATE_PER_ML_H, VU_PER_ML, ml_h_to_rate, ml_to_vu, to_fraction
 
 LIB = Library.from_data({
     "version": "2026-11",

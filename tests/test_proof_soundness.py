@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 import z3
 
-from controller.logic import any_of
+from controller.core.logic import any_of
 from proofs import encode as E
 from proofs.engine import Engine, VacuousStep
 from proofs.prove import run
@@ -85,8 +85,8 @@ def test_a_search_from_a_concrete_prefix_replays_from_power_on() -> None:
     searched from the end of a concrete runtime prefix; the counterexample is the whole run from
     power-on and replays there; the unmutated code has none from the same state; and a prefix the
     runtime refuses is an error, never a starting point."""
-    from controller.events import Event
-    from controller.limits import Limits
+    from controller.core.events import Event
+    from controller.core.limits import Limits
     from proofs.engine import run_prefix
     from proofs.mutants import MUTANTS, applied
 

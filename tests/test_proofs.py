@@ -78,7 +78,7 @@ def test_crosshair_finds_a_broken_contract(tmp_path: Path) -> None:
     src = tmp_path / "broken_contract.py"
     src.write_text(
         "from fractions import Fraction\n"
-        "from controller.units import ml_h_to_rate\n\n\n"
+        "from controller.core.units import ml_h_to_rate\n\n\n"
         "def rate_rounds_up(num: int, den: int) -> int:\n"
         '    """\n    pre: 1 <= den <= 7 and 0 <= num <= 20\n'
         "    post: __return__ * den >= num * 1000\n"

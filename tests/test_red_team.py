@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from controller import dosebounds, effects, recovery, windows
-from controller.libbounds import LibBounds
+from controller.clinical import dosebounds
+from controller.core import effects, recovery, windows
+from controller.core.libbounds import LibBounds
 from tests.redteam import run_sequence
 
 CHUNKS, PER_CHUNK = 20, 100  # 2,000 sequences in the suite; benchmarks/bench_redteam.py runs more
@@ -87,9 +88,9 @@ def test_the_red_team_catches_each_defect_class(defect: str, monkeypatch: pytest
             "window_dropped": _window_dropped}
     if defect in edge:
         monkeypatch.setattr(dosebounds, "compile_entry", edge[defect])
-        monkeypatch.setattr("controller.programs.soft_checks", lambda *a: [])  # the edge's own clinical checks
+        monkeypatch.setattr("controller.clinical.programs.soft_checks", lambda *a: [])  # the edge's own clinical checks
     elif defect == "history_dropped":
-        from controller.table import TABLE
+        from controller.core.table import TABLE
 
         kw["table"] = tuple(replace(r, change=_history_dropped) if r.trigger == "program" else r for r in TABLE)
     else:

@@ -1,7 +1,7 @@
 """Each safety check can fail: break the code on purpose and watch the invariants catch it.
 
 These run the real controller with one guard dropped or one function broken, drive a story
-that exercises it, and require that ``proofs.walk.check_step`` reports the violation. The
+that exercises it, and require that ``specs.checker.check_step`` reports the violation. The
 systematic mutation campaign against the Z3 proofs lives in ``proofs/``.
 """
 
@@ -12,12 +12,12 @@ from dataclasses import replace
 
 import pytest
 
-from controller import flow as F
-from controller import guards as G
-from controller.core import Controller
-from controller.events import Event, ev, tick
-from controller.table import TABLE, Row
-from proofs.walk import check_step
+from controller.core import flow as F
+from controller.core import guards as G
+from controller.core.events import Event, ev, tick
+from controller.core.machine import Controller
+from controller.core.table import TABLE, Row
+from specs.checker import check_step
 from tests.helpers import ML, ML_H, pca_program, program
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import z3
 
-from controller import annunciation as AN
-from controller import windows
-from controller.logic import branch, merge
-from controller.state import Ring
+from controller.core import annunciation as AN
+from controller.core import windows
+from controller.core.logic import branch, merge
+from controller.core.state import Ring
 from proofs import shortcuts as S
 
 

@@ -10,9 +10,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from controller.core import Controller
-from controller.events import Event, ev, tick
-from proofs.walk import check_step
+from controller.core.events import Event, ev, tick
+from controller.core.machine import Controller
+from specs.checker import check_step
 from specs.invariants import STATE_INVARIANTS, STEP_INVARIANTS
 from tests import strategies as S
 from tests.helpers import pca_program, program

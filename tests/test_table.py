@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from controller import effects as E
-from controller import guards as G
+from controller.core import effects as E
+from controller.core import guards as G
+from controller.core.table import TABLE, Row, check_table, rows_for
 from controller.errors import TableError
-from controller.table import TABLE, Row, check_table, rows_for
 
 
 def _row(trigger: str, sources: tuple[str, ...], dest: str | None, conds: tuple[G.Cond, ...] = ()) -> Row:

@@ -3,7 +3,7 @@ within the limit, measured on the exact delivery timeline of random runs.
 
 The proofs show that the ring counts every delivered unit (STEP-DOS-005) and never grows past the
 limit (STEP-DOS-004, INV-DOS-004); the step from "ring" to "every window" is the overlap argument in
-controller/windows.py. This test checks the conclusion directly: the mechanism moves at the
+controller/core/windows.py. This test checks the conclusion directly: the mechanism moves at the
 commanded rate from the start of each tick until its cap, so each tick's delivery is a known
 interval; the worst window is found among all window positions that start or end at an interval
 edge (the volume in a window is piecewise linear in its position)."""
@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.core import Controller
-from controller.events import ev, tick
-from controller.program import N_BUCKETS
+from controller.core.events import ev, tick
+from controller.core.machine import Controller
+from controller.core.program import N_BUCKETS
 from tests.helpers import ML, ML_H, pca_program
 
 Interval = tuple[Fraction, Fraction, Fraction]  # start ms, end ms, volume (vu)

@@ -14,10 +14,10 @@ import random
 
 import pytest
 
-from controller import annunciation as AN
-from controller.core import Controller
-from controller.events import Event
-from controller.limits import Limits
+from controller.core import annunciation as AN
+from controller.core.events import Event
+from controller.core.limits import Limits
+from controller.core.machine import Controller
 from proofs import encode as E
 from proofs.engine import Engine, TraceStep
 from proofs.walk import CALM, STORM, _episode, sample_event

@@ -20,8 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from controller.commands import SetFlow, StopMotor
-from controller.events import Event
+from controller.core.commands import SetFlow, StopMotor
+from controller.core.events import Event
 
 MotorCommand = SetFlow | StopMotor
 

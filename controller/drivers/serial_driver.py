@@ -35,12 +35,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from fractions import Fraction
 
-from controller.commands import SetFlow, StopMotor
+from controller.core.commands import SetFlow, StopMotor
+from controller.core.events import Event, ev
+from controller.core.units import VU_PER_UL
 from controller.drivers.base import ACCEPTED, MotorCommand, Reply
 from controller.drivers.odometer import Leg, Odometer
 from controller.drivers.serial_link import Disconnected, LinkFault, ProtocolError
-from controller.events import Event, ev
-from controller.units import VU_PER_UL
 
 MAX_BACKOFF_MS = 10_000
 

@@ -9,7 +9,7 @@ sends it the core's (rate, cap) commands and polls it once per control period. A
    pressure-relief back-off if one is pending (in 10 ms firmware sub-steps, watching the
    pressure), the mechanism under the current command (``sim_mech``), the line (``sim_line``);
 2. reads every sensor through its fault model (``sim_sensors``);
-3. hands the readings to the sensing layer (``controller.detect``), whose events it returns.
+3. hands the readings to the sensing layer (``controller.sensing.detect``), whose events it returns.
 
 ``relieve`` (the core's ``RelievePressure`` after a downstream occlusion alarm, forwarded by
 the runner) backs the plunger off at ``relief_rate_ml_h`` until the downstream reading falls
@@ -37,17 +37,17 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from controller.commands import SetFlow, StopMotor
-from controller.detect import Sensing, SensingConfig
+from controller.core.commands import SetFlow, StopMotor
+from controller.core.events import Event
+from controller.core.limits import PUMP_MAX_RATE, Limits
+from controller.core.units import MS_PER_MIN, VU_PER_UL
 from controller.drivers.base import ACCEPTED, MotorCommand, Reply
-from controller.drivers.sim_line import Line
-from controller.drivers.sim_mech import Mechanism
-from controller.drivers.sim_params import PlantParams
-from controller.drivers.sim_sensors import Sensor, SensorSpec
-from controller.events import Event
-from controller.limits import PUMP_MAX_RATE, Limits
-from controller.shell import Clock
-from controller.units import MS_PER_MIN, VU_PER_UL
+from controller.drivers.clocks import Clock
+from controller.plant.line import Line
+from controller.plant.mechanism import Mechanism
+from controller.plant.params import PlantParams
+from controller.plant.sensors import Sensor, SensorSpec
+from controller.sensing.detect import Sensing, SensingConfig
 
 RELIEF_SUBSTEP_MS = 10
 SENSOR_NAMES = ("downstream_pressure", "upstream_pressure", "air", "door", "reservoir", "mains", "battery",

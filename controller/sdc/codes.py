@@ -98,7 +98,7 @@ TABLE: tuple[Code, ...] = (
 BY_REF: dict[str, Code] = {c.ref: c for c in TABLE}
 assert len(BY_REF) == len(TABLE), "duplicate reference id in the code table"
 
-# Alarm ids of controller.alarms whose condition type is a sourced MDC event code. Every other
+# Alarm ids of controller.core.alarms whose condition type is a sourced MDC event code. Every other
 # alarm's condition type is the local code "pumpctl.alarm.<id>" (an alarm added to the catalog
 # appears automatically with a local code).
 ALARM_CODES: dict[str, str] = {"low_battery": "MDC_EVT_BATT_LO"}

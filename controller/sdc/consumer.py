@@ -27,7 +27,7 @@ from sdc11073.mdib import ConsumerMdib
 from sdc11073.xml_types.actions import periodic_actions
 from sdc11073.xml_types.msg_types import InvocationState
 
-from controller import alarms as A
+from controller.core import alarms as A
 from controller.sdc.mdib import METRICS, condition_handle, signal_handle
 from controller.sdc.tls import Contexts
 

@@ -6,7 +6,7 @@ Theory of operation
 ``ProviderMdib.from_string`` reads):
 
     Mds "mds" (MDC_DEV_PUMP_INFUS_MDS)
-      AlertSystem "alerts": for every alarm of ``controller.alarms.CATALOG`` an AlertCondition
+      AlertSystem "alerts": for every alarm of ``controller.core.alarms.CATALOG`` an AlertCondition
         "ac.<id>" (technical, its IEC 60601-1-8 priority, its operator text) and an audible
         AlertSignal "as.<id>" latching like the alarm
       Sco "sco": one operation descriptor per row of ``controller.sdc.operations.OPERATIONS``
@@ -28,10 +28,10 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
-from controller import alarms as A
+from controller.core import alarms as A
+from controller.core.state import STATES
 from controller.sdc import codes
 from controller.sdc.operations import OPERATIONS, SET_VALUE
-from controller.state import STATES
 
 PM = "http://standards.ieee.org/downloads/11073/11073-10207-2017/participant"
 MSG = "http://standards.ieee.org/downloads/11073/11073-10207-2017/message"

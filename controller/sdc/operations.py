@@ -8,7 +8,7 @@ becomes (``event``), so a remote command is never anything but a core event that
 ``Controller.handle`` with the actor of the client's certificate (``controller.sdc.roles``):
 
 - ``SetValue`` on the programmed rate or the VTBI changes one field of the pump's program
-  request (user units, ``controller.programs``) and becomes a ``program`` event, built by the
+  request (user units, ``controller.clinical.programs``) and becomes a ``program`` event, built by the
   ``LibraryGate`` exactly as a local program is: the library's hard limits refuse it before it
   reaches the core, and the table's guards refuse it when the state does not take a program;
 - ``Activate`` start, pause, resume, stop, silence and acknowledge become that event.
@@ -18,7 +18,7 @@ other user events stay at the bedside; sensor and timer events come from the pum
 (SYSTEM) and no network client can ever send them.
 
 Rules
-1. Every row's ``event`` is a trigger of ``controller.table.TABLE``; a test derives this from
+1. Every row's ``event`` is a trigger of ``controller.core.table.TABLE``; a test derives this from
    the table and from the provider's registered handlers (``tests/sdc/test_boundary.py``).
 2. The actor is never taken from the request: it comes from the certificate's role, and a
    patient role is never granted to a network client (REQ-ROL-001, REQ-SEC-003).

@@ -32,8 +32,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from controller.core.events import Actor
 from controller.errors import ConfigurationError
-from controller.events import Actor
 
 
 class Role(StrEnum):

@@ -48,19 +48,20 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TypeVar
 
-from controller.core import Controller
+from controller.clinical.programs import BuiltProgram
+from controller.core.events import Event, ev
+from controller.core.limits import Limits
+from controller.core.machine import Controller
 from controller.drivers.base import PumpDriver
-from controller.eventlog import EventLog
-from controller.events import Event, ev
-from controller.libgate import LibraryGate
-from controller.libkeys import Key
-from controller.limits import Limits
-from controller.logstore import LogStore
-from controller.programs import BuiltProgram
+from controller.drivers.clocks import Clock
+from controller.library.gate import LibraryGate
+from controller.library.keys import Key
+from controller.log.eventlog import EventLog
+from controller.runtime.logstore import LogStore
+from controller.runtime.shell import Shell
 from controller.sdc.operations import BY_HANDLE, SET_VALUE, RemoteOp
 from controller.sdc.roles import Identity, RoleMap, actor
 from controller.sdc.view import View, view_of
-from controller.shell import Clock, Shell
 
 T = TypeVar("T")
 RATE_FIELDS = ("rate_ml_h", "dose", "dose_unit", "duration_s")  # the ways a request gives its rate
@@ -235,7 +236,7 @@ class Session:
     def _advance(self, ms: int) -> View:
         advance = getattr(self.clock, "advance", None)
         if advance is None:
-            raise TypeError("advance needs a simulated clock (controller.shell.SimClock)")
+            raise TypeError("advance needs a simulated clock (controller.runtime.shell.SimClock)")
         left = ms
         while left > 0:
             dt = min(left, self.period_ms)

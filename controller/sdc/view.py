@@ -19,10 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
-from controller import alarms as A
-from controller.drugs import DrugEntry
-from controller.state import Vars
-from controller.units import VU_PER_ML
+from controller.clinical.drugs import DrugEntry
+from controller.core import alarms as A
+from controller.core.state import Vars
+from controller.core.units import VU_PER_ML
 
 MILLI = Decimal("0.001")
 TENTH = Decimal("0.1")

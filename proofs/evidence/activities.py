@@ -122,10 +122,10 @@ def test_items(tests: list[dict[str, Any]], items: Items) -> None:
 
 
 def scenarios(items: Items, timings: dict[str, float], say: Progress) -> list[dict[str, Any]]:
-    from controller.scenario import load as load_scenario
-    from controller.scenario_report import verdict
-    from controller.scenario_run import run as run_scenario
-    from proofs.walk import recording
+    from controller.scenario.model import load as load_scenario
+    from controller.scenario.report import verdict
+    from controller.scenario.run import run as run_scenario
+    from specs.checker import recording
 
     t0 = time.perf_counter()
     out: list[dict[str, Any]] = []
@@ -147,9 +147,9 @@ def scenarios(items: Items, timings: dict[str, float], say: Progress) -> list[di
 
 
 def bench(out_dir: Path, items: Items, timings: dict[str, float], say: Progress) -> dict[str, Any]:
-    from controller import bench as B
-    from controller.detect import PSI_KPA
-    from controller.scenario_plot import plot_accuracy, plot_occlusion
+    from controller.bench import procedures as B
+    from controller.bench.plot import plot_accuracy, plot_occlusion
+    from controller.sensing.detect import PSI_KPA
 
     t0 = time.perf_counter()
     o = B.BenchOptions(seed=0)

@@ -124,8 +124,8 @@ def _contract_items(contracts: Any, items: A.Items) -> None:
 
 
 def collect(opts: Options, say: Progress = print) -> dict[str, Any]:
-    from controller.alarms import CATALOG
-    from controller.table import TABLE, check_table
+    from controller.core.alarms import CATALOG
+    from controller.core.table import TABLE, check_table
     from proofs.contracts import finish_crosshair, start_crosshair
     from proofs.evidence.package import clean
     from proofs.evidence.records import records
@@ -231,7 +231,7 @@ def _run_sections(proofs: Any, proofs_json: dict[str, Any], mutants: list[dict[s
                   tests: list[dict[str, Any]], scenarios: list[dict[str, Any]], bench: dict[str, Any],
                   walk: dict[str, Any], table: Any) -> dict[str, Any]:
     """What each activity produced, in full, for the appendices (every one renders what is here)."""
-    from controller.state import LATCHED, STATES
+    from controller.core.state import LATCHED, STATES
     from proofs.report import _trace_json, cex_toml
 
     edges = sorted(({"source": s, "dest": row.dest_for(s), "label": row.label}

@@ -6,7 +6,7 @@ A stateful test or a random walk is tagged with many requirement ids, because af
 step it checks every invariant. That says the invariants held *where the run went*; it says
 nothing about a requirement whose states, rows or alarms the run never reached. So a passing
 stateful or random item counts for a requirement only where its recorded coverage
-(``proofs.walk.Coverage``: states, table rows fired, triggers accepted and refused per source
+(``specs.checker.Coverage``: states, table rows fired, triggers accepted and refused per source
 state, alarm causes present) reached at least one *target* of that requirement:
 
 - every table row that cites the requirement, directly or through one of its guards;

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from controller.events import Actor
-from controller.units import VU_PER_ML
+from controller.core.events import Actor
+from controller.core.units import VU_PER_ML
 
 REQ_CLASS = {"verified": "ok", "failed": "bad", "unverified": "bad", "partial": "warn", "planned": "na"}
 HAZ_CLASS = {"supported": "ok", "partial": "warn", "unsupported": "bad", "failed": "bad"}
@@ -132,7 +132,7 @@ def index(items: Iterable[Mapping[str, Any]], key: str = "id") -> dict[str, Mapp
 
 
 def actor_name(actor: object) -> str:
-    """The trace stores the actor as its ``controller.events.Actor`` value."""
+    """The trace stores the actor as its ``controller.core.events.Actor`` value."""
     if isinstance(actor, int) and actor in Actor.__members__.values():
         return Actor(actor).name.lower()
     return str(actor)

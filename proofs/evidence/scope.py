@@ -101,7 +101,7 @@ def section(results: Mapping[str, Any], settings: Mapping[str, Any], layout: Map
                 "runtime executes, the power-on rows that restore a saved program (REC-001), for every "
                 "configuration that passes validation")
     assumptions = [
-        "the configuration passed validation (controller/validation.py LIMIT_CHECKS and program_ok): "
+        "the configuration passed validation (controller/core/validation.py LIMIT_CHECKS and program_ok): "
         "the proofs quantify over every such configuration and say nothing about any other",
         "time arrives as ticks of 1 ms to max_tick_ms (at most 10 s): a longer stall is the watchdog's case",
         f"k-induction up to k={settings.get('kmax', '?')} (k used: {', '.join(map(str, ks)) or 'none'}); "

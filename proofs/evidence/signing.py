@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 ``manifest.sha256`` lists the SHA-256 of every input and artefact of a verify run. Signing it
 signs them all. ``signer`` takes the Ed25519 private key given with ``pumpctl verify
---sign-key FILE`` (a PEM key, as ``controller.libkeys`` reads them for drug libraries), or makes
+--sign-key FILE`` (a PEM key, as ``controller.library.keys`` reads them for drug libraries), or makes
 an *ephemeral* key for this run when none is given. ``sign`` writes, next to the manifest,
 
 - ``manifest.sha256.sig``: the 64-byte raw Ed25519 signature of the manifest's bytes;
@@ -33,9 +33,9 @@ import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller import libkeys
 from controller.errors import ConfigurationError
-from controller.liberrors import SignatureUnavailable
+from controller.library import keys as libkeys
+from controller.library.errors import SignatureUnavailable
 
 SIG = "manifest.sha256.sig"
 PUB = "manifest.pub.pem"

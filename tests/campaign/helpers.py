@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from functools import cache
 
-from controller.campaign import Campaign, run_campaign
-from controller.campaign_plan import Settings
+from controller.campaign.plan import Settings
+from controller.campaign.pool import Campaign, run_campaign
 
 # short infusions so that a few simulated hours hold every fault kind several times;
 # a generous share of fully checked and logged infusions

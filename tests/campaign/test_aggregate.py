@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from controller.campaign_report import OUTCOMES, aggregate, claim, outcome, summary, table, to_json
-from controller.campaign_runner import InfusionResult, LogCheck
+from controller.campaign.report import OUTCOMES, aggregate, claim, outcome, summary, table, to_json
+from controller.campaign.runner import InfusionResult, LogCheck
 
 H = 3_600_000
 

@@ -7,12 +7,12 @@ import importlib.util
 
 import pytest
 
-from controller.campaign import run_campaign
-from controller.campaign_faults import FAULT_KINDS, FaultDraw
-from controller.campaign_plan import InfusionPlan, Settings, plan_infusion
-from controller.campaign_report import to_json
-from controller.campaign_runner import CampaignRunner, InfusionResult, run_infusion
-from controller.scenario_run import therapy_tolerance_ul
+from controller.campaign.faults import FAULT_KINDS, FaultDraw
+from controller.campaign.plan import InfusionPlan, Settings, plan_infusion
+from controller.campaign.pool import run_campaign
+from controller.campaign.report import to_json
+from controller.campaign.runner import CampaignRunner, InfusionResult, run_infusion
+from controller.scenario.run import therapy_tolerance_ul
 from tests.campaign.helpers import TINY, TINY_HOURS, TINY_SEED, small_campaign, tiny_local
 
 
@@ -174,11 +174,11 @@ def test_therapy_volume_within_the_stated_tolerance_after_priming() -> None:
 
 
 def test_the_proposed_shell_fix_removes_the_finding(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The diff proposed for controller/shell.py (cut motor power on entering FAILSAFE or FAILED)."""
-    import controller.scenario_run as sr
-    from controller.core import Step
-    from controller.events import Event
-    from controller.shell import Shell
+    """The diff proposed for controller/runtime/shell.py (cut motor power on entering FAILSAFE or FAILED)."""
+    import controller.scenario.run as sr
+    from controller.core.events import Event
+    from controller.core.machine import Step
+    from controller.runtime.shell import Shell
 
     class FixedShell(Shell):
         def submit(self, e: Event) -> Step:

@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from controller.campaign_faults import FAULT_KINDS, GROUPS, FaultContext, draw_fault
-from controller.campaign_plan import (
+from controller.campaign.faults import FAULT_KINDS, GROUPS, FaultContext, draw_fault
+from controller.campaign.plan import (
     SLOTS,
     Settings,
     infusion_seed,
@@ -17,11 +17,11 @@ from controller.campaign_plan import (
     scenario,
     slot_of,
 )
-from controller.campaign_programs import random_program
+from controller.campaign.programs import random_program
+from controller.clinical.programs import build_program
+from controller.core.limits import Limits
 from controller.errors import ConfigurationError
-from controller.limits import Limits
-from controller.programs import build_program
-from controller.scenario_events import EVENT_TYPES
+from controller.scenario.events import EVENT_TYPES
 
 CTX = FaultContext(start_ms=3_000, duration_ms=4 * 3_600_000, mechanism="syringe", reservoir_ml=120.0,
                    rate_ml_h=25.0, period_ms=2_000, watchdog_ms=6_000)

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from controller import alarms as A
-from controller.campaign_faults import LinkWindow
-from controller.campaign_link import FaultyLink
-from controller.commands import SetFlow, StopMotor
-from controller.core import Controller
+from controller.campaign.faults import LinkWindow
+from controller.campaign.link import FaultyLink
+from controller.clinical.programs import build_program
+from controller.core import alarms as A
+from controller.core.commands import SetFlow, StopMotor
+from controller.core.events import Event, ev
+from controller.core.limits import Limits
+from controller.core.machine import Controller
 from controller.drivers.base import ACCEPTED, PumpDriver, Reply
+from controller.drivers.clocks import SimClock
 from controller.drivers.sim import SimPump
-from controller.events import Event, ev
-from controller.limits import Limits
-from controller.programs import build_program
-from controller.shell import Shell, SimClock
+from controller.runtime.shell import Shell
 
 
 class Recorder:

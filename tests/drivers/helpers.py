@@ -13,13 +13,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from controller.core import Controller, Step
+from controller.core.events import Event
+from controller.core.machine import Controller, Step
+from controller.drivers.clocks import SimClock
 from controller.drivers.pty_emulator import Firmware, PtyServer
 from controller.drivers.registry import FAMILIES, Family, HardwareConfig, HardwareDriver
 from controller.drivers.serial_link import Decoder, FrameError
-from controller.events import Event
-from controller.shell import Shell, SimClock
-from proofs.walk import check_step
+from controller.runtime.shell import Shell
+from specs.checker import check_step
 
 PERIOD_MS = 100
 # Short wall-clock reply timeouts keep the fault tests fast; the emulator answers in ~1 ms.

@@ -15,13 +15,14 @@ from fractions import Fraction
 
 import pytest
 
-from controller.commands import RelievePressure, SetFlow, StopMotor
+from controller.clinical.programs import build_program
+from controller.core.commands import RelievePressure, SetFlow, StopMotor
+from controller.core.events import ev
+from controller.core.limits import Limits
+from controller.core.units import VU_PER_UL
+from controller.drivers.clocks import SimClock, WallClock
 from controller.drivers.pty_emulator import Fault
-from controller.events import ev
-from controller.limits import Limits
-from controller.programs import build_program
-from controller.shell import Shell, SimClock, WallClock
-from controller.units import VU_PER_UL
+from controller.runtime.shell import Shell
 from tests.drivers.helpers import KITS, PERIOD_MS, CheckedController, Kit, Rig, rig, wait_for
 
 pytestmark = [pytest.mark.req("REQ-DRV-001"), pytest.mark.method("stateful")]

@@ -5,7 +5,7 @@ communication faults (one lost or garbled reply, noise) and, planned for a rando
 most runs, a lasting one: every reply lost, every reply garbled, every reply late, or the
 cable pulled. After every step:
 
-- every invariant of specs/invariants.py holds on every core step (``proofs.walk.check_step``
+- every invariant of specs/invariants.py holds on every core step (``specs.checker.check_step``
   via ``CheckedController``), refusals included;
 - physical truth: what the emulated plunger really pushed never exceeds the largest cap the
   core ever gave the motor, nor the program's VTBI (tolerance: 0 uL - the pump stops at or
@@ -29,13 +29,14 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from controller.commands import Command, RelievePressure, SetFlow
+from controller.clinical.programs import build_program
+from controller.core.commands import Command, RelievePressure, SetFlow
+from controller.core.events import ev
+from controller.core.limits import Limits
+from controller.core.units import VU_PER_UL
+from controller.drivers.clocks import SimClock
 from controller.drivers.pty_emulator import Fault
-from controller.events import ev
-from controller.limits import Limits
-from controller.programs import build_program
-from controller.shell import Shell, SimClock
-from controller.units import VU_PER_UL
+from controller.runtime.shell import Shell
 from tests.drivers.helpers import HARVARD, NE1000, PERIOD_MS, CheckedController, Kit
 
 REQUEST = {"rate_ml_h": 360, "vtbi_ml": 2, "reservoir_ml": 10, "end_action": "stop",

@@ -14,13 +14,13 @@ from fractions import Fraction
 
 import pytest
 
-from controller.commands import SetFlow, StopMotor
+from controller.core.commands import SetFlow, StopMotor
+from controller.core.units import VU_PER_UL
 from controller.drivers.harvard import framing
 from controller.drivers.harvard.config import HarvardConfig
 from controller.drivers.harvard.driver import HarvardDriver
 from controller.drivers.harvard.firmware import HarvardFirmware
 from controller.errors import ConfigurationError
-from controller.units import VU_PER_UL
 from tests.drivers.helpers import BufferPort
 
 pytestmark = pytest.mark.req("REQ-DRV-001", "REQ-DRV-004")

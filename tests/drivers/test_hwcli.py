@@ -20,7 +20,7 @@ import serial  # type: ignore[import-untyped]
 
 from controller.cli import main
 from controller.drivers.harvard.firmware import VERSION as HARVARD_VERSION
-from controller.shell import Shell
+from controller.runtime.shell import Shell
 from tests.drivers.helpers import KITS, NE1000, Kit, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

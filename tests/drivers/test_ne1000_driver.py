@@ -11,12 +11,12 @@ from collections.abc import Callable
 
 import pytest
 
-from controller.commands import SetFlow, StopMotor
+from controller.core.commands import SetFlow, StopMotor
+from controller.core.units import VU_PER_UL
 from controller.drivers.ne1000 import framing as F
 from controller.drivers.ne1000.driver import NE1000Config, NE1000Driver
 from controller.drivers.ne1000.firmware import NE1000Firmware
 from controller.errors import ConfigurationError
-from controller.units import VU_PER_UL
 from tests.drivers.helpers import BufferPort
 
 pytestmark = pytest.mark.req("REQ-DRV-001", "REQ-DRV-003")

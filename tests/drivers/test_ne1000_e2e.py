@@ -12,15 +12,15 @@ from fractions import Fraction
 
 import pytest
 
-from controller.commands import SetFlow
+from controller.clinical.programs import build_program
+from controller.core.commands import SetFlow
+from controller.core.events import ev
+from controller.core.limits import Limits
+from controller.core.units import VU_PER_UL
+from controller.drivers.clocks import SimClock
 from controller.drivers.ne1000.driver import NE1000Config, NE1000Driver
 from controller.drivers.ne1000.emulator import EmulatorServer
 from controller.drivers.ne1000.firmware import NE1000Firmware
-from controller.events import ev
-from controller.limits import Limits
-from controller.programs import build_program
-from controller.shell import SimClock
-from controller.units import VU_PER_UL
 from tests.drivers.helpers import FAST, Rig, rig
 
 pytestmark = [pytest.mark.req("REQ-DRV-001", "REQ-DRV-002", "REQ-DEL-003"), pytest.mark.method("stateful")]

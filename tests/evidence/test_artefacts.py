@@ -207,5 +207,6 @@ def test_manifest_refuses_a_missing_input_and_never_lists_itself(tmp_path: Path)
 def test_input_files_cover_specs_sources_and_proofs() -> None:
     names = {p.relative_to(ROOT).as_posix() for p in input_files()}
     assert {"pyproject.toml", "specs/requirements.toml", "specs/hazards.toml", "specs/invariants.py",
-            "controller/table.py", "proofs/evidence/render.py", "proofs/evidence/templates/report.html.j2"} <= names
+            "controller/core/table.py", "proofs/evidence/render.py",
+            "proofs/evidence/templates/report.html.j2"} <= names
     assert not [n for n in names if "__pycache__" in n]

@@ -6,13 +6,14 @@ from typing import Any
 
 import pytest
 
-from controller.alarms import CATALOG
-from controller.core import Controller
-from controller.events import ev, tick
-from controller.table import TABLE
+from controller.core.alarms import CATALOG
+from controller.core.events import ev, tick
+from controller.core.machine import Controller
+from controller.core.table import TABLE
 from proofs.evidence import credit as C
-from proofs.walk import check_step, recording, walk
+from proofs.walk import walk
 from specs.catalog import load
+from specs.checker import check_step, recording
 from tests.helpers import pca_program, program
 
 

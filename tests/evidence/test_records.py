@@ -129,10 +129,10 @@ def test_the_vulnerability_review_goes_stale_when_a_version_changes() -> None:
 def test_the_core_segregation_is_checked_from_the_code_and_can_fail() -> None:
     lay = layout.scan()
     seg = layout.segregation(lay)
-    assert seg["ok"] and "controller.table" in seg["core"] and "controller.shell" not in seg["core"]
+    assert seg["ok"] and "controller.core.table" in seg["core"] and "controller.runtime.shell" not in seg["core"]
     broken = copy.deepcopy(lay)
-    broken["modules"]["controller.guards"]["imports"].append("controller.logdb")
-    broken["modules"]["controller.flow"]["soup"].append("pyserial")
+    broken["modules"]["controller.core.guards"]["imports"].append("controller.log.db")
+    broken["modules"]["controller.core.flow"]["soup"].append("pyserial")
     bad = layout.segregation(broken)
     assert not bad["ok"] and len(bad["breaches"]) == 2
 
@@ -142,7 +142,7 @@ def test_the_soup_list_is_the_runtime_and_names_who_imports_it() -> None:
     soup = {s["name"]: s for s in iec62304.soup_list(lay)}
     assert {"transitions", "pyserial", "cryptography"} <= set(soup)
     assert not {"z3-solver", "crosshair-tool", "jinja2", "matplotlib", "pytest"} & set(soup)
-    assert soup["transitions"]["imported_by"] == ["controller.core"]
+    assert soup["transitions"]["imported_by"] == ["controller.core.machine"]
     assert soup["transitions"]["anomalies"] and soup["pyserial"]["anomalies"]
 
 

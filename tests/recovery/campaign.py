@@ -10,7 +10,7 @@ After every life the parent checks, from the log file itself and from what the c
 
 1. the chain verifies (``verify_connection``), and every seq the child reported committed is
    in it (REQ-LOG-001, REQ-LOG-002);
-2. a restore restored exactly what ``controller.recovery`` says, computed here independently:
+2. a restore restored exactly what ``controller.core.recovery`` says, computed here independently:
    odometer = snapshot odometer + (min(sent cap, cap) - odometer), that extra added to the
    channel of the snapshot's state and, for therapy and KVO, to every dose window; clock,
    bolus times and program kept (REQ-REC-001, REQ-REC-002);
@@ -43,14 +43,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from controller.drivers.sim_mech import Mechanism
-from controller.eventlog import read_records
-from controller.flow import COUNTED, Mode, mode_of
-from controller.logdb import Record, connect
-from controller.logstore import Snapshot, parse_snapshot, reached
-from controller.logverify import verify_connection
-from controller.scenario import Scenario, load
-from controller.units import MS_PER_H, VU_PER_UL
+from controller.core.flow import COUNTED, Mode, mode_of
+from controller.core.units import MS_PER_H, VU_PER_UL
+from controller.log.db import Record, connect
+from controller.log.eventlog import read_records
+from controller.log.verify import verify_connection
+from controller.plant.mechanism import Mechanism
+from controller.runtime.logstore import Snapshot, parse_snapshot, reached
+from controller.scenario.model import Scenario, load
 
 ROOT = Path(__file__).resolve().parents[2]
 EARLY = 0.2  # share of kills timed from the spawn (start-up, restore, first commits)

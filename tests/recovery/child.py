@@ -30,13 +30,13 @@ from __future__ import annotations
 import os
 import sys
 
-from controller import alarms as A
-from controller.eventlog import EventLog
-from controller.events import ev
-from controller.logstore import LogStore, latest
-from controller.scenario import load
-from controller.scenario_run import Runner
-from controller.state import THERAPY
+from controller.core import alarms as A
+from controller.core.events import ev
+from controller.core.state import THERAPY
+from controller.log.eventlog import EventLog
+from controller.runtime.logstore import LogStore, latest
+from controller.scenario.model import load
+from controller.scenario.run import Runner
 
 CHUNK_MS = 5_000
 

@@ -16,8 +16,8 @@ import pytest
 
 from controller.cli import main
 from controller.drivers.ne1000.emulator import EmulatorServer
-from controller.eventlog import EventLog
-from controller.libsign import sign_file
+from controller.library.sign import sign_file
+from controller.log.eventlog import EventLog
 from tests.store.helpers import EXAMPLE, HMAC_KEY_FILE, example_key
 
 SCENARIO = """name = "library gate: {case}"

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from controller import alarms as A
-from controller.core import Step
-from controller.eventlog import EventLog, Payload
-from controller.logdb import LogWriteError, Record
-from controller.logstore import LogStore, latest
-from controller.scenario import load
-from controller.scenario_run import Runner
+from controller.core import alarms as A
+from controller.core.machine import Step
+from controller.log.db import LogWriteError, Record
+from controller.log.eventlog import EventLog, Payload
+from controller.runtime.logstore import LogStore, latest
+from controller.scenario.model import load
+from controller.scenario.run import Runner
 
 CONTINUOUS = Path(__file__).resolve().parent / "scenarios" / "continuous.toml"
 

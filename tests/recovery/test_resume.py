@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from controller import alarms as A
 from controller.cli import main
+from controller.core import alarms as A
+from controller.core.events import ev
+from controller.core.recovery import restore
+from controller.core.units import VU_PER_UL
 from controller.errors import ConfigurationError
-from controller.eventlog import EventLog
-from controller.events import ev
-from controller.logstore import LogStore, latest, parse_snapshot, reached
-from controller.recovery import restore
-from controller.scenario import load
-from controller.scenario_run import Runner
-from controller.units import VU_PER_UL
+from controller.log.eventlog import EventLog
+from controller.runtime.logstore import LogStore, latest, parse_snapshot, reached
+from controller.scenario.model import load
+from controller.scenario.run import Runner
 from tests.recovery.campaign import expected_after
 
 HERE = Path(__file__).resolve().parent

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from controller.cli import main
-from controller.eventlog import EventLog
-from controller.logstore import latest
-from controller.units import VU_PER_UL
+from controller.core.units import VU_PER_UL
+from controller.log.eventlog import EventLog
+from controller.runtime.logstore import latest
 from tests.drivers.helpers import KITS, Kit, wait_for
 from tests.drivers.test_hwcli import LONG_PROGRAM, pumpctl
 

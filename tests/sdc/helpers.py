@@ -9,13 +9,13 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from controller.core.events import ev
+from controller.drivers.clocks import Clock, SimClock
 from controller.drivers.sim import SimPump
-from controller.events import ev
-from controller.libkeys import load_key
+from controller.library.keys import load_key
 from controller.sdc.roles import RoleMap
 from controller.sdc.session import PumpSetup, Session
 from controller.sdc.tls import Pki, contexts, make_pki
-from controller.shell import Clock, SimClock
 from tests.store.helpers import EXAMPLE, HMAC_KEY_FILE
 
 if TYPE_CHECKING:  # the sdc extra: imported where a provider is started

@@ -22,14 +22,14 @@ from typing import Any
 
 import pytest
 
-from controller.core import Step
-from controller.events import Actor
+from controller.core.events import Actor
+from controller.core.machine import Step
+from controller.core.table import TABLE
+from controller.drivers.clocks import SimClock
 from controller.sdc.mdib import XSI, mdib_xml
 from controller.sdc.operations import NOT_OFFERED, OPERATIONS, SET_VALUE
 from controller.sdc.roles import Identity, RoleMap
 from controller.sdc.session import Session
-from controller.shell import SimClock
-from controller.table import TABLE
 from tests.sdc.helpers import simulated
 
 PACKAGE = Path(__file__).resolve().parents[2] / "controller" / "sdc"
@@ -143,8 +143,8 @@ def test_the_spy_catches_a_command_that_bypasses_handle(session: Session, monkey
 # --- 3. the source --------------------------------------------------------------------------------
 
 FORBIDDEN_ATTRS = {"machine", "_model", "set_state", "_triggers", "_fired", "_latch_failsafe", "_accepts"}
-FORBIDDEN_IMPORTS = {"transitions", "controller.table", "controller.guards", "controller.effects",
-                     "controller.logic", "controller.recovery"}
+FORBIDDEN_IMPORTS = {"transitions", "controller.core.table", "controller.core.guards", "controller.core.effects",
+                     "controller.core.logic", "controller.core.recovery"}
 
 
 def source_problems(name: str, source: str) -> list[str]:
@@ -177,7 +177,7 @@ def test_the_package_reaches_the_core_only_through_the_session_adapter() -> None
 @pytest.mark.parametrize("planted", [
     "session.shell.ctl.machine.set_state('RUNNING')",
     "session.shell.ctl.vars = old",
-    "from controller.guards import by_clinician",
+    "from controller.core.guards import by_clinician",
     "provider.session.shell.submit(ev('start'))",
 ])
 def test_the_source_check_catches_a_side_door(planted: str) -> None:

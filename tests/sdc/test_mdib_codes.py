@@ -6,11 +6,11 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from controller import alarms as A
+from controller.core import alarms as A
+from controller.core.state import STATES
 from controller.sdc import codes
 from controller.sdc.mdib import METRICS, PM, PRIORITY, XSI, condition_handle, mdib_xml, signal_handle
 from controller.sdc.operations import OPERATIONS
-from controller.state import STATES
 
 
 def _doc() -> ET.Element:

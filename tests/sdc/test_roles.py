@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from controller.core.events import Actor
 from controller.errors import ConfigurationError
-from controller.events import Actor
 from controller.sdc.roles import Identity, Role, RoleMap, actor
 
 FP = "sha256:" + "ab" * 32

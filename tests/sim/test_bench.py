@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from controller import bench
-from controller.detect import PSI_KPA
+from controller.bench import procedures as bench
+from controller.sensing.detect import PSI_KPA
 
 
 @pytest.mark.req("REQ-DEL-008")
@@ -64,7 +64,7 @@ def test_flow_while_stopped_latches_failsafe_within_the_allowance(monkeypatch: p
     assert "FAILSAFE" in bench.stopped_flow_table(runs)
     # the bench can fail: with the encoder's overtravel check gone, only the shell's volume cross-check is
     # left; it still latches FAILSAFE, a period later, and the leak is over the allowance
-    from controller import detect
+    from controller.sensing import detect
 
     monkeypatch.setattr(detect.MotorMonitor, "update", lambda self, *a: None)
     (broken,) = bench.stopped_flow((1200.0,))
@@ -81,7 +81,7 @@ def test_mains_failure_runs_on_battery_then_stops_while_charge_is_left(monkeypat
     assert r.pushed_after_alarm_ul <= 1.0
     assert "ALARM" in bench.mains_failure_table([r])
     # the bench can fail: without the depleted-battery alarm the motor runs until the power dies
-    from controller import annunciation
+    from controller.core import annunciation
 
     monkeypatch.setattr(annunciation, "battery_depleted", lambda on_mains, minutes, c: False)
     (broken,) = bench.mains_failure((25.0,), opts)

@@ -8,11 +8,11 @@ import os
 
 import pytest
 
-from controller.bench_detect import false_alarm_campaign, time_to_alarm
-from controller.detect import PSI_KPA, AirMonitor, MotorMonitor, PowerMonitor, Sensing, SensingConfig, Switch
-from controller.detect_pressure import OCC_DOWN, Channel, Detection, Downstream
-from controller.events import ev
-from controller.limits import Limits
+from controller.bench.detection import false_alarm_campaign, time_to_alarm
+from controller.core.events import ev
+from controller.core.limits import Limits
+from controller.sensing.detect import PSI_KPA, AirMonitor, MotorMonitor, PowerMonitor, Sensing, SensingConfig, Switch
+from controller.sensing.pressure import OCC_DOWN, Channel, Detection, Downstream
 
 STATIC = 10 * PSI_KPA
 
@@ -208,7 +208,7 @@ def test_sensing_reset_and_bubble_limit() -> None:
 @pytest.mark.req("REQ-OCC-005")
 def test_occlusion_thresholds_are_validated_however_the_config_is_built() -> None:
     from controller.errors import ConfigurationError
-    from controller.scenario import parse
+    from controller.scenario.model import parse
 
     default = SensingConfig()
     assert default.occlusion_threshold_kpa == 10 * PSI_KPA and default.upstream_threshold_kpa == 1 * PSI_KPA

@@ -10,17 +10,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.commands import SetFlow, StopMotor
-from controller.detect import PSI_KPA, SensingConfig
+from controller.core.commands import SetFlow, StopMotor
+from controller.core.units import VU_PER_ML, VU_PER_UL
 from controller.drivers.base import PumpDriver
+from controller.drivers.clocks import SimClock
 from controller.drivers.sim import SimPump
-from controller.drivers.sim_line import Line
-from controller.drivers.sim_mech import Mechanism
-from controller.drivers.sim_params import PlantParams, plant_params
-from controller.drivers.sim_sensors import Sensor, SensorSpec
 from controller.errors import ConfigurationError
-from controller.shell import SimClock
-from controller.units import VU_PER_ML, VU_PER_UL
+from controller.plant.line import Line
+from controller.plant.mechanism import Mechanism
+from controller.plant.params import PlantParams, plant_params
+from controller.plant.sensors import Sensor, SensorSpec
+from controller.sensing.detect import PSI_KPA, SensingConfig
 
 QUIET = PlantParams(wander_kpa=0.0, posture_per_h=0.0, artifacts_per_h=0.0, backlash_steps=0, screw_error_pct=0.0)
 BIG = 10**15

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from controller.errors import ConfigurationError
-from controller.scenario import load
-from controller.scenario_events import EVENT_TYPES
+from controller.scenario.events import EVENT_TYPES
+from controller.scenario.model import load
 
 SUITE = Path(__file__).resolve().parents[2] / "specs" / "scenarios"
 
@@ -141,11 +141,12 @@ def test_events_are_sorted_by_time_then_file_order(tmp_path: Path) -> None:
 def test_every_event_type_is_dispatched_by_the_runner() -> None:
     import inspect
 
-    from controller import scenario_run, scenario_world
+    from controller.scenario import run as scenario_run
+    from controller.scenario import world as scenario_world
 
     src = (inspect.getsource(scenario_run.Runner.apply) + inspect.getsource(scenario_run.Runner.advance)
            + inspect.getsource(scenario_world.apply_world))
-    from controller.scenario_events import CORE_TYPES
+    from controller.scenario.events import CORE_TYPES
 
     for kind in EVENT_TYPES:
         assert kind in CORE_TYPES or f'"{kind}"' in src, f"event type {kind} has no handler in the runner"

@@ -2,7 +2,7 @@
 user events and random faults.
 
 After every core step every invariant of specs/invariants.py holds (the runner checks them
-with proofs.walk.check_step), and after every control period physical truth holds:
+with specs.checker.check_step), and after every control period physical truth holds:
 
 - no flow is commanded in a stop-flow state (the mechanism's commanded rate is 0 whenever the
   controller is in POST, FAILED, IDLE, READY, PAUSED, STOPPED, ALARM or FAILSAFE);
@@ -22,15 +22,15 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from controller.clinical.programs import build_program, clinician_bolus_payload
+from controller.core.events import Actor
+from controller.core.state import NO_FLOW
+from controller.core.units import ml_to_vu
 from controller.drivers.sim import SENSOR_NAMES
-from controller.drivers.sim_sensors import MODES
 from controller.errors import ConfigurationError
-from controller.events import Actor
-from controller.programs import build_program, clinician_bolus_payload
-from controller.scenario import EventSpec, parse
-from controller.scenario_run import Runner, therapy_tolerance_ul
-from controller.state import NO_FLOW
-from controller.units import ml_to_vu
+from controller.plant.sensors import MODES
+from controller.scenario.model import EventSpec, parse
+from controller.scenario.run import Runner, therapy_tolerance_ul
 
 PERIOD = 500
 USER = ("start", "pause", "resume", "stop", "acknowledge", "review", "silence", "confirm_soft_limit", "patient_bolus",

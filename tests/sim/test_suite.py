@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from controller import alarms as A
+from controller.core import alarms as A
 from controller.drivers.sim import SENSOR_NAMES
-from controller.drivers.sim_sensors import MODES
-from controller.scenario import load
-from controller.scenario_report import to_json, verdict
-from controller.scenario_run import run
+from controller.plant.sensors import MODES
+from controller.scenario.model import load
+from controller.scenario.report import to_json, verdict
+from controller.scenario.run import run
 
 SUITE = Path(__file__).resolve().parents[2] / "specs" / "scenarios"
 FILES = sorted(SUITE.glob("*.toml"))

@@ -7,8 +7,8 @@ import sqlite3
 from datetime import date
 from pathlib import Path
 
-from controller.eventlog import EventLog
-from controller.libkeys import Key, load_key
+from controller.library.keys import Key, load_key
+from controller.log.eventlog import EventLog
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "specs" / "libraries" / "example.toml"

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from controller import Controller, ev, tick
+from controller.clinical.programs import build_program
+from controller.core.limits import Limits
 from controller.errors import ConfigurationError
-from controller.eventlog import DAY_MS, EventLog
-from controller.limits import Limits
-from controller.logdb import GENESIS, LogFileError, LogWriteError, record_body
-from controller.programs import build_program
+from controller.log.db import GENESIS, LogFileError, LogWriteError, record_body
+from controller.log.eventlog import DAY_MS, EventLog
 from tests.store.helpers import TODAY, example_key, filled_log, raw
 
 
@@ -39,7 +39,7 @@ def test_records_are_chained_with_sha256_of_prev_and_canonical_record(tmp_path: 
 
 def _run_pump(log: EventLog) -> Controller:
     """A short infusion with a soft-limit override, a configuration change, alarms and a fault."""
-    from controller.libfile import load_library
+    from controller.library.file import load_library
     from tests.store.helpers import EXAMPLE
 
     lib = load_library(EXAMPLE, example_key(), TODAY)
@@ -249,8 +249,8 @@ def test_constructor_arguments_are_checked(tmp_path: Path) -> None:
 def test_verify_reads_one_snapshot_while_a_writer_appends(tmp_path: Path) -> None:
     import threading
 
-    from controller.logdb import connect
-    from controller.logverify import verify_connection
+    from controller.log.db import connect
+    from controller.log.verify import verify_connection
 
     writer = filled_log(tmp_path / "a.db", 5)
     writer.append_many([("note", {"i": i}) for i in range(3000)], 10**6)  # a walk long enough to race

@@ -26,20 +26,20 @@ import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from controller.canonical import canonical_bytes
-from controller.doses import AMOUNTS, DoseUnit, parse_dose_unit
-from controller.drugs import Library
+from controller.clinical.doses import AMOUNTS, DoseUnit, parse_dose_unit
+from controller.clinical.drugs import Library
+from controller.clinical.programs import build_program
+from controller.core.limits import Limits
+from controller.core.program import program_ok
+from controller.core.units import to_fraction
 from controller.errors import ConfigurationError, PumpError
-from controller.eventlog import EventLog
-from controller.liberrors import LibraryError
-from controller.libfile import LibraryDocument, load_library_file, read_document
-from controller.libgate import LibraryGate
-from controller.limits import Limits
-from controller.logdb import LogFileError, Record, connect
-from controller.logverify import VerifyResult, verify_connection
-from controller.program import program_ok
-from controller.programs import build_program
-from controller.units import to_fraction
+from controller.library.errors import LibraryError
+from controller.library.file import LibraryDocument, load_library_file, read_document
+from controller.library.gate import LibraryGate
+from controller.log.canonical import canonical_bytes
+from controller.log.db import LogFileError, Record, connect
+from controller.log.eventlog import EventLog
+from controller.log.verify import VerifyResult, verify_connection
 from tests.store.helpers import EXAMPLE, ROOT, TODAY, example_key
 from tests.store.strategies import FILES, FUZZ, entries, json_values, requests, scalars, small_numbers, text
 
@@ -131,7 +131,7 @@ def test_sealed_mutated_libraries_load_or_name_the_problem(scratch: Path, data: 
         digest = "sha256:" + "0" * 64  # NaN and friends: the loader must refuse them by itself
     integrity = {"digest": digest}
     if signed:
-        from controller.libfile import signed_message
+        from controller.library.file import signed_message
 
         integrity |= {"algorithm": KEY.algorithm, "key_id": KEY.key_id, "signature": KEY.sign(signed_message(digest))}
     p = scratch / "m.json"
@@ -332,7 +332,8 @@ def test_fixed_huge_numbers_overflow(case: str) -> None:
 @pytest.mark.parametrize("number", ["1e999999999", "1" * 5000])
 def test_fixed_to_fraction_unbounded_text(number: str) -> None:
     # a fresh interpreter: the default int-string limit, and a hang cannot take the suite with it
-    code = ("import sys\nfrom controller.units import to_fraction\nfrom controller.errors import ConfigurationError\n"
+    code = ("import sys\nfrom controller.core.units import to_fraction\n"
+            "from controller.errors import ConfigurationError\n"
             "try:\n    to_fraction(sys.argv[1], 'x')\nexcept ConfigurationError:\n    raise SystemExit(0)\n"
             "raise SystemExit(1)\n")
     try:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-import controller.storecli  # noqa: F401 - registers `pumpctl library` until cli.PLUGINS lists it
+import controller.cli.store  # noqa: F401 - registers `pumpctl library` until cli.PLUGINS lists it
 from controller.cli import main
-from controller.liberrors import (
+from controller.library.errors import (
     LibraryBadSignature,
     LibraryCorrupt,
     LibraryExpired,
@@ -20,9 +20,9 @@ from controller.liberrors import (
     LibraryUnsigned,
     SignatureUnavailable,
 )
-from controller.libfile import load_library, load_library_file, read_document
-from controller.libkeys import generate, hmac_key, load_key, parse_key
-from controller.libsign import sign_file
+from controller.library.file import load_library, load_library_file, read_document
+from controller.library.keys import generate, hmac_key, load_key, parse_key
+from controller.library.sign import sign_file
 from tests.store.helpers import EXAMPLE, HMAC_KEY_FILE, TODAY, copy_example, example_key
 
 HAVE_CRYPTO = True

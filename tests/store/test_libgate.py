@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from controller import Controller, ev
-from controller.commands import Annunciate, ClearAlarm, RaiseAlarm
-from controller.eventlog import EventLog
-from controller.libgate import LIBRARY_ALARM, LibraryGate
-from controller.limits import Limits
+from controller.core.commands import Annunciate, ClearAlarm, RaiseAlarm
+from controller.core.limits import Limits
+from controller.library.gate import LIBRARY_ALARM, LibraryGate
+from controller.log.eventlog import EventLog
 from tests.store.helpers import EXAMPLE, TODAY, copy_example, example_key, raw
 
 MORPHINE = {"drug": "morphine", "dose": 1, "dose_unit": "mg/h", "vtbi_ml": 20, "bolus_ml": 1, "bolus_rate_ml_h": 6,
@@ -67,7 +67,7 @@ def test_a_refused_load_keeps_the_library_in_use_and_alarms_once(log: EventLog, 
 
 @pytest.mark.req("REQ-SEC-001")
 def test_unsigned_library_with_a_key_configured_is_refused(log: EventLog, tmp_path: Path) -> None:
-    from controller.libsign import sign_file
+    from controller.library.sign import sign_file
 
     lib = copy_example(tmp_path)
     sign_file(lib, None)
@@ -131,7 +131,7 @@ def test_soft_limits_are_passed_on_for_confirmation(log: EventLog) -> None:
 
 @pytest.mark.req("REQ-SEC-001")
 def test_an_internal_error_while_checking_fails_closed(log: EventLog, monkeypatch: pytest.MonkeyPatch) -> None:
-    import controller.libgate as G
+    import controller.library.gate as G
 
     def broken(*args: object, **kw: object) -> object:
         raise RuntimeError("simulated parser bug")

@@ -20,14 +20,14 @@ from pathlib import Path
 
 import pytest
 
-from controller.logdb import connect
-from controller.logverify import verify_connection
+from controller.log.db import connect
+from controller.log.verify import verify_connection
 
 ROOT = Path(__file__).resolve().parents[2]
 KILLS = 50
 CHILD = """
 import os, sys
-from controller.eventlog import EventLog
+from controller.log.eventlog import EventLog
 
 pid = os.urandom(8).hex()  # unique per child (a pid can be reused)
 log = EventLog(sys.argv[1], rotate_every=0)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-import controller.storecli  # noqa: F401 - registers `pumpctl log` until cli.PLUGINS lists it
+import controller.cli.store  # noqa: F401 - registers `pumpctl log` until cli.PLUGINS lists it
 from controller.cli import main
-from controller.eventlog import EventLog
-from controller.logdb import connect, record_body, record_hash
-from controller.logverify import verify_connection
+from controller.log.db import connect, record_body, record_hash
+from controller.log.eventlog import EventLog
+from controller.log.verify import verify_connection
 from tests.store.helpers import filled_log, raw
 
 N = 30  # note records; with log_created and session the chain is seq 1..32, notes at 3..32

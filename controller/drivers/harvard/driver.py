@@ -52,7 +52,8 @@ from __future__ import annotations
 import time
 from fractions import Fraction
 
-from controller.commands import SetFlow
+from controller.core.commands import SetFlow
+from controller.core.units import VU_PER_UL
 from controller.drivers.base import ACCEPTED, Reply
 from controller.drivers.harvard import framing
 from controller.drivers.harvard import protocol as P
@@ -62,7 +63,6 @@ from controller.drivers.harvard.protocol import STANDING, Prompt, Quantity, Ultr
 from controller.drivers.odometer import MS_PER_H, Leg
 from controller.drivers.serial_driver import SerialPumpDriver
 from controller.drivers.serial_link import Disconnected, Garbled, LinkFault, ProtocolError, ReplyError, SerialPort
-from controller.units import VU_PER_UL
 
 __all__ = ["HarvardConfig", "HarvardDriver"]
 MAX_TARGET_UL = Fraction(9_999_000)  # 9999 ml: the largest target the wire carries

@@ -53,7 +53,9 @@ import time
 from collections.abc import Callable
 from fractions import Fraction
 
-from controller.commands import SetFlow
+from controller.core.commands import SetFlow
+from controller.core.events import ev
+from controller.core.units import VU_PER_UL
 from controller.drivers.base import ACCEPTED, Reply
 from controller.drivers.ne1000 import framing as F
 from controller.drivers.ne1000 import link as L
@@ -62,8 +64,6 @@ from controller.drivers.ne1000.config import Leg, NE1000Config, same_setting
 from controller.drivers.ne1000.link import AlarmRaised, Disconnected, Link, LinkFault, Mode, SerialPort
 from controller.drivers.ne1000.protocol import Alarm, Prompt, PumpReply
 from controller.drivers.serial_driver import SerialPumpDriver
-from controller.events import ev
-from controller.units import VU_PER_UL
 
 __all__ = ["NE1000Config", "NE1000Driver"]
 COUNTER_MAX = Fraction(9_999)  # the largest <float> the DIS counter and VOL can show

@@ -1,0 +1,1 @@
+"""controller/bench: see docs/architecture.md."""

@@ -1,0 +1,1 @@
+"""controller/campaign: see docs/architecture.md."""

@@ -1,0 +1,1 @@
+"""controller/clinical: see docs/architecture.md."""

@@ -1,0 +1,1 @@
+"""controller/core: see docs/architecture.md."""

@@ -1,0 +1,1 @@
+"""controller/library: see docs/architecture.md."""

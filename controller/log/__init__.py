@@ -1,0 +1,1 @@
+"""controller/log: see docs/architecture.md."""

@@ -1,0 +1,1 @@
+"""controller/plant: see docs/architecture.md."""

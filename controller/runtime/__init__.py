@@ -1,0 +1,1 @@
+"""controller/runtime: see docs/architecture.md."""

@@ -1,0 +1,1 @@
+"""controller/scenario: see docs/architecture.md."""

@@ -1,0 +1,1 @@
+"""controller/sensing: see docs/architecture.md."""
