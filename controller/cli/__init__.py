@@ -11,28 +11,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
+from controller.cli.registry import COMMANDS, command
 from controller.errors import PumpError
-
-Handler = Callable[[argparse.Namespace], int]
-PLUGINS = ("controller.cli.prove", "controller.cli.simulate", "controller.cli.hardware", "controller.cli.emulate",
-           "controller.cli.store", "controller.cli.campaign", "controller.cli.sdc")
-_COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Handler, str]] = {}
-
-
-def command(name: str, help: str) -> Callable[[Callable[[argparse.ArgumentParser], None]],
-                                             Callable[[Handler], Handler]]:
-    """Register a subcommand: ``@command(name, help)(add_arguments)(handler)``."""
-
-    def with_args(add: Callable[[argparse.ArgumentParser], None]) -> Callable[[Handler], Handler]:
-        def with_handler(handler: Handler) -> Handler:
-            _COMMANDS[name] = (add, handler, help)
-            return handler
-
-        return with_handler
-
-    return with_args
 
 
 def _diagram_args(p: argparse.ArgumentParser) -> None:
@@ -80,10 +62,8 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    import importlib
-
-    for module in PLUGINS:  # each registers its subcommands; none imports anything heavy
-        importlib.import_module(module)
+    # each registers its subcommands on import (none imports anything heavy at the top)
+    from controller.cli import campaign, emulate, hardware, prove, sdc, simulate, store  # noqa: F401
 
     parser = argparse.ArgumentParser(
         prog="pumpctl",
@@ -91,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"pumpctl {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (add, _, help_text) in sorted(_COMMANDS.items()):
+    for name, (add, _, help_text) in sorted(COMMANDS.items()):
         add(sub.add_parser(name, help=help_text, description=help_text))
     return parser
 
@@ -107,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return _COMMANDS[args.command][1](args)
+        return COMMANDS[args.command][1](args)
     except PumpError as exc:
         print(f"pumpctl {args.command}: {exc}", file=sys.stderr)
         return 2

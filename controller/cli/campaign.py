@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from controller.cli import command
+from controller.cli.registry import command
 
 SEED_MAX = 2**63 - 1
 

@@ -18,8 +18,8 @@ import argparse
 import sys
 import time
 
-from controller.cli import command
 from controller.cli.hardware import interruptible
+from controller.cli.registry import command
 from controller.errors import ConfigurationError
 
 

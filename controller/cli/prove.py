@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from controller.cli import command
+from controller.cli.registry import command
 
 
 def _verify_args(p: argparse.ArgumentParser) -> None:

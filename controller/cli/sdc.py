@@ -28,7 +28,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from controller.cli import command
+from controller.cli.registry import command
 from controller.errors import ConfigurationError
 
 

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from controller.cli import command
+from controller.cli.registry import command
 
 if TYPE_CHECKING:
     from controller.scenario.model import Scenario

@@ -29,7 +29,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from controller.cli import command
+from controller.cli.registry import command
 from controller.errors import ConfigurationError
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-import controller.cli.campaign  # noqa: F401 - registers the subcommand until cli.PLUGINS lists it
 from controller.cli import main
 
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from controller.drivers.ne1000 import framing as F
 from controller.drivers.ne1000 import protocol as P
 from controller.drivers.ne1000.firmware import NE1000Firmware
-from controller.drivers.ne1000.link import Link, LinkFault, Mode
+from controller.drivers.ne1000.link import Link, LinkFault, ProtocolMode
 from controller.drivers.ne1000.protocol import PumpReply, ReplyError
 from tests.drivers.helpers import HostilePort, feed_checked
 
@@ -96,7 +96,7 @@ def test_link_answers_hostile_ports_with_a_reply_or_a_link_fault(replies: list[b
     alarms: list[P.Alarm] = []
     link = Link(HostilePort(replies), 0, reply_timeout_ms=1, retries=1, on_alarm=alarms.append)
     if safe:
-        link.set_mode(Mode.SAFE)
+        link.set_mode(ProtocolMode.SAFE)
     for command in ("DIS", "STP"):
         try:
             reply = link.command(command)

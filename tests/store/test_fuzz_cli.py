@@ -21,7 +21,6 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-import controller.cli.store  # noqa: F401 - registers the subcommands until cli.PLUGINS lists them
 from controller.cli import main
 from tests.store.helpers import EXAMPLE, HMAC_KEY_FILE, filled_log
 from tests.store.strategies import FUZZ

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-import controller.cli.store  # noqa: F401 - registers `pumpctl library` until cli.PLUGINS lists it
 from controller.cli import main
 from controller.library.errors import (
     LibraryBadSignature,

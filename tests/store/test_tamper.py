@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-import controller.cli.store  # noqa: F401 - registers `pumpctl log` until cli.PLUGINS lists it
 from controller.cli import main
 from controller.log.db import connect, record_body, record_hash
 from controller.log.eventlog import EventLog

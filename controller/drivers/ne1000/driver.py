@@ -61,7 +61,7 @@ from controller.drivers.ne1000 import framing as F
 from controller.drivers.ne1000 import link as L
 from controller.drivers.ne1000 import protocol as P
 from controller.drivers.ne1000.config import Leg, NE1000Config, same_setting
-from controller.drivers.ne1000.link import AlarmRaised, Disconnected, Link, LinkFault, Mode, SerialPort
+from controller.drivers.ne1000.link import AlarmRaised, Disconnected, Link, LinkFault, ProtocolMode, SerialPort
 from controller.drivers.ne1000.protocol import Alarm, Prompt, PumpReply
 from controller.drivers.serial_driver import SerialPumpDriver
 
@@ -103,7 +103,7 @@ class NE1000Driver(SerialPumpDriver):
                 saf = F.command_data(self.cfg.address, f"SAF{self.cfg.safe_timeout_s}")
                 self.link.write(F.encode_basic_command(saf))
                 self._settle()
-                self.link.set_mode(Mode.SAFE)
+                self.link.set_mode(ProtocolMode.SAFE)
             reading = P.parse_dispensed(self.link.command("DIS", self._check_dis).data)
             if reading.infused.value or reading.withdrawn.value:
                 raise LinkFault("CLD", f"counters not cleared: {reading}")
@@ -126,7 +126,7 @@ class NE1000Driver(SerialPumpDriver):
     def close(self) -> None:
         stopped = self._stop_quietly()
         if self.link is not None:
-            if stopped and self.link.mode is Mode.SAFE:  # the pump is stopped: no need for its watchdog
+            if stopped and self.link.mode is ProtocolMode.SAFE:  # the pump is stopped: no need for its watchdog
                 with contextlib.suppress(LinkFault):
                     self.link.write(F.encode_safe(F.command_data(self.cfg.address, "SAF0")))
             self.link.close()

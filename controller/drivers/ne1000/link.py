@@ -55,11 +55,13 @@ from controller.drivers.serial_link import (
     Verdict,
 )
 
-__all__ = ["AlarmRaised", "DeviceRefused", "Disconnected", "Garbled", "Link", "LinkFault", "Mode", "ReplyTimeout",
-           "SerialPort"]
+__all__ = ["AlarmRaised", "DeviceRefused", "Disconnected", "Garbled", "Link", "LinkFault", "ProtocolMode",
+           "ReplyTimeout", "SerialPort"]
 
 
-class Mode(Enum):
+class ProtocolMode(Enum):
+    """The NE-1000 communication mode: basic ASCII or the safe (checksummed, watchdogged) protocol."""
+
     BASIC = "basic"
     SAFE = "safe"
 
@@ -100,12 +102,12 @@ class Link(ByteLink):
                  on_alarm: Callable[[Alarm], None]) -> None:
         super().__init__(port, F.BasicReplyDecoder(), address, reply_timeout_ms, retries)
         self.on_alarm = on_alarm
-        self.mode = Mode.BASIC
+        self.mode = ProtocolMode.BASIC
 
     def _fresh_decoder(self) -> F.SafeDecoder | F.BasicReplyDecoder:
-        return F.SafeDecoder() if self.mode is Mode.SAFE else F.BasicReplyDecoder()
+        return F.SafeDecoder() if self.mode is ProtocolMode.SAFE else F.BasicReplyDecoder()
 
-    def set_mode(self, mode: Mode) -> None:
+    def set_mode(self, mode: ProtocolMode) -> None:
         self.mode = mode
         self.decoder = self._fresh_decoder()
         self.ready.clear()
@@ -128,10 +130,10 @@ class Link(ByteLink):
         """Steps 1-3 of the module docstring, once."""
         self.drain()
         data = F.command_data(self.address, command)
-        self.write(F.encode_safe(data) if self.mode is Mode.SAFE else F.encode_basic_command(data), command)
+        self.write(F.encode_safe(data) if self.mode is ProtocolMode.SAFE else F.encode_basic_command(data), command)
         self.stats["exchanges"] += 1
         reply = self.read_reply(command, time.monotonic() + self.timeout_s, parse_reply)
-        if reply.alarm is not None and self.mode is Mode.SAFE:
+        if reply.alarm is not None and self.mode is ProtocolMode.SAFE:
             self.on_alarm(reply.alarm)  # auto-alarm or reply: either way the pump has this alarm
             try:
                 return self.read_reply(command, time.monotonic() + self.timeout_s, parse_reply)
