@@ -165,9 +165,11 @@ class Engine:
         and reports ``unknown`` as a failure (never as proved).
 
         ``jobs`` > 1 splits the row cases over that many fresh processes, each encoding the table
-        again from the source (so only for the real table and obligations: code patched in this
-        process, such as a mutant, would not be seen there; ``_parallel_ok`` refuses then). The
-        verdicts and the first failing row are the same as with one process."""
+        again from the source, so code changed in this process would not be seen there:
+        ``_parallel_ok`` refuses a private table, injected assumptions or private obligations, and
+        a function patched in place (a mutant) cannot be detected, so only ``pumpctl prove`` asks
+        for jobs (``proofs.prove.run`` defaults to one). The verdicts and the first failing row are
+        the same as with one process."""
         invs = list(self.invs if assumed is None else assumed)
         targets = list(invs if goals is None else goals)
         sol = self._step_solver(invs)
@@ -177,8 +179,10 @@ class Engine:
 
             # each process encodes once, then takes the next case when it is free; the ticks
             # (the hard cases, seconds each) go first so that no process is left with a long tail
-            order = sorted(range(len(cases)), key=lambda i: (cases[i][5] is None or cases[i][5].row < 0
-                                                             or self.table[cases[i][5].row].trigger != "tick", i))
+            def is_tick(x: E.Fired | None) -> bool:
+                return x is not None and not x.power and self.table[x.row].trigger == "tick"
+
+            order = sorted(range(len(cases)), key=lambda i: (not is_tick(cases[i][5]), i))
             init = (self.timeout_ms, [inv.id for inv in invs], [inv.id for inv in targets])
             with multiprocessing.get_context("spawn").Pool(jobs, initializer=_step_worker_init, initargs=init) as pool:
                 parts = list(pool.imap_unordered(_step_worker_case, order, chunksize=1))
