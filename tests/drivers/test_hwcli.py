@@ -29,7 +29,7 @@ LONG_PROGRAM = '[program]\nrate_ml_h = 36\nvtbi_ml = 50\nreservoir_ml = 60\n'
 
 
 def pumpctl(*args: str) -> subprocess.Popen[str]:
-    # not ``-m controller.cli``: run as __main__, cli.py registers plugins into a second copy of itself
+    # the same entry point as the installed `pumpctl` script (controller.cli.main)
     entry = "from controller.cli import main; raise SystemExit(main())"
     return subprocess.Popen([sys.executable, "-c", entry, *args], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
