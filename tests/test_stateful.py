@@ -10,6 +10,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from controller.core import alarms as A
 from controller.core.events import Event, ev, tick
 from controller.core.machine import Controller
 from specs.checker import check_step
@@ -47,6 +48,20 @@ class PumpMachine(RuleBasedStateMachine):
         p = pca_program(lim_vol=lim, lim_bucket_ms=(5_000, 20_000)) if pca else program(lim_vol=lim)
         self._do(ev("program", program=p))
         self._do(ev("start"))
+
+    @precondition(lambda self: self.c.state in ("IDLE", "READY", "STOPPED"))
+    @rule(extra_ms=st.integers(0, 5_000))
+    def program_and_walk_away(self, extra_ms: int) -> None:
+        """A program left unattended in READY: the callback alarm comes after callback_ms (REQ-PRG-003)."""
+        self._do(ev("program", program=program()))
+        if self.c.state != "READY":
+            return
+        left = self.c.vars.cfg.callback_ms + extra_ms
+        while left > 0 and self.c.state == "READY":
+            dt = min(left, self.c.vars.cfg.max_tick_ms)
+            self._do(tick(dt))
+            left -= dt
+        assert self.c.state != "READY" or self.c.vars.alarm.active[A.CALLBACK], "no callback after callback_ms"
 
     @precondition(lambda self: self.c.state == "POST")
     @rule(ok=st.booleans())
