@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import importlib.metadata as md
 import shutil
 import subprocess
 from pathlib import Path
@@ -118,7 +119,15 @@ def test_security_traces_req_sec_003_to_haz_sec_001(evidence: dict[str, Any]) ->
 
 
 def test_the_vulnerability_review_goes_stale_when_a_version_changes() -> None:
-    data = security.read()
+    # the record as if reviewed on this host (the host's versions move with every new release on
+    # PyPI, so the real record's status is a fact about the host, reported, never asserted here)
+    data = copy.deepcopy(security.read())
+    versions = data["vulnerability_review"]["versions"]
+    for name in versions:
+        try:
+            versions[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
     assert security.environment(data)["status"] == "current"
     stale = copy.deepcopy(data)
     stale["vulnerability_review"]["versions"]["transitions"] = "0.0.1"
