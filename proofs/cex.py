@@ -17,7 +17,10 @@ mutant table), reporting which invariants broke; regression tests keep them unde
 ``tests/regressions/``: on the real controller every one must replay with nothing broken.
 
 Rules
-1. The writer emits only what the reader accepts; unknown keys are refused when reading.
+1. The writer emits only what the reader accepts; unknown keys are refused when reading, as in
+   normal scenarios, and every malformed value (an ``[expect]`` that is not a table, a
+   ``broken`` that is not a list of obligation ids, an ``at_ms`` that is not a whole number of
+   ms) is a ``ConfigurationError`` naming the field, the value and what is allowed.
 2. Fields at their default value are omitted, so a trace shows only what matters.
 """
 
@@ -98,6 +101,41 @@ def to_toml(name: str, trace_events: list[Event | PowerCycle], limits: Limits, b
 
 _NESTED: dict[str, type] = {"lib": LibBounds}
 _TOP_KEYS = ("name", "mode", "duration_s", "pump", "event", "expect", "description", "requirements")
+_EXPECT_KEYS = ("broken", "final_state")
+
+
+def _whole(where: str, v: object, src: str) -> int:
+    """A whole number of 0 or more (booleans are not numbers here)."""
+    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+        raise ConfigurationError(where, v, "a whole number, 0 or more", source=src)
+    return v
+
+
+def _text(where: str, v: object, src: str) -> str:
+    if not isinstance(v, str):
+        raise ConfigurationError(where, v, "a string", source=src)
+    return v
+
+
+def _ids(where: str, v: object, src: str) -> tuple[str, ...]:
+    """A list of obligation or requirement ids: ``["INV-DEL-001"]``, never a bare string."""
+    if not isinstance(v, list) or not all(isinstance(x, str) and x.strip() for x in v):
+        raise ConfigurationError(where, v, 'a list of ids, e.g. ["INV-DEL-001"]', source=src)
+    return tuple(v)
+
+
+def _expect(raw: object, src: str) -> tuple[tuple[str, ...], str | None]:
+    if not isinstance(raw, dict):
+        raise ConfigurationError("expect", raw, "a table: [expect] with broken = [...] and final_state = \"...\"",
+                                 source=src)
+    unknown = sorted(set(raw) - set(_EXPECT_KEYS))
+    if unknown:
+        raise ConfigurationError(f"expect.{unknown[0]}", raw[unknown[0]], "one of " + ", ".join(_EXPECT_KEYS),
+                                 source=src)
+    final = raw.get("final_state")
+    if final is not None and final not in STATES:
+        raise ConfigurationError("expect.final_state", final, ", ".join(STATES), source=src)
+    return _ids("expect.broken", raw.get("broken", []), src), final
 
 
 def _build(cls: type, raw: object, where: str, src: str = "") -> Any:
@@ -147,6 +185,10 @@ def load(path: str | Path) -> CoreScenario:
     if extra_top:
         k = sorted(extra_top)[0]
         raise ConfigurationError(k, data[k], "one of " + ", ".join(_TOP_KEYS), source=src)
+    for key, check in (("name", _text), ("description", _text), ("duration_s", _whole), ("requirements", _ids)):
+        if key in data:
+            check(key, data[key], src)
+    expect_broken, final = _expect(data.get("expect", {}), src)
     limits = _build(Limits, data.get("pump", {}), "pump", src)
     raw_events = data.get("event", [])
     if not isinstance(raw_events, list):
@@ -156,6 +198,7 @@ def load(path: str | Path) -> CoreScenario:
         where = f"event[{i}]"
         if not isinstance(raw, dict):
             raise ConfigurationError(where, raw, "a table", source=src)
+        _whole(f"{where}.at_ms", raw.get("at_ms", 0), src)  # informative: replay keeps the ticks' own lengths
         kind = raw.get("type")
         if kind == "power_cycle":
             pushed = raw.get("pushed_to")
@@ -185,11 +228,7 @@ def load(path: str | Path) -> CoreScenario:
             events.append(Event(kind, Actor[actor_name], **payload))
         except ConfigurationError as exc:
             raise ConfigurationError(f"{where}.{exc.field}", exc.value, exc.allowed, exc.fix, source=src) from None
-    expect = data.get("expect", {})
-    final = expect.get("final_state")
-    if final is not None and final not in STATES:
-        raise ConfigurationError("expect.final_state", final, ", ".join(STATES), source=src)
-    return CoreScenario(str(data.get("name", src)), limits, tuple(events), tuple(expect.get("broken", ())), final)
+    return CoreScenario(str(data.get("name", src)), limits, tuple(events), expect_broken, final)
 
 
 @dataclass

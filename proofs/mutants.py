@@ -371,16 +371,29 @@ def _evaluate_id(mutant_id: str) -> MutantResult:
     return evaluate(next(m for m in MUTANTS if m.id == mutant_id))
 
 
-def run_campaign(only: list[str] | None = None, jobs: int = 2) -> list[MutantResult]:
-    """Evaluate mutants in ``jobs`` separate processes (patches never leak between them)."""
+def run_campaign(only: list[str] | None = None, jobs: int = 2,
+                 progress: Callable[[MutantResult, int, int], None] | None = None) -> list[MutantResult]:
+    """Evaluate mutants in ``jobs`` separate processes (patches never leak between them), in the
+    order of ``MUTANTS``; ``progress(result, done, total)`` hears each one as it ends."""
     import multiprocessing
 
     ids = [m.id for m in MUTANTS if not only or m.id in only]
+    results: list[MutantResult] = []
+
+    def done(r: MutantResult) -> None:
+        results.append(r)
+        if progress is not None:
+            progress(r, len(results), len(ids))
+
     if jobs == 1:
-        return [_evaluate_id(i) for i in ids]
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(jobs, maxtasksperchild=1) as pool:
-        return pool.map(_evaluate_id, ids, chunksize=1)
+        for i in ids:
+            done(_evaluate_id(i))
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(jobs, maxtasksperchild=1) as pool:
+            for r in pool.imap_unordered(_evaluate_id, ids, chunksize=1):
+                done(r)
+    return sorted(results, key=lambda r: ids.index(r.id))
 
 
 # --- edge mutants: CrossHair on the mutated code, counterexample replayed in-process ------------

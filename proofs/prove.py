@@ -14,12 +14,15 @@ Theory of operation
    every state is reachable from power-on (with a witness trace), and a determinism report
    lists the rows of one (state, trigger) whose guards overlap (order decides).
 
-Timings are reported separately from verdicts so the verdicts are byte-stable.
+Timings are reported separately from verdicts so the verdicts are byte-stable. ``progress``, when
+given, hears each phase start and end and each follow-up obligation as
+``progress(task, done, total, note)`` (``controller.cli.progress``).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import z3
@@ -29,6 +32,12 @@ from controller.core.table import TABLE, Row
 from proofs import encode as E
 from proofs import shortcuts
 from proofs.engine import Engine, TraceStep, VacuousStep, Verdict, pre_holds
+
+Step = Callable[[str, int, int, str], None]
+
+
+def _quiet(task: str, done: int, total: int, note: str) -> None:
+    pass
 
 
 @dataclass
@@ -55,24 +64,36 @@ class ProofRun:
 
 
 def run(table: tuple[Row, ...] = TABLE, *, only: list[str] | None = None, depth: int = 6, kmax: int = 3,
-        timeout_ms: int = 30_000, wellformed: bool = True, engine: Engine | None = None, jobs: int = 1) -> ProofRun:
+        timeout_ms: int = 30_000, wellformed: bool = True, engine: Engine | None = None, jobs: int = 1,
+        progress: Step = _quiet) -> ProofRun:
     """``jobs``: processes for the inductive step (``Engine.inductive_step``; the real table only)."""
     t_start = time.perf_counter()
+    progress("proofs encoding", 0, 1, "the table as a Z3 transition relation")
     eng = engine if engine is not None else Engine(table=table, timeout_ms=timeout_ms)
     timings = {"encode": time.perf_counter() - t_start}
+    progress("proofs encoding", 1, 1, f"{len(eng.invs)} obligations")
     t0 = time.perf_counter()
+    progress("proofs base case", 0, 1, "every obligation at power-on")
     base = eng.bmc(0)
     timings["base case"] = time.perf_counter() - t0
+    progress("proofs base case", 1, 1, f"{len(base)} broken at power-on")
+    progress("proofs inductive step", 0, 1, f"every row, every obligation ({jobs} process{'es' * (jobs > 1)})")
     try:
         inductive, dropped, spent_total = eng.houdini(jobs)
     except VacuousStep as exc:
+        progress("proofs inductive step", 1, 1, f"vacuous: {exc}")
         verdicts = [Verdict(inv.id, inv.reqs, inv.text, inv.safety, "unknown", None, 0.0, str(exc))
                     for inv in eng.invs if not only or inv.id in only]
         return ProofRun(verdicts, None, z3.get_version_string(), time.perf_counter() - t_start, timings)
     timings["inductive step"] = spent_total
+    progress("proofs inductive step", 1, 1, f"{len(inductive)} of {len(eng.invs)} inductive at k=1")
     share = spent_total / max(1, len(eng.invs))
     proved_ids = {inv.id for inv in inductive}
     verdicts: list[Verdict] = []
+    follow = [inv.id for inv in eng.invs if (not only or inv.id in only) and inv.id not in base
+              and inv.id not in proved_ids]
+    if follow:
+        progress("proofs follow-up", 0, len(follow), "counterexample search, then k-induction")
     for inv in eng.invs:
         if only and inv.id not in only:
             continue
@@ -89,6 +110,7 @@ def run(table: tuple[Row, ...] = TABLE, *, only: list[str] | None = None, depth:
         found = eng.bmc(depth, only=[inv.id])
         if inv.id in found:
             verdicts.append(found[inv.id])
+            _followed(progress, follow, found[inv.id])
             continue
         verdict = Verdict(inv.id, inv.reqs, inv.text, inv.safety, "unknown", None, 0.0,
                           f"k=1 step failed ({first}); no counterexample within {depth} events")
@@ -101,16 +123,27 @@ def run(table: tuple[Row, ...] = TABLE, *, only: list[str] | None = None, depth:
             verdict.detail += f"; k={k}: {r}"
         verdict.seconds = time.perf_counter() - t0 + spent
         verdicts.append(verdict)
+        _followed(progress, follow, verdict)
     t0 = time.perf_counter()
     # the run-time shortcuts, proved exact over every value
+    progress("proofs shortcuts", 0, 1, "the runtime shortcuts, exact over every value")
     verdicts.extend(v for v in shortcuts.verdicts(eng.timeout_ms) if not only or v.id in only)
     timings["shortcuts"] = time.perf_counter() - t0
+    progress("proofs shortcuts", 1, 1, "")
     # --only still needs the well-formedness its obligations rest on: an impossible domain or an
     # unsatisfiable row would make any "proved" vacuous
-    wf = check_wellformed(eng, depth) if wellformed else None
-    if wf is not None:
+    wf = None
+    if wellformed:
+        progress("proofs well-formedness", 0, 1, "every guard satisfiable, every state reachable")
+        wf = check_wellformed(eng, depth)
         timings["well-formedness"] = wf.seconds
+        progress("proofs well-formedness", 1, 1, f"{len(wf.unsat_rows)} unsatisfiable row(s), "
+                                                   f"{len(wf.unreachable)} unreachable state(s)")
     return ProofRun(verdicts, wf, z3.get_version_string(), time.perf_counter() - t_start, timings)
+
+
+def _followed(progress: Step, follow: list[str], v: Verdict) -> None:
+    progress("proofs follow-up", follow.index(v.id) + 1, len(follow), f"{v.id} {v.verdict}")
 
 
 def check_wellformed(eng: Engine, depth: int) -> WellFormed:

@@ -38,18 +38,32 @@ battery, run 5 min on mains, then lose mains; weigh the outflow over minutes 6 t
 battery, before any battery alarm) against the set rate, record when battery_depleted stops the
 pump and how much the mechanism pushed after that alarm (REQ-PWR-003).
 
+The figures become tables and JSON in ``controller.bench.output``.
+
 Rules
 1. Figures only: the bench asserts nothing; tests and reports judge them.
 2. Each run is an ordinary scenario (parsed by ``controller.scenario.model``), seeded, reproducible.
+3. ``RATE_RANGE`` is what each procedure can run (the pump's program rates; for flow while
+   stopped the runaway rates the mechanism can reach); the CLI checks ``--rates`` against it.
+4. ``progress(task, done, total, note)``, when given, hears each run as it ends
+   (``controller.cli.progress``): ``done == 0`` starts the task, ``done == total`` ends it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
+from controller.core.limits import PUMP_MAX_RATE, Limits
+from controller.core.units import RATE_PER_ML_H, VU_PER_ML
 from controller.scenario.model import parse
 from controller.scenario.run import Runner
 from controller.sensing.detect import PSI_KPA
+
+Step = Callable[[str, int, int, str], None]
+T = TypeVar("T")
+R = TypeVar("R")
 
 ACCURACY_RATES = (1.0, 25.0, 999.0)
 BOLUS_ML = (0.1, 10.0)  # minimum and maximum patient bolus measured (REQ-DEL-008, FDA 2014)
@@ -57,6 +71,11 @@ OCCLUSION_RATES = (1.0, 25.0)
 STOPPED_FLOW_RATES = (1.0, 100.0, 1200.0)
 MAINS_RATES = (1.0, 25.0, 999.0)  # runaway rates: minimum, intermediate, the event's maximum
 THRESHOLDS_PSI = (2.0, 10.0, 19.0)  # minimum, default, maximum setting (REQ-OCC-005: below 20 psi)
+_PUMP = Limits()
+PROGRAM_RATES = (_PUMP.min_rate / RATE_PER_ML_H, _PUMP.max_rate / RATE_PER_ML_H)  # mL/h a program may run at
+MAX_PROGRAM_ML = _PUMP.max_vtbi / VU_PER_ML
+RATE_RANGE = {"accuracy": PROGRAM_RATES, "occlusion": PROGRAM_RATES, "mains-failure": PROGRAM_RATES,
+              "stopped-flow": (0.1, PUMP_MAX_RATE / RATE_PER_ML_H)}  # a runaway: the mechanism's ceiling
 SAMPLE_S = 30
 WINDOWS_MIN = (2, 5, 11, 19, 31)
 BALANCE_ML = 1e-4  # 0.1 mg of water
@@ -125,13 +144,28 @@ def _base(name: str, duration_s: float, opts: BenchOptions, sample_s: float, pum
 
 
 def _program(rate: float, hours: float) -> dict[str, object]:
-    return {"at_s": 0, "type": "program", "rate_ml_h": rate, "vtbi_ml": round(rate * hours + 1, 3),
-            "reservoir_ml": round(rate * hours * 1.2 + 5, 3)}
+    """A program that lasts ``hours`` at ``rate``, within the largest volume a program may have."""
+    return {"at_s": 0, "type": "program", "rate_ml_h": rate, "vtbi_ml": round(min(rate * hours + 1, MAX_PROGRAM_ML), 3),
+            "reservoir_ml": round(min(rate * hours * 1.2 + 5, MAX_PROGRAM_ML), 3)}
 
 
-def accuracy(rates: tuple[float, ...] = ACCURACY_RATES, opts: BenchOptions | None = None) -> list[AccuracyRun]:
+def _each(task: str, items: list[T], run: Callable[[T], R], label: Callable[[T], str],
+          progress: Step | None) -> list[R]:
+    """Run every item in order, telling ``progress`` (rule 4)."""
+    out: list[R] = []
+    if progress is not None:
+        progress(task, 0, len(items), "")
+    for x in items:
+        out.append(run(x))
+        if progress is not None:
+            progress(task, len(out), len(items), label(x))
+    return out
+
+
+def accuracy(rates: tuple[float, ...] = ACCURACY_RATES, opts: BenchOptions | None = None,
+             progress: Step | None = None) -> list[AccuracyRun]:
     o = opts or BenchOptions()
-    return [_accuracy_one(r, o) for r in rates]
+    return _each("bench accuracy", list(rates), lambda r: _accuracy_one(r, o), lambda r: f"{r:g} mL/h", progress)
 
 
 def _accuracy_one(rate: float, o: BenchOptions) -> AccuracyRun:
@@ -158,29 +192,32 @@ def _accuracy_one(rate: float, o: BenchOptions) -> AccuracyRun:
                        res.n_invariant_violations + res.n_physical_violations)
 
 
-def bolus_accuracy(volumes: tuple[float, ...] = BOLUS_ML, opts: BenchOptions | None = None) -> list[BolusRun]:
+def bolus_accuracy(volumes: tuple[float, ...] = BOLUS_ML, opts: BenchOptions | None = None,
+                   progress: Step | None = None) -> list[BolusRun]:
     """A PCA-only program (no basal): one patient bolus at 100 mL/h, weighed until 60 s after it ends."""
     o = opts or BenchOptions()
-    out = []
-    for v in volumes:
-        run_s = 60 + v / 100 * 3600 + 60
-        raw = _base(f"bolus {v:g} mL", run_s, o, 10.0, {},
-                    [{"at_s": 0, "type": "program", "rate_ml_h": 0, "vtbi_ml": v * 2, "reservoir_ml": v * 3,
-                      "bolus_ml": v, "lockout_s": 3600}, {"at_s": 0, "type": "start"},
-                     {"at_s": 60, "type": "patient_bolus"}])
-        res = Runner(parse(raw, f"<bench bolus {v:g} mL>")).run()
-        assert res.plant is not None
-        measured = round(res.plant.delivered_ul / 1000 / BALANCE_ML) * BALANCE_ML
-        out.append(BolusRun(v, measured, 100.0 * (measured - v) / v,
-                            res.n_invariant_violations + res.n_physical_violations))
-    return out
+    return _each("bench bolus", list(volumes), lambda v: _bolus_one(v, o), lambda v: f"{v:g} mL", progress)
+
+
+def _bolus_one(v: float, o: BenchOptions) -> BolusRun:
+    run_s = 60 + v / 100 * 3600 + 60
+    raw = _base(f"bolus {v:g} mL", run_s, o, 10.0, {},
+                [{"at_s": 0, "type": "program", "rate_ml_h": 0, "vtbi_ml": v * 2, "reservoir_ml": v * 3,
+                  "bolus_ml": v, "lockout_s": 3600}, {"at_s": 0, "type": "start"},
+                 {"at_s": 60, "type": "patient_bolus"}])
+    res = Runner(parse(raw, f"<bench bolus {v:g} mL>")).run()
+    assert res.plant is not None
+    measured = round(res.plant.delivered_ul / 1000 / BALANCE_ML) * BALANCE_ML
+    return BolusRun(v, measured, 100.0 * (measured - v) / v, res.n_invariant_violations + res.n_physical_violations)
 
 
 def occlusion(rates: tuple[float, ...] = OCCLUSION_RATES, opts: BenchOptions | None = None,
               thresholds_psi: tuple[float, ...] = THRESHOLDS_PSI,
-              detectors: tuple[str, ...] = ("static", "trend")) -> list[OcclusionRun]:
+              detectors: tuple[str, ...] = ("static", "trend"), progress: Step | None = None) -> list[OcclusionRun]:
     o = opts or BenchOptions()
-    return [_occlusion_one(r, psi * PSI_KPA, d, o) for r in rates for psi in thresholds_psi for d in detectors]
+    runs = [(r, psi, d) for r in rates for psi in thresholds_psi for d in detectors]
+    return _each("bench occlusion", runs, lambda x: _occlusion_one(x[0], x[1] * PSI_KPA, x[2], o),
+                 lambda x: f"{x[0]:g} mL/h, {x[1]:g} psi, {x[2]}", progress)
 
 
 def _occlusion_one(rate: float, thr: float, detector: str, o: BenchOptions) -> OcclusionRun:
@@ -243,10 +280,11 @@ class StoppedFlowRun:
     violations: int
 
 
-def stopped_flow(rates: tuple[float, ...] = STOPPED_FLOW_RATES,
-                 opts: BenchOptions | None = None) -> list[StoppedFlowRun]:
+def stopped_flow(rates: tuple[float, ...] = STOPPED_FLOW_RATES, opts: BenchOptions | None = None,
+                 progress: Step | None = None) -> list[StoppedFlowRun]:
     o = opts or BenchOptions()
-    return [_stopped_flow_one(r, o) for r in rates]
+    return _each("bench stopped-flow", list(rates), lambda r: _stopped_flow_one(r, o),
+                 lambda r: f"runaway {r:g} mL/h", progress)
 
 
 def _stopped_flow_one(rate: float, o: BenchOptions) -> StoppedFlowRun:
@@ -278,10 +316,11 @@ class MainsFailureRun:
     violations: int
 
 
-def mains_failure(rates: tuple[float, ...] = MAINS_RATES,
-                  opts: BenchOptions | None = None) -> list[MainsFailureRun]:
+def mains_failure(rates: tuple[float, ...] = MAINS_RATES, opts: BenchOptions | None = None,
+                  progress: Step | None = None) -> list[MainsFailureRun]:
     o = opts or BenchOptions()
-    return [_mains_failure_one(r, o) for r in rates]
+    return _each("bench mains-failure", list(rates), lambda r: _mains_failure_one(r, o), lambda r: f"{r:g} mL/h",
+                 progress)
 
 
 def _mains_failure_one(rate: float, o: BenchOptions) -> MainsFailureRun:
@@ -307,101 +346,3 @@ def _mains_failure_one(rate: float, o: BenchOptions) -> MainsFailureRun:
         rate, 100.0 * (measured_ml_h - rate) / rate, None if first is None else (first - loss_ms) / 1000,
         left, 0.0 if alarm_at is None else run.plant.pushed_ul - pushed_at, res.final_state,
         res.n_invariant_violations + res.n_physical_violations)
-
-
-def mains_failure_json(runs: list[MainsFailureRun]) -> list[dict[str, object]]:
-    return [{"rate_ml_h": r.rate_ml_h, "battery_rate_error_pct": round(r.battery_rate_error_pct, 3),
-             "depleted_after_s": r.depleted_after_s,
-             "battery_left_min": None if r.battery_left_min is None else round(r.battery_left_min, 2),
-             "pushed_after_alarm_ul": round(r.pushed_after_alarm_ul, 3), "final_state": r.final_state,
-             "violations": r.violations} for r in runs]
-
-
-def mains_failure_table(runs: list[MainsFailureRun]) -> str:
-    lines = ["mains failure with 20 min of battery (mains lost after 5 min)",
-             "rate mL/h  error on battery %  battery_depleted after s  battery left min  pushed after uL  state"]
-    lines += [f"{r.rate_ml_h:9g}  {r.battery_rate_error_pct:+17.3f}  "
-              f"{'-' if r.depleted_after_s is None else f'{r.depleted_after_s:.0f}':>24}  "
-              f"{'-' if r.battery_left_min is None else f'{r.battery_left_min:.1f}':>16}  "
-              f"{r.pushed_after_alarm_ul:15.3f}  {r.final_state}"
-              + (f"  [{r.violations} violations]" if r.violations else "") for r in runs]
-    return "\n".join(lines)
-
-
-def stopped_flow_json(runs: list[StoppedFlowRun]) -> list[dict[str, object]]:
-    return [{"runaway_ml_h": r.runaway_ml_h, "control_period_ms": r.control_period_ms,
-             "time_to_alarm_ms": r.time_to_alarm_ms, "final_state": r.final_state,
-             "leaked_ul": round(r.leaked_ul, 3), "allowance_ul": round(r.allowance_ul, 3),
-             "violations": r.violations} for r in runs]
-
-
-# --- output ---------------------------------------------------------------------------------------
-
-def accuracy_table(runs: list[AccuracyRun]) -> str:
-    head = "rate mL/h   A %    start-up %  " + "  ".join(f"{p:>2d} min max/min %" for p in WINDOWS_MIN)
-    lines = ["IEC 60601-2-24 flow accuracy (simulated; 30 s gravimetric samples, 120 min)", head]
-    for r in runs:
-        cells = "  ".join(f"{mx:+6.2f}/{mn:+6.2f}   " for mx, mn in zip(r.ep_max, r.ep_min, strict=True))
-        lines.append(f"{r.rate_ml_h:9g} {r.mean_error_pct:+7.3f} {r.startup_error_pct:+9.3f}    {cells}"
-                     + (f"  [{r.violations} violations]" if r.violations else ""))
-    return "\n".join(lines)
-
-
-def bolus_table(runs: list[BolusRun]) -> str:
-    lines = ["bolus volume accuracy (patient bolus at 100 mL/h, no basal, weighed to 60 s after its end)"]
-    lines += [f"  {r.volume_ml:6g} mL bolus: {r.measured_ml:.4f} mL delivered ({r.error_pct:+.2f} %)"
-              + (f"  [{r.violations} violations]" if r.violations else "") for r in runs]
-    return "\n".join(lines)
-
-
-def stopped_flow_table(runs: list[StoppedFlowRun]) -> str:
-    lines = ["flow while the motor is commanded stopped (runaway driver stage 30 s into a pause)",
-             "runaway mL/h  alarm after ms  final state  leaked uL  allowance uL"]
-    lines += [f"{r.runaway_ml_h:12g}  {'-' if r.time_to_alarm_ms is None else r.time_to_alarm_ms:>13}  "
-              f"{r.final_state:11s}  {r.leaked_ul:9.3f}  {r.allowance_ul:12.3f}"
-              + (f"  [{r.violations} violations]" if r.violations else "") for r in runs]
-    return "\n".join(lines)
-
-
-def occlusion_table(runs: list[OcclusionRun]) -> str:
-    lines = ["IEC 60601-2-24 occlusion (simulated; stopcock closed after 5 min, released 60 s after the alarm)",
-             "rate mL/h  threshold kPa (psi)  detector  time to alarm s  P at alarm kPa  latency ms  "
-             "bolus w/o relief mL  relieved mL  bolus mL"]
-    for r in runs:
-        tta = f"{r.time_to_alarm_s:15.1f}" if r.time_to_alarm_s is not None else "   no alarm    "
-        pa = f"{r.pressure_at_alarm_kpa:14.2f}" if r.pressure_at_alarm_kpa is not None else " " * 14
-        lat = f"{r.latency_ms:10d}" if r.latency_ms is not None else " " * 10
-        st = f"{r.stored_at_alarm_ml:19.4f}" if r.stored_at_alarm_ml is not None else " " * 19
-        lines.append(f"{r.rate_ml_h:9g}  {r.threshold_kpa:8.2f} ({r.threshold_kpa / PSI_KPA:4.1f})    "
-                     f"{r.detector:8s}  {tta}  {pa}  {lat}  {st}  {r.relieved_ml:11.4f}  {r.bolus_ml:8.4f}"
-                     + (f"  [{r.violations} violations]" if r.violations else ""))
-    for rate in sorted({r.rate_ml_h for r in runs}):
-        for thr in sorted({r.threshold_kpa for r in runs}):
-            pair = {r.detector: r for r in runs if r.rate_ml_h == rate and r.threshold_kpa == thr}
-            s, tr = pair.get("static"), pair.get("trend")
-            if s and tr and s.time_to_alarm_s and tr.time_to_alarm_s:
-                lines.append(f"trend vs static at {rate:g} mL/h, {thr:.1f} kPa: {tr.time_to_alarm_s:.0f} s vs "
-                             f"{s.time_to_alarm_s:.0f} s ({tr.time_to_alarm_s / s.time_to_alarm_s:.3f} of the time)")
-    return "\n".join(lines)
-
-
-def accuracy_json(runs: list[AccuracyRun]) -> list[dict[str, object]]:
-    return [{"rate_ml_h": r.rate_ml_h, "mean_error_pct": round(r.mean_error_pct, 4),
-             "startup_error_pct": round(r.startup_error_pct, 4),
-             "trumpet": [{"window_min": p, "ep_max_pct": round(mx, 4), "ep_min_pct": round(mn, 4)}
-                         for p, mx, mn in zip(r.windows_min, r.ep_max, r.ep_min, strict=True)],
-             "startup": [{"t_min": t, "flow_ml_h": round(q, 5)} for t, q in zip(r.t_min, r.flow_ml_h, strict=True)],
-             "violations": r.violations} for r in runs]
-
-
-def bolus_json(runs: list[BolusRun]) -> list[dict[str, object]]:
-    return [{"volume_ml": r.volume_ml, "measured_ml": r.measured_ml, "error_pct": round(r.error_pct, 4),
-             "violations": r.violations} for r in runs]
-
-
-def occlusion_json(runs: list[OcclusionRun]) -> list[dict[str, object]]:
-    return [{"rate_ml_h": r.rate_ml_h, "threshold_kpa": round(r.threshold_kpa, 3), "detector": r.detector,
-             "time_to_alarm_s": r.time_to_alarm_s, "pressure_at_alarm_kpa": r.pressure_at_alarm_kpa,
-             "detected_by": r.detected_by, "latency_ms": r.latency_ms, "stored_at_alarm_ml": r.stored_at_alarm_ml,
-             "relieved_ml": round(r.relieved_ml, 5), "bolus_ml": r.bolus_ml, "violations": r.violations}
-            for r in runs]

@@ -1,20 +1,37 @@
 """``pumpctl``: the command line.
 
+Exit codes (the convention, written out for users in the README's "Exit codes" section)::
+
+    0    done: everything asked for was carried out and every check passed
+    1    a check or verification failed, or the work was refused or ended badly
+         (a proof not proved, a mutant survived, a scenario's expectations not met, a log not
+         intact, a library or program refused, an infusion ended in an alarm, a lost pump link)
+    2    usage, configuration or input error: nothing (more) was done; the message names the
+         option or field, the value and what is allowed (also a missing extra, or ``verify``
+         outside a source checkout)
+    70   internal error: a bug in pumpctl (EX_SOFTWARE); a header line and the traceback
+    130  interrupted (Ctrl-C)
+
 Rules
-1. Bad arguments exit with status 2 and a message naming the argument and what is allowed.
-2. Every subcommand returns its exit status; ``main`` never calls ``sys.exit`` itself except
-   through argparse's own usage errors.
-3. Heavy tools (Z3, CrossHair, matplotlib) are imported only by the subcommands that need them.
+1. Every error goes to stderr as ``pumpctl COMMAND: message``; stdout carries results only.
+2. Bad input raises ``ConfigurationError`` (field, value, allowed) or is printed by the
+   subcommand with status 2; ``main`` turns a ``ConfigurationError`` into one stderr line and 2.
+3. Every subcommand returns its exit status; ``main`` never calls ``sys.exit`` itself except
+   through argparse's own usage errors (status 2).
+4. Heavy tools (Z3, CrossHair, matplotlib, rich) are imported only by the subcommands that need them.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Sequence
 
 from controller.cli.registry import COMMANDS, command
-from controller.errors import PumpError
+from controller.errors import ConfigurationError, PumpError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 70, 130
 
 
 def _diagram_args(p: argparse.ArgumentParser) -> None:
@@ -63,7 +80,7 @@ def _version() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     # each registers its subcommands on import (none imports anything heavy at the top)
-    from controller.cli import campaign, emulate, hardware, prove, sdc, simulate, store  # noqa: F401
+    from controller.cli import bench, campaign, emulate, hardware, prove, sdc, simulate, store, verify  # noqa: F401
 
     parser = argparse.ArgumentParser(
         prog="pumpctl",
@@ -80,24 +97,44 @@ def build_parser() -> argparse.ArgumentParser:
 EXTRAS: dict[str, str] = {
     "z3": "verify", "crosshair": "verify", "serial": "hardware", "jinja2": "report", "matplotlib": "report",
     "cryptography": "signing", "dask": "campaign", "distributed": "campaign", "sdc11073": "sdc", "lxml": "sdc",
+    "pytest": "dev", "hypothesis": "dev", "rich": "verify",
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    name = f"pumpctl {args.command}"
     try:
         return COMMANDS[args.command][1](args)
-    except PumpError as exc:
-        print(f"pumpctl {args.command}: {exc}", file=sys.stderr)
-        return 2
+    except ConfigurationError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except PumpError as exc:  # a fault while working (a pump link, a log write), not bad input
+        print(f"{name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except ModuleNotFoundError as exc:
         top = (exc.name or "").split(".")[0]
         if top not in EXTRAS:
-            raise
-        print(f"pumpctl {args.command}: needs the '{EXTRAS[top]}' extra ({top} is not installed): "
+            return _internal(name, exc)
+        print(f"{name}: needs the '{EXTRAS[top]}' extra ({top} is not installed): "
               f"pip install 'pumpctl[{EXTRAS[top]}]'", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except KeyboardInterrupt:
-        print(f"pumpctl {args.command}: interrupted", file=sys.stderr)
-        return 130
+        print(f"{name}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        if exc.filename is None:
+            return _internal(name, exc)
+        # a path the user gave that cannot be read or written (a missing folder, no permission)
+        print(f"{name}: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # the catch-all: a bug, said as one, never a bare traceback
+        return _internal(name, exc)
+
+
+def _internal(name: str, exc: BaseException) -> int:
+    print(f"{name}: internal error (a bug in pumpctl, not in your input): {type(exc).__name__}: {exc}\n"
+          "please report it with the traceback below", file=sys.stderr)
+    traceback.print_exception(exc, file=sys.stderr)
+    return EXIT_INTERNAL

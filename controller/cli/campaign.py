@@ -10,7 +10,9 @@ Theory of operation
 
 runs ``controller.campaign.pool.run_campaign`` on this machine's cores (``--jobs``, default: all)
 or on a Dask cluster (``--scheduler``), prints the per-fault-kind table and the claim, and
-writes the figures as JSON. Progress goes to stderr every ``--progress-s`` seconds.
+writes the figures as JSON. Progress (``controller.cli.progress``: simulated minutes done of the
+target, infusions, speed, time left) goes to stderr: live on a terminal, otherwise a line every
+``--progress-s`` seconds; the files written are listed last.
 
 Rules
 1. Exit 0: no invariant broken, no physical-truth violation, no crash, every sampled log
@@ -25,12 +27,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
-import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
+from controller.cli.options import output_file
 from controller.cli.registry import command
 
 SEED_MAX = 2**63 - 1
@@ -74,7 +75,7 @@ def _campaign_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-infusion-h", type=bounded(0.01, 24.0), default=0.25, help="shortest infusion (hours)")
     p.add_argument("--max-infusion-h", type=bounded(0.01, 24.0), default=12.0, help="longest infusion (hours)")
     p.add_argument("--progress-s", type=bounded(0.0, 3600.0), default=30.0,
-                   help="seconds between progress lines on stderr (0: none)")
+                   help="seconds between progress lines on stderr when it is not a terminal (0: no progress)")
     p.add_argument("--quiet", "-q", action="store_true", help="print only the claim and the totals")
 
 
@@ -93,48 +94,58 @@ def _tree() -> dict[str, object] | None:
     return {"head": head, "modified_files": sorted(x[3:] for x in dirty if x.strip())}
 
 
+def _workers(scheduler: str | None, jobs: int) -> str:
+    return f"on {scheduler}" if scheduler else "in this process" if jobs == 1 else f"{jobs} worker processes"
+
+
 @command("campaign", "fault campaign: randomized simulated infusions with injected faults, in parallel")(
     _campaign_args)
 def _campaign(args: argparse.Namespace) -> int:
     from controller.campaign.plan import Settings
-    from controller.campaign.pool import run_campaign
+    from controller.campaign.pool import default_jobs, run_campaign
     from controller.campaign.report import summary, table, to_json
+    from controller.cli.progress import Progress
 
     settings = Settings(control_period_ms=int(args.control_period_ms),
                         max_tick_ms=int(args.max_tick_ms),
                         min_hours=args.min_infusion_h, max_hours=args.max_infusion_h,
                         check_fraction=args.check_fraction, log_fraction=args.log_fraction)
-    last = [time.perf_counter()]
-
-    def progress(done: int, sim_ms: int, wall: float) -> None:
-        now = time.perf_counter()
-        if args.progress_s and now - last[0] >= args.progress_s:
-            last[0] = now
-            h = sim_ms / 3_600_000
-            print(f"campaign: {done} infusions, {h:.1f} of {args.hours:g} simulated h, {wall:.0f} s wall, "
-                  f"{h * 3600 / max(wall, 1e-9):.0f}x", file=sys.stderr, flush=True)
-
     jobs = int(args.jobs) if args.jobs is not None else None
     tree = _tree()
-    c = run_campaign(args.hours, int(args.seed), settings, jobs=jobs, scheduler=args.scheduler, progress=progress)
-    r = {**c.run, "tree": tree}
-    if not args.quiet:
-        print(table(c.report))
-        print()
-    print(summary(c.report))
-    print(f"run: {r['executor']}, wall {r['wall_s']:.1f} s, {r['simulated_h_computed']:.1f} simulated h computed "
-          f"({r['infusions_computed']} infusions, {r['infusions_discarded']} past the target discarded), "
-          f"speed {r['speed_x']}x ({r['speed_per_worker_x']}x per worker)")
-    if args.json:
-        data = to_json(c.report)
-        data["run"] = r
-        text = json.dumps(data, indent=1, allow_nan=False)
-        if args.json == "-":
-            print(text)
-        else:
-            Path(args.json).write_text(text + "\n", encoding="utf-8")
-    if args.results:
-        with open(args.results, "w", encoding="utf-8") as fh:
-            for res in c.results:
-                fh.write(json.dumps(asdict(res), allow_nan=False) + "\n")
+    json_path, results_path = output_file("--json", args.json), output_file("--results", args.results)
+    target_min = max(1, round(args.hours * 60))
+    task = "campaign, simulated minutes"
+    with Progress(every_s=args.progress_s, show=args.progress_s > 0) as progress:
+        progress.step(task, 0, target_min,
+                      f"{args.hours:g} simulated h, {_workers(args.scheduler, jobs or default_jobs())}")
+
+        def each(done: int, sim_ms: int, wall: float) -> None:
+            h = sim_ms / 3_600_000
+            progress.step(task, max(1, min(target_min, sim_ms // 60_000)), target_min,
+                          f"{done} infusions, {h * 3600 / max(wall, 1e-9):.0f}x")
+
+        c = run_campaign(args.hours, int(args.seed), settings, jobs=jobs, scheduler=args.scheduler, progress=each)
+        progress.stop()
+        r = {**c.run, "tree": tree}
+        if not args.quiet:
+            print(table(c.report))
+            print()
+        print(summary(c.report))
+        print(f"run: {r['executor']}, wall {r['wall_s']:.1f} s, {r['simulated_h_computed']:.1f} simulated h computed "
+              f"({r['infusions_computed']} infusions, {r['infusions_discarded']} past the target discarded), "
+              f"speed {r['speed_x']}x ({r['speed_per_worker_x']}x per worker)")
+        if args.json:
+            data = to_json(c.report)
+            data["run"] = r
+            text = json.dumps(data, indent=1, allow_nan=False)
+            if json_path is None:
+                print(text)
+            else:
+                json_path.write_text(text + "\n", encoding="utf-8")
+                progress.wrote(json_path)
+        if results_path is not None:
+            with open(results_path, "w", encoding="utf-8") as fh:
+                for res in c.results:
+                    fh.write(json.dumps(asdict(res), allow_nan=False) + "\n")
+            progress.wrote(results_path)
     return 0 if c.report.totals.ok else 1

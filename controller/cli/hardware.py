@@ -30,7 +30,8 @@ Rules
    stopped and, if that could not be confirmed, with its own stop armed (NE-1000 safe mode,
    Harvard leg target), so it stops by itself.
 3. Bad arguments and bad program files exit 2 naming the field; a run that ends in an alarm,
-   FAILSAFE or FAILED, or a program the library gate refuses, exits 1.
+   FAILSAFE or FAILED, a program the library gate refuses, or one outside the library's soft
+   limits without ``--confirm-soft-limits``, exits 1 (the convention: the README's exit codes).
 4. The log is closed whatever happens; a log write failure warns and the run goes on, a snapshot
    that cannot be written stops flow (REQ-LOG-004).
 """

@@ -1,4 +1,4 @@
-"""``pumpctl simulate`` and ``pumpctl bench``: registered here (simulator, issue 4).
+"""``pumpctl simulate``: scenario files on the simulated pump (``pumpctl bench`` is in ``controller.cli.bench``).
 
 ``pumpctl simulate FILE --log DB`` records every core step and every recovery snapshot in
 the event log DB (``controller.runtime.logstore``); ``--resume`` restores the log's newest snapshot
@@ -7,8 +7,10 @@ and continues the scenario from its time (``controller.scenario.logsim`` says ex
 
 Rules
 1. ``simulate`` exits 0 when every scenario meets its ``[expect]`` table (and no invariant or
-   physical-truth check failed), 1 otherwise, 2 on a malformed scenario (via ``cli.main``) or
-   bad options (``--resume`` without ``--log``; ``--log`` with more than one scenario).
+   physical-truth check failed), 1 otherwise, 2 on an unreadable or malformed scenario (not
+   UTF-8, not TOML, a bad field: a typed error naming the file and the field or byte, via
+   ``cli.main``) or bad options (``--resume`` without ``--log``; ``--log`` with more than one
+   scenario).
 2. matplotlib is imported only when a plot is asked for.
 3. A log that cannot be written does not stop the simulation (REQ-LOG-004: warnings on
    stderr); a snapshot that cannot be written stops flow (``LogStore.guard``).
@@ -23,13 +25,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from controller.cli.registry import command
+from controller.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from controller.scenario.model import Scenario
     from controller.scenario.run import Result
 
 
-def _write_json(path: str, data: object) -> None:
+def write_json(path: str, data: object) -> None:
     text = json.dumps(data, indent=1, allow_nan=False)
     if path == "-":
         print(text)
@@ -90,7 +93,7 @@ def _simulate(args: argparse.Namespace) -> int:
             plot_scenario(sc, res, args.plot)
             print(f"  plot written to {args.plot}")
     if args.json:
-        _write_json(args.json, outputs[0] if len(outputs) == 1 else outputs)
+        write_json(args.json, outputs[0] if len(outputs) == 1 else outputs)
     if len(scenarios) > 1:
         print(f"{len(scenarios) - failed} of {len(scenarios)} scenarios passed")
     return 1 if failed else 0
@@ -128,14 +131,24 @@ def _run_logged(sc: Scenario, check: bool | None, db: str, resume: bool, quiet: 
 
 
 def _is_core(path: str) -> bool:
-    """A counterexample written by ``pumpctl prove`` (events straight to the core, exact ticks)."""
+    """A counterexample written by ``pumpctl prove`` (events straight to the core, exact ticks).
+
+    A file that is not UTF-8 is refused here with its byte offset; one that is not TOML or cannot
+    be read is left to the scenario loader, which names the file and the problem."""
     import tomllib
 
     try:
         with open(path, "rb") as fh:
-            return tomllib.load(fh).get("mode") == "core"
-    except (OSError, tomllib.TOMLDecodeError):
-        return False  # the scenario loader reports the problem with the file named
+            text = fh.read().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError("file", path, "a UTF-8 text file",
+                                 f"byte {exc.start} (0x{exc.object[exc.start]:02x}) is not UTF-8") from None
+    except OSError:
+        return False
+    try:
+        return tomllib.loads(text).get("mode") == "core"
+    except tomllib.TOMLDecodeError:
+        return False
 
 
 def _replay_core(files: list[str], args: argparse.Namespace) -> int:
@@ -143,8 +156,7 @@ def _replay_core(files: list[str], args: argparse.Namespace) -> int:
     from proofs.cex import replay
 
     outputs, failed = [], 0
-    for f in files:
-        sc = load_core(f)
+    for sc in [load_core(f) for f in files]:  # every file is checked before anything runs
         res = replay(sc)
         failed += bool(res.broken)
         status = f"REPRODUCES {', '.join(res.broken)}" if res.broken else "safe: no invariant broken"
@@ -154,72 +166,5 @@ def _replay_core(files: list[str], args: argparse.Namespace) -> int:
                         "refused": res.refused, "events": len(sc.events),
                         "found_broken": list(sc.expect_broken)})
     if args.json:
-        _write_json(args.json, outputs[0] if len(outputs) == 1 else outputs)
+        write_json(args.json, outputs[0] if len(outputs) == 1 else outputs)
     return 1 if failed else 0
-
-
-def _bench_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("procedure", choices=("accuracy", "occlusion", "stopped-flow", "mains-failure"),
-                   help="accuracy: start-up and trumpet curves; occlusion: time to alarm, pressure, bolus; "
-                        "stopped-flow: a runaway motor while commanded stopped (REQ-FLF-002); "
-                        "mains-failure: battery operation until battery_depleted (REQ-PWR-003)")
-    p.add_argument("--mechanism", choices=("syringe", "cassette"), default="syringe")
-    p.add_argument("--rates", help="comma-separated rates in mL/h (accuracy default 1,25,999; occlusion 1,25; "
-                                   "stopped-flow: runaway rates 1,100,1200; mains-failure 1,25,999)")
-    p.add_argument("--control-period-ms", type=int, default=100)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", metavar="OUT", help="write the figures as JSON (- for stdout)")
-    p.add_argument("--plot", metavar="OUT.png", help="write the curves as a PNG")
-    p.add_argument("--check-invariants", action="store_true", help="also check every invariant after every step")
-
-
-@command("bench", "IEC 60601-2-24 style bench on the simulated pump: flow accuracy or occlusion")(_bench_args)
-def _bench(args: argparse.Namespace) -> int:
-    from controller.bench import procedures as bench
-
-    rates = None
-    if args.rates:
-        try:
-            rates = tuple(float(x) for x in args.rates.split(","))
-        except ValueError:
-            print(f"pumpctl bench: --rates {args.rates!r}: allowed: comma-separated numbers in mL/h", file=sys.stderr)
-            return 2
-    if not 1 <= args.control_period_ms <= 2000:
-        print(f"pumpctl bench: --control-period-ms {args.control_period_ms}: allowed: 1 to 2000", file=sys.stderr)
-        return 2
-    if args.procedure in ("stopped-flow", "mains-failure") and args.plot:
-        print("pumpctl bench: --plot: allowed with accuracy and occlusion only", file=sys.stderr)
-        return 2
-    opts = bench.BenchOptions(mechanism=args.mechanism, control_period_ms=args.control_period_ms, seed=args.seed,
-                              check=args.check_invariants)
-    if args.procedure == "accuracy":
-        acc = bench.accuracy(rates or bench.ACCURACY_RATES, opts)
-        print(bench.accuracy_table(acc))
-        bol = bench.bolus_accuracy(bench.BOLUS_ML, opts)
-        print(bench.bolus_table(bol))
-        data: object = {"flow": bench.accuracy_json(acc), "bolus": bench.bolus_json(bol)}
-        if args.plot:
-            from controller.bench.plot import plot_accuracy
-
-            plot_accuracy(acc, args.plot)
-    elif args.procedure == "mains-failure":
-        mf = bench.mains_failure(rates or bench.MAINS_RATES, opts)
-        print(bench.mains_failure_table(mf))
-        data = bench.mains_failure_json(mf)
-    elif args.procedure == "stopped-flow":
-        sf = bench.stopped_flow(rates or bench.STOPPED_FLOW_RATES, opts)
-        print(bench.stopped_flow_table(sf))
-        data = bench.stopped_flow_json(sf)
-    else:
-        occ = bench.occlusion(rates or bench.OCCLUSION_RATES, opts)
-        print(bench.occlusion_table(occ))
-        data = bench.occlusion_json(occ)
-        if args.plot:
-            from controller.bench.plot import plot_occlusion
-
-            plot_occlusion(occ, args.plot)
-    if args.plot:
-        print(f"plot written to {args.plot}")
-    if args.json:
-        _write_json(args.json, data)
-    return 0

@@ -12,9 +12,10 @@ Two subcommands, each with a positional action, registered with ``controller.cli
     pumpctl library keygen FILE [--algorithm hmac-sha256|ed25519]
 
 Rules
-1. Exit 0: done / intact / accepted. Exit 1: the log is not intact or cannot be read, or the
-   library is refused - the message names the first bad record or the cause. Exit 2: bad
-   arguments (missing file, bad key file, option that does not apply to the action).
+1. Exit 0: done / intact / accepted. Exit 1: the log was read and is not intact, or the library
+   is refused - the message names the first bad record or the cause. Exit 2: bad input - an
+   option that does not apply to the action, a missing or unreadable file, a file that is not an
+   event log (``LogFileError``), a bad key file, Ed25519 without the ``signing`` extra.
 2. The log is opened read-only for show and verify: checking a log never changes it.
 3. Imports of the log and library modules happen inside the handlers, so ``pumpctl --help``
    stays fast.
@@ -56,7 +57,7 @@ def _err(cmd: str, msg: str, code: int) -> int:
 
 
 def _log_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", choices=("show", "verify"), help="show records, or verify the hash chain")
+    p.add_argument("action", choices=("show", "verify"), help="show: the records; verify: the hash chain")
     p.add_argument("db", metavar="DB", help="event log file (SQLite)")
     p.add_argument("--limit", type=_positive, help="show: only the newest N records")
     p.add_argument("--kind", help="show: only records of this kind (event_refused, alarm_raised, fault, ...)")
@@ -65,7 +66,7 @@ def _log_args(p: argparse.ArgumentParser) -> None:
                    help="verify: also require this record hash (kept elsewhere) to be in the chain")
 
 
-@command("log", "show or verify a hash-chained event log")(_log_args)
+@command("log", "the hash-chained event log: show its records or verify its chain")(_log_args)
 def _log(args: argparse.Namespace) -> int:
     from controller.log.db import LogFileError, connect
     from controller.log.verify import check_expected_head, verify_connection
@@ -79,8 +80,8 @@ def _log(args: argparse.Namespace) -> int:
     expect = check_expected_head(args.expect_head) if args.expect_head is not None else None
     try:
         conn = connect(args.db, readonly=True)
-    except LogFileError as exc:
-        return _err("log", str(exc), 1)
+    except LogFileError as exc:  # unreadable, or not an event log: bad input, nothing was checked
+        return _err("log", str(exc), 2)
     try:
         if args.action == "verify":
             result = verify_connection(conn, expect, args.db)
@@ -88,7 +89,7 @@ def _log(args: argparse.Namespace) -> int:
             return 0 if result.ok else 1
         return _show(conn, args)
     except LogFileError as exc:
-        return _err("log", str(exc), 1)
+        return _err("log", str(exc), 2)
     finally:
         conn.close()
 
@@ -126,7 +127,8 @@ def _is_json(text: str) -> bool:
 
 def _library_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=("check", "sign", "seal", "keygen"),
-                   help="check a file as a pump would; sign or seal it; or make a new key file")
+                   help="check: a file as a pump would; sign: sign it with --key; seal: a digest only, no signature; "
+                        "keygen: make a new key file")
     p.add_argument("file", metavar="FILE", help="library file (TOML or JSON); for keygen the key file to write")
     p.add_argument("--key", metavar="K", help="key file: hmac-sha256 secret or Ed25519 PEM")
     p.add_argument("--out", metavar="F", help="sign/seal: write here instead of in place")
@@ -137,7 +139,8 @@ def _library_args(p: argparse.ArgumentParser) -> None:
                    help="keygen: the kind of key")
 
 
-@command("library", "check, sign or seal a drug library file, or make a signing key")(_library_args)
+@command("library", "drug library files: check, sign, seal (a digest, no signature) or keygen (a signing key)")(
+    _library_args)
 def _library(args: argparse.Namespace) -> int:
     from controller.library.errors import LibraryError
     from controller.library.keys import load_key
@@ -156,9 +159,7 @@ def _library(args: argparse.Namespace) -> int:
         return _err("library", f"{args.file}: no such file", 2)
     try:
         key = load_key(args.key) if args.key is not None else None
-    except LibraryError as exc:  # e.g. Ed25519 without the cryptography package
-        return _err("library", str(exc), 1)
-    except ConfigurationError as exc:
+    except ConfigurationError as exc:  # also Ed25519 without the cryptography package (the signing extra)
         return _err("library", str(exc), 2)
     try:
         if args.action == "check":
@@ -193,8 +194,8 @@ def _keygen(args: argparse.Namespace) -> int:
         return _err("library", f"{path}: exists; refusing to overwrite a key", 2)
     try:
         private, public = generate(args.algorithm)
-    except LibraryError as exc:
-        return _err("library", str(exc), 1)
+    except LibraryError as exc:  # Ed25519 without the cryptography package (the signing extra)
+        return _err("library", str(exc), 2)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:

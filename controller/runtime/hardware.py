@@ -5,8 +5,9 @@ which this loop keeps:
 
 1. Whatever happens - end, Ctrl-C, an exception - ``shell.shutdown()`` runs: the pump is left
    stopped and, if that could not be confirmed, with its own stop armed.
-2. A run that ends in an alarm, FAILSAFE or FAILED, or a program the library gate refuses,
-   returns 1; a bad snapshot or log raises ``ConfigurationError`` naming it.
+2. A run that ends in an alarm, FAILSAFE or FAILED, a program the library gate refuses, or one
+   outside the library's soft limits without ``--confirm-soft-limits`` returns 1 (the pump's
+   checks refused it); a bad snapshot or log raises ``ConfigurationError`` naming it (exit 2).
 3. The log is closed whatever happens; a log write failure warns and the run goes on, a
    snapshot that cannot be written stops flow (REQ-LOG-004).
 """
@@ -88,7 +89,7 @@ def _boot_and_run(family: Family, config: HardwareConfig, request: dict[str, obj
     limits = Limits()
     built = build_program(request, limits) if request is not None and opts.library is None else None
     if built is not None and not _soft_ok(built, opts.confirm_soft):
-        return 2
+        return 1  # refused by the pump's checks, as a library refusal is (the exit-code convention: README)
     driver = family.driver(config)
     clock = WallClock()
     try:

@@ -8,6 +8,10 @@ simulated pump, the seeded random walk (with its coverage), the recorded inspect
 the requirement-tagged pytest run, whose JUnit XML carries each test's requirement ids,
 method, coverage and number of examples as properties (``tests/conftest.py``).
 
+Each activity reports its result through ``say(line)`` and its items through
+``step(task, done, total, note)`` (``controller.cli.progress``); the time each took is said by
+the progress reporter, beside the activities that ran at the same time.
+
 Rules
 1. A claim says what was run and where: every bench and scenario claim says "simulated pump".
 2. A skipped activity adds no item: its methods stay missing.
@@ -33,7 +37,12 @@ ROOT = Path(__file__).resolve().parents[2]
 INSPECTIONS = ROOT / "specs" / "inspections.toml"
 INSPECTIONS_LOCK = ROOT / "specs" / "inspections.lock"
 Progress = Callable[[str], None]
+Step = Callable[[str, int, int, str], None]
 Items = list[dict[str, Any]]
+
+
+def quiet(task: str, done: int, total: int, note: str) -> None:
+    """A ``Step`` that reports nothing."""
 
 
 def item(kind: str, ident: str, verdict: str, claim: str, method: str,
@@ -121,7 +130,7 @@ def test_items(tests: list[dict[str, Any]], items: Items) -> None:
                           coverage=t["coverage"], examples=t["examples"]))
 
 
-def scenarios(items: Items, timings: dict[str, float], say: Progress) -> list[dict[str, Any]]:
+def scenarios(items: Items, timings: dict[str, float], say: Progress, step: Step = quiet) -> list[dict[str, Any]]:
     from controller.scenario.model import load as load_scenario
     from controller.scenario.report import verdict
     from controller.scenario.run import run as run_scenario
@@ -129,7 +138,9 @@ def scenarios(items: Items, timings: dict[str, float], say: Progress) -> list[di
 
     t0 = time.perf_counter()
     out: list[dict[str, Any]] = []
-    for path in sorted((ROOT / "specs" / "scenarios").glob("*.toml")):
+    files = sorted((ROOT / "specs" / "scenarios").glob("*.toml"))
+    step("scenarios", 0, len(files), "the suite on the simulated pump")
+    for path in files:
         sc = load_scenario(path)
         with recording() as cov:
             res = run_scenario(sc)
@@ -140,20 +151,24 @@ def scenarios(items: Items, timings: dict[str, float], say: Progress) -> list[di
         items.append(item("scenario", path.name, "pass" if not failures else "fail",
                           "on the simulated pump: expectations met, no invariant or physical-truth violation"
                           if not failures else "; ".join(failures), "scenario", sc.requirements))
+        step("scenarios", len(out), len(files), f"{path.name} {'passed' if not failures else 'FAILED'}")
     timings["scenarios"] = time.perf_counter() - t0
-    say(f"scenarios  {sum(s['passed'] for s in out)}/{len(out)} passed on the simulated pump "
-        f"({timings['scenarios']:.0f} s)")
+    say(f"scenarios: {sum(s['passed'] for s in out)}/{len(out)} passed on the simulated pump")
     return out
 
 
-def bench(out_dir: Path, items: Items, timings: dict[str, float], say: Progress) -> dict[str, Any]:
-    from controller.bench import procedures as B
+def bench(out_dir: Path, items: Items, timings: dict[str, float], say: Progress, step: Step = quiet
+          ) -> dict[str, Any]:
+    from controller.bench import output as B
+    from controller.bench import procedures as P
     from controller.bench.plot import plot_accuracy, plot_occlusion
     from controller.sensing.detect import PSI_KPA
 
     t0 = time.perf_counter()
-    o = B.BenchOptions(seed=0)
-    acc, bol, occ = B.accuracy(B.ACCURACY_RATES, o), B.bolus_accuracy(B.BOLUS_ML, o), B.occlusion(B.OCCLUSION_RATES, o)
+    o = P.BenchOptions(seed=0)
+    acc = P.accuracy(P.ACCURACY_RATES, o, step)
+    bol = P.bolus_accuracy(P.BOLUS_ML, o, step)
+    occ = P.occlusion(P.OCCLUSION_RATES, o, progress=step)
     plots = out_dir / "plots"
     plots.mkdir(exist_ok=True)
     plot_accuracy(acc, str(plots / "trumpet.png"))
@@ -180,7 +195,7 @@ def bench(out_dir: Path, items: Items, timings: dict[str, float], say: Progress)
                       f"{sim}: static alarm at every threshold setting {', '.join(f'{s:.1f}' for s in settings)} "
                       f"kPa (2 to 19 psi), pressure at alarm within {100 * max(off):.1f} % of the setting "
                       "(limit 10 %)", "bench", ["REQ-OCC-005"]))
-    sf = B.stopped_flow_json(B.stopped_flow(B.STOPPED_FLOW_RATES, o))
+    sf = B.stopped_flow_json(P.stopped_flow(P.STOPPED_FLOW_RATES, o, step))
     ok_sf = all(r["final_state"] == "FAILSAFE" and r["time_to_alarm_ms"] is not None and not r["violations"]
                 and float(r["leaked_ul"]) <= float(r["allowance_ul"]) for r in sf)  # type: ignore[arg-type]
     sf_rates = ", ".join(f"{float(r['runaway_ml_h']):g}" for r in sf)  # type: ignore[arg-type]
@@ -188,7 +203,7 @@ def bench(out_dir: Path, items: Items, timings: dict[str, float], say: Progress)
                       f"simulated pump: a runaway motor while commanded stopped latches FAILSAFE with motor_fault at "
                       f"every rate ({sf_rates} mL/h); leaked volume within one control period plus the encoder "
                       "tolerance", "bench", ["REQ-FLF-002"]))
-    mf = B.mains_failure_json(B.mains_failure(B.MAINS_RATES, o))
+    mf = B.mains_failure_json(P.mains_failure(P.MAINS_RATES, o, step))
     worst_mf = max(abs(float(r["battery_rate_error_pct"])) for r in mf)  # type: ignore[arg-type]
     ok_mf = all(r["final_state"] == "ALARM" and r["depleted_after_s"] is not None and not r["violations"]
                 and float(r["battery_left_min"] or 0) > 0 and float(r["pushed_after_alarm_ul"]) <= 1.0  # type: ignore[arg-type]
@@ -198,27 +213,29 @@ def bench(out_dir: Path, items: Items, timings: dict[str, float], say: Progress)
                       "battery_depleted stops the motor while charge is left, and nothing moves after it", "bench",
                       ["REQ-PWR-003"]))
     timings["bench"] = time.perf_counter() - t0
-    say(f"bench      simulated pump: accuracy worst mean {worst_mean:.2f} %, occlusion bolus <= {worst_bolus:.3f} mL "
-        f"({timings['bench']:.0f} s)")
+    say(f"bench: simulated pump: accuracy worst mean {worst_mean:.2f} %, occlusion bolus <= {worst_bolus:.3f} mL")
     return {"accuracy": acc_json, "occlusion": occ_json, "stopped_flow": sf, "mains_failure": mf,
             "plots": {"trumpet": "plots/trumpet.png", "occlusion": "plots/occlusion.png"},
             "where": "the simulated pump (controller/drivers/sim*): not a hardware measurement"}
 
 
-def walk(steps: int, seed: int, items: Items, timings: dict[str, float], say: Progress) -> dict[str, Any]:
+def walk(steps: int, seed: int, items: Items, timings: dict[str, float], say: Progress, step: Step = quiet
+         ) -> dict[str, Any]:
     from proofs.walk import walk as run_walk
     from specs.invariants import STATE_INVARIANTS, STEP_INVARIANTS
 
     t0 = time.perf_counter()
+    step("walk", 0, 1, f"{steps} random events, seed {seed}, every invariant after every step")
     r = run_walk(steps, seed)
     timings["walk"] = time.perf_counter() - t0
+    step("walk", 1, 1, f"{len(r.violations)} violations")
     invariants: list[Any] = [*STATE_INVARIANTS, *STEP_INVARIANTS]
     reqs = sorted({q for inv in invariants for q in inv.reqs})
     cov = r.coverage.to_json()
     items.append(item("walk", f"walk:seed{seed}", "pass" if not r.violations else "fail",
                       f"{r.steps} random events, seed {r.seed}, every invariant checked after every step",
                       "stateful", reqs, coverage=cov, seed=seed))
-    say(f"walk       {r.steps} events, {len(r.violations)} violations, {len(cov['rows'])} table rows and "
-        f"{len(cov['states'])} states reached ({timings['walk']:.0f} s)")
+    say(f"walk: {r.steps} events, {len(r.violations)} violations, {len(cov['rows'])} table rows and "
+        f"{len(cov['states'])} states reached")
     return {"steps": r.steps, "seed": r.seed, "accepted": r.accepted, "states": sorted(r.states),
             "violations": r.violations, "coverage": cov}

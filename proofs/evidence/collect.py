@@ -18,6 +18,10 @@ its strength (``scope``). A requirement is *verified* when every method its entr
 counted, passing evidence, nothing about it failed and its text still hashes to what
 ``specs/evidence.lock`` recorded when its evidence was last reviewed (otherwise *outdated*).
 
+Progress: ``say(line)`` hears each activity's result, ``step(task, done, total, note)`` each
+task's start, items and end (``controller.cli.progress``); the background tasks end when they
+end (a thread waits for each process), so the time said for each is its own, beside the others.
+
 Rules
 1. ``results`` holds verdicts only (sorted, no times, no paths outside the repo): two runs on
    the same commit give the same ``results`` bytes. Times go to ``timings``.
@@ -32,6 +36,7 @@ import platform
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +47,7 @@ from specs.catalog import Catalog, load
 
 ROOT = Path(__file__).resolve().parents[2]
 Progress = Callable[[str], None]
+Step = A.Step
 SETTINGS = {"bmc_depth": 6, "kmax": 3, "crosshair_per_condition_s": 5, "mutant_depth": 8}
 write_inspections_lock = A.write_inspections_lock
 __all__ = ["LOCK", "Options", "collect", "read_lock", "write_inspections_lock", "write_lock"]
@@ -123,10 +129,9 @@ def _contract_items(contracts: Any, items: A.Items) -> None:
         items.append(A.item("contract", f"crosshair:{fn}", verdict, contracts.claim, "contract", reqs))
 
 
-def collect(opts: Options, say: Progress = print) -> dict[str, Any]:
+def collect(opts: Options, say: Progress = print, step: Step = A.quiet) -> dict[str, Any]:
     from controller.core.alarms import CATALOG
     from controller.core.table import TABLE, check_table
-    from proofs.contracts import finish_crosshair, start_crosshair
     from proofs.evidence.package import clean
     from proofs.evidence.records import records
     from proofs.prove import run
@@ -140,55 +145,29 @@ def collect(opts: Options, say: Progress = print) -> dict[str, Any]:
     cat = load()
     check_table()
     items: A.Items = []
-    tests_proc = A.start_tests(out) if opts.tests and opts.junit is None else None
-    say("tests      started in the background (pytest -m req)" if tests_proc is not None
-        else f"tests      results taken from {opts.junit}" if opts.junit is not None else "tests      skipped")
-    crosshair = start_crosshair(SETTINGS["crosshair_per_condition_s"])
-    pool, pending = None, None
-    if opts.mutants:  # in a spawned process from the start (patches never leak into this one)
-        from proofs.mutants import MUTANTS
-
-        t_mut = time.perf_counter()
-        say("mutants    applying every mutant in a second process, each must be refuted ...")
-        pool = multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=8)
-        pending = pool.map_async(evaluate_mutant, [m.id for m in MUTANTS], chunksize=1)
-    t0 = time.perf_counter()
-    say("proofs     Z3 k-induction over the real transition table ...")
-    proofs = run()
-    timings["proofs"] = time.perf_counter() - t0
-    say(f"proofs     {sum(v.verdict == 'proved' for v in proofs.verdicts)}/{len(proofs.verdicts)} proved "
-        f"({timings['proofs']:.0f} s)")
-    _proof_items(proofs, items)
-    scenarios = A.scenarios(items, timings, say) if opts.scenarios else []
-    bench = A.bench(out, items, timings, say) if opts.bench else {"accuracy": None, "occlusion": None,
-                                                                  "plots": {"trumpet": None, "occlusion": None}}
-    walk = A.walk(opts.walk_steps, opts.seed, items, timings, say)
-    A.inspections(items)
-    mutants: list[dict[str, Any]] = []
-    if pool is not None and pending is not None:
-        mutants = list(pending.get())
-        pool.close()
-        pool.join()
-        timings["mutants"] = time.perf_counter() - t_mut
-        say(f"mutants    {sum(m['killed'] for m in mutants)}/{len(mutants)} killed ({timings['mutants']:.0f} s)")
-    _mutant_items(mutants, proofs, items)
-    contracts = finish_crosshair(crosshair, SETTINGS["crosshair_per_condition_s"])
-    timings["crosshair"] = contracts.seconds
-    say(f"contracts  CrossHair: {contracts.claim}")
-    _contract_items(contracts, items)
-    tests: list[dict[str, Any]] = []
-    if tests_proc is not None or opts.junit is not None:
+    with ThreadPoolExecutor(2) as waiters:  # a thread waits for each background process (rule: its own time)
+        tests_run = _start_tests(opts, waiters, say, step)
+        contracts_run = _start_contracts(waiters, step)
+        mutants_run = _start_mutants(opts, step, timings)
         t0 = time.perf_counter()
-        if tests_proc is not None:
-            log, _ = tests_proc.communicate()
-            (out / "pytest.log").write_text(log)
-        else:
-            assert opts.junit is not None
-            (out / "junit.xml").write_bytes(opts.junit.read_bytes())
-        tests = A.parse_junit(out / "junit.xml")
-        timings["tests_wait"] = time.perf_counter() - t0
-        say(f"tests      {len(tests)} tests carrying requirement ids, {sum(t['outcome'] == 'failed' for t in tests)} "
-            "failed")
+        proofs = run(progress=step)
+        timings["proofs"] = time.perf_counter() - t0
+        say(f"proofs: {sum(v.verdict == 'proved' for v in proofs.verdicts)}/{len(proofs.verdicts)} proved")
+        _proof_items(proofs, items)
+        scenarios = A.scenarios(items, timings, say, step) if opts.scenarios else []
+        bench = A.bench(out, items, timings, say, step) if opts.bench else {
+            "accuracy": None, "occlusion": None, "plots": {"trumpet": None, "occlusion": None}}
+        walk = A.walk(opts.walk_steps, opts.seed, items, timings, say, step)
+        A.inspections(items)
+        mutants = mutants_run()
+        if opts.mutants:
+            say(f"mutants: {sum(m['killed'] for m in mutants)}/{len(mutants)} killed")
+        _mutant_items(mutants, proofs, items)
+        contracts = contracts_run.result()
+        timings["crosshair"] = contracts.seconds
+        say(f"contracts: CrossHair: {contracts.claim}")
+        _contract_items(contracts, items)
+        tests = _finish_tests(opts, tests_run, timings, say)
         A.test_items(tests, items)
     proofs_json = run_to_json(proofs, contracts)
     settings = {"walk_steps": opts.walk_steps, **SETTINGS}
@@ -204,13 +183,87 @@ def collect(opts: Options, say: Progress = print) -> dict[str, Any]:
         "tools": {"z3": proofs.z3_version, "crosshair": contracts.version},
     }
     t0 = time.perf_counter()
+    step("records", 0, 1, "risk file, use errors, IEC 62304, cybersecurity")
     stable, host = records(evidence, settings)
     results.update(stable)
     evidence["environment"]["records"] = host
     timings["records"] = time.perf_counter() - t0
+    step("records", 1, 1, "")
     timings["total"] = time.perf_counter() - t_all
     evidence["timings"] = {k: round(v, 2) for k, v in sorted(timings.items())}
     return evidence
+
+
+def _start_tests(opts: Options, waiters: ThreadPoolExecutor, say: Progress, step: Step
+                 ) -> Future[tuple[str, str]] | None:
+    """The requirement-tagged pytest run in the background (unless skipped or taken from --junit)."""
+    if not opts.tests or opts.junit is not None:
+        say(f"tests: results taken from {opts.junit}" if opts.junit is not None else "tests: skipped")
+        return None
+    step("tests", 0, 1, "pytest -m req in the background")
+    proc = A.start_tests(opts.out)
+    done = waiters.submit(proc.communicate)
+    done.add_done_callback(lambda f: step("tests", 1, 1, f"pytest exit status {proc.returncode}"))
+    return done
+
+
+def _finish_tests(opts: Options, tests_run: Future[tuple[str, str]] | None, timings: dict[str, float],
+                  say: Progress) -> list[dict[str, Any]]:
+    if tests_run is None and opts.junit is None:
+        return []
+    t0 = time.perf_counter()
+    if tests_run is not None:
+        log, _ = tests_run.result()
+        (opts.out / "pytest.log").write_text(log)
+    else:
+        assert opts.junit is not None
+        (opts.out / "junit.xml").write_bytes(opts.junit.read_bytes())
+    tests = A.parse_junit(opts.out / "junit.xml")
+    timings["tests_wait"] = time.perf_counter() - t0
+    say(f"tests: {len(tests)} tests carrying requirement ids, {sum(t['outcome'] == 'failed' for t in tests)} failed")
+    return tests
+
+
+def _start_contracts(waiters: ThreadPoolExecutor, step: Step) -> Future[Any]:
+    from proofs.contracts import finish_crosshair, start_crosshair
+
+    step("contracts", 0, 1, "CrossHair in the background")
+    per_condition = SETTINGS["crosshair_per_condition_s"]
+    done = waiters.submit(finish_crosshair, start_crosshair(per_condition), per_condition)
+    done.add_done_callback(lambda f: step("contracts", 1, 1, "finished" if f.exception() is None else
+                                          f"failed: {f.exception()}"))
+    return done
+
+
+def _start_mutants(opts: Options, step: Step, timings: dict[str, float]) -> Callable[[], list[dict[str, Any]]]:
+    """Every mutant in one spawned process from the start (patches never leak into this one);
+    returns the function that waits for them, in the order of ``MUTANTS``."""
+    if not opts.mutants:
+        return list
+    from proofs.mutants import MUTANTS
+
+    ids = [m.id for m in MUTANTS]
+    got: dict[str, dict[str, Any]] = {}
+    t0 = time.perf_counter()
+
+    def each(m: dict[str, Any]) -> None:  # in the pool's result thread
+        got[m["id"]] = m
+        if len(got) == len(ids):
+            timings["mutants"] = time.perf_counter() - t0
+        step("mutants", len(got), len(ids), f"{m['id']} {'killed' if m['killed'] else 'SURVIVED'}")
+
+    step("mutants", 0, len(ids), "in a second process, each must be refuted")
+    pool = multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=8)
+    pending = [pool.apply_async(evaluate_mutant, (i,), callback=each) for i in ids]
+
+    def wait() -> list[dict[str, Any]]:
+        for p in pending:
+            p.get()
+        pool.close()
+        pool.join()
+        return [got[i] for i in ids]
+
+    return wait
 
 
 def _generated_campaign() -> dict[str, Any] | None:

@@ -139,8 +139,8 @@ def test_run_delivers_a_program_in_real_time_and_leaves_the_pump_stopped(
             assert wait_for(lambda: emu.pump.saf_s == 0)  # type: ignore[attr-defined]  # handed back in basic mode
 
 
-def test_a_crash_in_the_loop_still_leaves_the_pump_stopped(kit: Kit, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_crash_in_the_loop_still_leaves_the_pump_stopped(kit: Kit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
     program = tmp_path / "p.toml"
     program.write_text(LONG_PROGRAM)
     calls = {"n": 0}
@@ -154,8 +154,10 @@ def test_a_crash_in_the_loop_still_leaves_the_pump_stopped(kit: Kit, tmp_path: P
 
     monkeypatch.setattr(Shell, "step", exploding_step)
     with kit.emulator() as emu:
-        with pytest.raises(RuntimeError, match="boom"):
-            main(["run", "--driver", kit.name, "--port", emu.port, "--program", str(program), "--period-ms", "20"])
+        rc = main(["run", "--driver", kit.name, "--port", emu.port, "--program", str(program), "--period-ms", "20"])
+        assert rc == 70  # a bug, said as one (the exit-code convention)
+        err = capsys.readouterr().err
+        assert "internal error" in err and "RuntimeError: boom" in err and "Traceback" in err
         assert emu.truth().infused_ul > 0 and not emu.truth().moving
 
 

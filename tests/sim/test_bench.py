@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from controller.bench import output
 from controller.bench import procedures as bench
 from controller.sensing.detect import PSI_KPA
 
@@ -19,7 +20,7 @@ def test_flow_accuracy_at_the_intermediate_rate(mechanism: str, a_pct: float, tr
     assert all(lo <= hi for lo, hi in zip(r.ep_min, r.ep_max, strict=True))
     assert r.ep_max[0] - r.ep_min[0] >= r.ep_max[-1] - r.ep_min[-1]  # the trumpet narrows with the window
     assert r.violations == 0
-    assert "31 min" in bench.accuracy_table([r])
+    assert "31 min" in output.accuracy_table([r])
 
 
 @pytest.mark.req("REQ-DEL-008", "REQ-BOL-001")
@@ -29,7 +30,7 @@ def test_bolus_volume_accuracy_at_the_minimum_and_maximum_bolus() -> None:
         assert abs(r.error_pct) < 5.0, r
         assert r.measured_ml <= r.volume_ml * 1.01, "a bolus is never overstated beyond the mechanism's error"
         assert r.violations == 0
-    assert "10 mL bolus" in bench.bolus_table(runs)
+    assert "10 mL bolus" in output.bolus_table(runs)
 
 
 @pytest.mark.req("REQ-OCC-003", "REQ-OCC-004")
@@ -49,9 +50,9 @@ def test_occlusion_bench_latency_bolus_and_trend_speed() -> None:
     slow_static, slow_trend = by[(1.0, "static")], by[(1.0, "trend")]
     assert slow_trend.detected_by == "trend"
     assert slow_trend.time_to_alarm_s <= slow_static.time_to_alarm_s / 3  # type: ignore[operator]
-    table = bench.occlusion_table(runs)
+    table = output.occlusion_table(runs)
     assert "trend vs static at 1 mL/h" in table
-    assert bench.occlusion_json(runs)[0]["rate_ml_h"] == 1.0
+    assert output.occlusion_json(runs)[0]["rate_ml_h"] == 1.0
 
 
 @pytest.mark.req("REQ-FLF-002", "REQ-FLT-003")
@@ -61,7 +62,7 @@ def test_flow_while_stopped_latches_failsafe_within_the_allowance(monkeypatch: p
         assert r.final_state == "FAILSAFE" and r.violations == 0
         assert r.time_to_alarm_ms is not None and 0 < r.leaked_ul <= r.allowance_ul
     assert runs[1].time_to_alarm_ms <= runs[1].control_period_ms  # fast flow: caught in the next control period
-    assert "FAILSAFE" in bench.stopped_flow_table(runs)
+    assert "FAILSAFE" in output.stopped_flow_table(runs)
     # the bench can fail: with the encoder's overtravel check gone, only the shell's volume cross-check is
     # left; it still latches FAILSAFE, a period later, and the leak is over the allowance
     from controller.sensing import detect
@@ -79,7 +80,7 @@ def test_mains_failure_runs_on_battery_then_stops_while_charge_is_left(monkeypat
     assert r.final_state == "ALARM" and r.depleted_after_s is not None and r.violations == 0
     assert r.battery_left_min is not None and 0 < r.battery_left_min <= 5  # stopped before the battery fails
     assert r.pushed_after_alarm_ul <= 1.0
-    assert "ALARM" in bench.mains_failure_table([r])
+    assert "ALARM" in output.mains_failure_table([r])
     # the bench can fail: without the depleted-battery alarm the motor runs until the power dies
     from controller.core import annunciation
 

@@ -198,15 +198,17 @@ def test_tampering_after_rotation_is_caught(rotated: Path, sql: str, what: str) 
 
 
 @pytest.mark.req("REQ-LOG-002")
-def test_a_damaged_file_is_a_typed_error_and_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_damaged_file_is_a_typed_error_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file that cannot be read as an event log is bad input (2), never "intact" (0) and not a
+    chain found broken (1): nothing could be checked."""
     bad = tmp_path / "bad.db"
     bad.write_bytes(b"SQLite format 3\x00" + b"\xff" * 5000)
-    assert main(["log", "verify", str(bad)]) == 1
-    assert main(["log", "show", str(bad)]) == 1
-    err = capsys.readouterr().err
-    assert "log file" in err and "Traceback" not in err
+    assert main(["log", "verify", str(bad)]) == 2
+    assert main(["log", "show", str(bad)]) == 2
+    out, err = capsys.readouterr()
+    assert "log file" in err and "Traceback" not in err and out == ""
     assert main(["log", "verify", str(tmp_path / "missing.db")]) == 2
     con = raw(tmp_path / "x.db")
     con.execute("CREATE TABLE t (a)")
     con.close()
-    assert main(["log", "verify", str(tmp_path / "x.db")]) == 1
+    assert main(["log", "verify", str(tmp_path / "x.db")]) == 2
