@@ -2,7 +2,9 @@
 
 Theory of operation
 -------------------
-``serve`` boots a ``Session`` (the simulated pump, or an NE-1000 with ``--serial``) that
+``serve`` boots a ``Session`` (the simulated pump, or with ``--serial PORT`` a serial pump of
+the family ``--driver`` names in the drivers registry, ``ne1000`` by default or ``harvard``,
+configured as ``pumpctl run`` configures it: ``controller.sdc.pumps``) that
 steps the shell every ``--period-ms`` on the wall clock, and a ``PumpProvider`` on
 ``--address`` (127.0.0.1 by default) with mutual TLS; it prints the provider's URL on the
 first line of stdout and serves until Ctrl-C, SIGTERM or ``--duration``. There is no
@@ -16,6 +18,8 @@ Rules
    which extra to install, in one line.
 2. ``serve`` needs ``--log``: every remote call is written to the hash-chained log.
 3. Whatever happens, the session stops the pump and closes the log (``Session.stop``).
+4. A pump that is not served exits 1 before the provider starts: a serial pump that does not
+   answer at open, or a pump whose self-test failed (the core latched FAILED; the log has it).
 """
 
 from __future__ import annotations
@@ -58,7 +62,14 @@ def _args(p: argparse.ArgumentParser) -> None:
     s.add_argument("--library-key", help="with --library: the key file its signature must verify with")
     s.add_argument("--period-ms", type=int, default=100, help="control period, 10-1000 ms (default 100)")
     s.add_argument("--duration", type=float, help="stop after this many seconds")
-    s.add_argument("--serial", help="drive an NE-1000 pump on this serial port instead of the simulated pump")
+    s.add_argument("--serial", metavar="PORT",
+                   help="drive a serial pump on this port (e.g. /dev/ttyUSB0 or a pty) instead of the simulated pump")
+    s.add_argument("--driver", help="with --serial: the pump family, ne1000 (default) or harvard, as for pumpctl run")
+    s.add_argument("--diameter", help="with --serial: syringe inside diameter in mm (default 26.59)")
+    s.add_argument("--pump-address", type=int, help="with --serial: the pump's network address (default 0)")
+    s.add_argument("--baud", type=int, help="with --serial: baud rate (default 19200 ne1000, 115200 harvard)")
+    s.add_argument("--safe-timeout", type=int, help="with --serial, ne1000: pump-side watchdog in s (default 2)")
+    s.add_argument("--leg-s", type=float, help="with --serial, harvard: seconds of flow per run (default 2)")
     s.add_argument("--epr", help="endpoint reference UUID (default: a new one)")
     q = sub.add_parser("probe", help="connect to a provider by URL and print its state and alarms")
     q.add_argument("url", help="the provider's URL, as printed by pumpctl sdc serve")
@@ -119,26 +130,37 @@ def _check(args: argparse.Namespace) -> None:
             uuid.UUID(args.epr)
         except ValueError:
             raise ConfigurationError("--epr", args.epr, "a UUID") from None
+    if args.serial is None:
+        for option in SERIAL_OPTIONS:
+            value = getattr(args, option.lstrip("-").replace("-", "_"))
+            if value is not None:
+                raise ConfigurationError(option, value, "only with --serial PORT")
 
 
-def _setup(serial: str | None) -> Any:
-    from controller.sdc.session import PumpSetup
+SERIAL_OPTIONS = ("--driver", "--diameter", "--pump-address", "--baud", "--safe-timeout", "--leg-s")
 
-    def simulated(clock: Any) -> PumpSetup:
-        from controller.drivers.sim import SimPump
 
-        plant = SimPump(clock=clock)
-        return PumpSetup(plant, plant.self_test, plant)
+def _setup(args: argparse.Namespace) -> Any:
+    """The session's pump: simulated, or the ``--driver`` family from the registry on ``--serial``."""
+    from controller.sdc.pumps import serial_pump, simulated
 
-    def hardware(clock: Any) -> PumpSetup:
-        from controller.drivers.ne1000.config import NE1000Config
-        from controller.drivers.ne1000.driver import NE1000Driver
+    if args.serial is None:
+        return simulated
+    from controller.cli.hardware import _config
+    from controller.drivers.registry import FAMILIES
 
-        driver = NE1000Driver(NE1000Config(str(serial)))
-        driver.open(clock.now_ms())  # raises when the pump does not answer: boot fails, nothing moves
-        return PumpSetup(driver, lambda: True)
-
-    return simulated if serial is None else hardware
+    name = args.driver or "ne1000"
+    family = FAMILIES.get(name)
+    if family is None:
+        raise ConfigurationError("--driver", name, ", ".join(FAMILIES))
+    # the options of pumpctl run, under the names serve gives them (--address is the provider's here)
+    config = _config(family, argparse.Namespace(
+        address=args.pump_address or 0, diameter=args.diameter or "26.59", baud=args.baud,
+        safe_timeout=args.safe_timeout, leg_s=args.leg_s, period_ms=args.period_ms, port=args.serial))
+    if not family.silence_ms(config):
+        print("warning: no pump-side stop on host silence: if this process dies the pump runs on to its volume "
+              "target", file=sys.stderr)
+    return serial_pump(family, config)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -146,21 +168,32 @@ def _serve(args: argparse.Namespace) -> int:
     from controller.drivers.clocks import WallClock
     from controller.library.keys import load_key
     from controller.sdc.provider import PumpProvider
+    from controller.sdc.pumps import PumpUnavailable
     from controller.sdc.roles import RoleMap
     from controller.sdc.session import Session
     from controller.sdc.tls import contexts
 
     _check(args)
     interruptible()
+    setup = _setup(args)
     tls = contexts(args.cert, args.key, args.ca)
     roles = RoleMap.load(args.roles)
     request = load_request(args.program) if args.program is not None else None
     key = load_key(args.library_key) if args.library_key is not None else None
-    session = Session(_setup(args.serial), WallClock(), args.log, roles, period_ms=args.period_ms, request=request,
+    session = Session(setup, WallClock(), args.log, roles, period_ms=args.period_ms, request=request,
                       library=args.library, key=key)
-    session.start()
+    try:
+        session.start()
+    except PumpUnavailable as exc:  # rule 4
+        print(f"pumpctl sdc serve: cannot open the pump: {exc}; not served", file=sys.stderr)
+        return 1
     provider = None
     try:
+        if not session.self_test:  # rule 4: the core latched FAILED with its alarm, and the log has it
+            state = session.call(lambda: session.shell.ctl.state)
+            print(f"pumpctl sdc serve: the pump failed its self-test (state {state}, alarm self_test_failed); "
+                  f"not served; see the log {args.log}", file=sys.stderr)
+            return 1
         provider = PumpProvider(session, tls, args.address, args.port, args.discovery,
                                 uuid.UUID(args.epr) if args.epr else None)
         provider.start()

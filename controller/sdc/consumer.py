@@ -27,8 +27,7 @@ from sdc11073.mdib import ConsumerMdib
 from sdc11073.xml_types.actions import periodic_actions
 from sdc11073.xml_types.msg_types import InvocationState
 
-from controller.core import alarms as A
-from controller.sdc.mdib import METRICS, condition_handle, signal_handle
+from controller.sdc.mdib import METRICS, alerts, condition_handle, signal_handle
 from controller.sdc.tls import Contexts
 
 
@@ -76,9 +75,9 @@ class PumpConsumer:
         return None if mv is None else mv.Value
 
     def present_alarms(self) -> list[tuple[str, str, str]]:
-        """(alarm id, priority, signal presence) of every alarm condition present now."""
+        """(alarm id, priority, signal presence) of every alarm condition present now (the core's and the shell's)."""
         out = []
-        for spec in A.CATALOG:
+        for spec in alerts():
             if self.state(condition_handle(spec.id)).Presence:
                 sig = self.state(signal_handle(spec.id))
                 out.append((spec.id, spec.priority.name.lower(), str(sig.Presence)))

@@ -6,9 +6,9 @@ Theory of operation
 ``ProviderMdib.from_string`` reads):
 
     Mds "mds" (MDC_DEV_PUMP_INFUS_MDS)
-      AlertSystem "alerts": for every alarm of ``controller.core.alarms.CATALOG`` an AlertCondition
-        "ac.<id>" (technical, its IEC 60601-1-8 priority, its operator text) and an audible
-        AlertSignal "as.<id>" latching like the alarm
+      AlertSystem "alerts": for every alarm of ``alerts()`` an AlertCondition "ac.<id>"
+        (technical, its IEC 60601-1-8 priority, its operator text) and an audible AlertSignal
+        "as.<id>" latching like the alarm
       Sco "sco": one operation descriptor per row of ``controller.sdc.operations.OPERATIONS``
       Vmd "vmd" (MDC_DEV_PUMP_INFUS_VMD)
         Channel "chan" (MDC_DEV_PUMP_INFUS_CHAN_DELIVERY): the metrics of ``METRICS``
@@ -16,6 +16,14 @@ Theory of operation
 Nothing here is typed twice: alarms, states and operations are iterated from their own
 modules, so an alarm added to the catalog is an AlertCondition the next time the provider
 starts; every code comes from ``controller.sdc.codes`` (rule 1 there).
+
+``alerts()`` is every alarm the pump can annunciate: the core's catalog
+(``controller.core.alarms.CATALOG``, read at each call) and, after it, the two the shell raises
+itself (``SHELL_ALERTS``), whose ids and priorities are the constants of the modules that raise
+them: the library gate's ``drug_library`` (``controller.library.gate``: a program refused for a
+missing, corrupt, unauthenticated or stale library or a drug it does not hold; cleared by the
+next good load or program) and the event log's ``event_log`` (``controller.runtime.logstore``:
+a failed log write; latched until the pump restarts). Only their operator texts are written here.
 
 Rules
 1. Handles are stable names derived from ids (``ac.<alarm id>``, ``op.<verb>``, ``m.<name>``).
@@ -30,6 +38,8 @@ from dataclasses import dataclass
 
 from controller.core import alarms as A
 from controller.core.state import STATES
+from controller.library.gate import LIBRARY_ALARM, LIBRARY_ALARM_PRIORITY
+from controller.runtime.logstore import LOG_ALARM, LOG_ALARM_PRIORITY
 from controller.sdc import codes
 from controller.sdc.operations import OPERATIONS, SET_VALUE
 
@@ -41,6 +51,38 @@ PRIORITY = {A.Priority.HIGH: "Hi", A.Priority.MEDIUM: "Me", A.Priority.LOW: "Lo"
 REMEDY = {A.Response.STOP: "flow is stopped: attend to the pump, then acknowledge",
           A.Response.KVO: "flow is limited to KVO: review the program at the pump",
           A.Response.CONTINUE: "delivery continues: check the pump"}
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One AlertCondition: an alarm of the core's catalog or one the shell raises itself."""
+
+    id: str
+    priority: A.Priority
+    latching: bool
+    text: str
+    remedy: str
+    reqs: tuple[str, ...]
+    shell: bool  # raised by the shell (library gate, event log), not by the core
+    note: str  # the core's flow response, or who in the shell raises it
+
+
+SHELL_ALERTS: tuple[Alert, ...] = (
+    Alert(LIBRARY_ALARM, A.Priority[LIBRARY_ALARM_PRIORITY.upper()], False,
+          "Drug library problem: program refused (library missing, corrupt, unauthenticated or stale, or the "
+          "drug is not in it)", "the program does not reach the pump: load a good library or choose a drug it "
+          "holds, at the pump", ("REQ-SEC-001", "REQ-SEC-002"), True, "raised by the library gate"),
+    Alert(LOG_ALARM, A.Priority[LOG_ALARM_PRIORITY.upper()], True,
+          "Event log write failed: logging is degraded", "delivery continues: check the pump's storage; the alarm "
+          "stays until the pump restarts", ("REQ-LOG-004",), True, "raised by the event log"),
+)
+
+
+def alerts() -> tuple[Alert, ...]:
+    """Every alarm of the MDIB, in order: the core's catalog as it is now, then the shell's."""
+    core = tuple(Alert(s.id, s.priority, s.latching, s.text, REMEDY[s.response], s.reqs, False,
+                       f"response {s.response.name.lower()}") for s in A.CATALOG)
+    return (*core, *SHELL_ALERTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,19 +142,20 @@ def _type(parent: ET.Element, ref: str) -> None:
 def _alert_system(mds: ET.Element) -> None:
     asy = _el(mds, "AlertSystem", Handle="alerts", SafetyClassification="MedC")
     _type(asy, "pumpctl.alert_system")
-    for spec in A.CATALOG:
+    specs = alerts()
+    for spec in specs:
         ac = _el(asy, "AlertCondition", Handle=condition_handle(spec.id), SafetyClassification="MedC",
                  Kind="Tec", Priority=PRIORITY[spec.priority])
         _coded(ac, "Type", codes.alarm_type(spec.id), spec.text)
         src = _el(ac, "Source")
-        src.text = "chan"
+        src.text = "mds" if spec.shell else "chan"
         cause = _el(ac, "CauseInfo")
         remedy = _el(_el(cause, "RemedyInfo"), "Description", Lang="en")
-        remedy.text = REMEDY[spec.response]
+        remedy.text = spec.remedy
         desc = _el(cause, "Description", Lang="en")
-        desc.text = f"{spec.text} ({', '.join(spec.reqs)}; response {spec.response.name.lower()})"
+        desc.text = f"{spec.text} ({', '.join(spec.reqs)}; {spec.note})"
         _xsi(ac, "AlertConditionDescriptor")
-    for spec in A.CATALOG:
+    for spec in specs:
         _el(asy, "AlertSignal", Handle=signal_handle(spec.id), ConditionSignaled=condition_handle(spec.id),
             Manifestation="Aud", Latching="true" if spec.latching else "false", SafetyClassification="MedC")
 

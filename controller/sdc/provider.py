@@ -241,8 +241,8 @@ class PumpProvider:
                         st.mk_metric_value()
                     st.MetricValue.Value = value
                     st.MetricValue.MetricQuality.Validity = pm_types.MeasurementValidity.VALID
-        before = {} if last is None else {a.id: (a.present, a.active, last.audio_paused) for a in last.alarms}
-        alarms = [a for a in v.alarms if before.get(a.id) != (a.present, a.active, v.audio_paused)]
+        before = {} if last is None else {a.id: a for a in last.alarms}
+        alarms = [a for a in v.alarms if before.get(a.id) != a]
         if alarms:
             with self.mdib.alert_state_transaction() as mgr:
                 for a in alarms:
@@ -253,7 +253,7 @@ class PumpProvider:
                     sig.Presence = (pm_types.AlertSignalPresence.OFF if not a.active
                                     else pm_types.AlertSignalPresence.ON if a.present
                                     else pm_types.AlertSignalPresence.LATCH)
-                    sig.ActivationState = (pm_types.AlertActivation.PAUSED if a.active and v.audio_paused
+                    sig.ActivationState = (pm_types.AlertActivation.PAUSED if a.paused
                                            else pm_types.AlertActivation.ON)
                 system = mgr.get_state("alerts")
                 system.PresentTechnicalAlarmConditions = [condition_handle(a.id) for a in v.alarms if a.present]

@@ -3,7 +3,8 @@
 Theory of operation
 -------------------
 ``Session`` is a thin adapter over the controller's public pieces - ``Shell`` around a
-``Controller`` and a driver (the simulated pump, or an NE-1000 on a port), a ``LibraryGate``
+``Controller`` and a driver (the simulated pump, or a serial pump family of the drivers
+registry: ``controller.sdc.pumps``), a ``LibraryGate``
 and an ``EventLog`` (through ``LogStore``, which records every core step and every recovery
 snapshot). It does not copy the session assembly of ``pumpctl run`` / ``simulate``: it boots,
 steps and submits, nothing else.
@@ -28,7 +29,9 @@ A remote command (``_remote``):
 5. the MDIB is refreshed (``on_view``) before the outcome is reported.
 
 After every control period the view is published too, so an alarm raised or cleared by a
-tick reaches the MDIB in the period it happens (``View.period``).
+tick reaches the MDIB in the period it happens (``View.period``). The view carries the shell's
+own alarms as well: the gate's ``drug_library`` (raised by a refused load or program, cleared by
+a good one) and the log store's ``event_log`` (a failed write, latched until restart).
 
 Rules
 1. Only this thread touches the controller, the shell, the driver, the gate and the log.
@@ -54,10 +57,10 @@ from controller.core.limits import Limits
 from controller.core.machine import Controller
 from controller.drivers.base import PumpDriver
 from controller.drivers.clocks import Clock
-from controller.library.gate import LibraryGate
+from controller.library.gate import LIBRARY_ALARM, LibraryGate
 from controller.library.keys import Key
 from controller.log.eventlog import EventLog
-from controller.runtime.logstore import LogStore
+from controller.runtime.logstore import LOG_ALARM, LogStore
 from controller.runtime.shell import Shell
 from controller.sdc.operations import BY_HANDLE, SET_VALUE, RemoteOp
 from controller.sdc.roles import Identity, RoleMap, actor
@@ -81,6 +84,7 @@ class PumpSetup:
     driver: PumpDriver
     self_test: Callable[[], bool]
     plant: Any = None  # the simulated pump, for tests and demos (None on hardware)
+    name: str = "simulated pump"  # what is driven, for the operator (a serial pump: model, firmware, port)
 
 
 @dataclass
@@ -113,6 +117,7 @@ class Session:
         self.store: LogStore
         self.gate: LibraryGate
         self.plant: Any = None
+        self.self_test: bool | None = None  # the result the core was given at boot
         self.boot_messages: list[str] = []
 
     # --- other threads -------------------------------------------------------------------
@@ -175,11 +180,14 @@ class Session:
             self.store = LogStore(log, clock=self.clock.now_ms, context=lambda: {"kind": "sdc"})
             pump = self._setup(self.clock)
             self.plant = pump.plant
+            self.boot_messages.append(f"pump: {pump.name}")
             self.shell = Shell(Controller(self.limits), pump.driver, self.clock)
             self.store.attach(self.shell)
             self.gate = LibraryGate(self._key, log, allow_basic=self._library is None, today=self._today)
             self._guard(self.shell.step)
-            self._guard(lambda: self.shell.submit(ev("self_test", flag=pump.self_test())))
+            self.self_test = bool(pump.self_test())  # after the first period: a serial pump was polled once
+            passed = self.self_test
+            self._guard(lambda: self.shell.submit(ev("self_test", flag=passed)))
             if self._library is not None:
                 loaded = self.gate.load(self._library, self.clock.now_ms())
                 self.store.commands(loaded.commands)
@@ -188,7 +196,11 @@ class Session:
                 self.boot_messages.append(self._program_locally())
             self._publish()
         except BaseException:
-            log.close()
+            try:
+                if hasattr(self, "shell"):  # a pump was opened: leave it stopped (rule 3)
+                    self.shell.shutdown()
+            finally:
+                log.close()
             raise
 
     def _program_locally(self) -> str:
@@ -247,7 +259,8 @@ class Session:
 
     def view(self) -> View:
         entry = self.built.entry if self.built is not None else None
-        return view_of(self.shell.ctl.state, self.shell.ctl.vars, self.period, entry)
+        shell = {LIBRARY_ALARM: self.gate.alarm_active, LOG_ALARM: self.store.alarm}
+        return view_of(self.shell.ctl.state, self.shell.ctl.vars, self.period, entry, shell)
 
     def _publish(self) -> None:
         """Refresh the MDIB; a failure to publish never changes what the pump did (it is logged once)."""

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from controller.core.events import ev
-from controller.drivers.clocks import Clock, SimClock
-from controller.drivers.sim import SimPump
+from controller.drivers.clocks import SimClock
 from controller.library.keys import load_key
+from controller.sdc.pumps import simulated as simulated  # also for benchmarks/bench_sdc.py
 from controller.sdc.roles import RoleMap
-from controller.sdc.session import PumpSetup, Session
+from controller.sdc.session import Session
 from controller.sdc.tls import Pki, contexts, make_pki
 from tests.store.helpers import EXAMPLE, HMAC_KEY_FILE
 
@@ -27,9 +27,14 @@ TODAY = date(2026, 12, 1)  # inside the example library's validity
 PERIOD_MS = 100
 
 
-def simulated(clock: Clock) -> PumpSetup:
-    plant = SimPump(clock=clock)
-    return PumpSetup(plant, plant.self_test, plant)
+@dataclass
+class Calendar:
+    """The session's date (the library gate's ``today``), which a test may move on."""
+
+    day: date = TODAY
+
+    def today(self) -> date:
+        return self.day
 
 
 @dataclass
@@ -39,6 +44,7 @@ class Pump:
     provider: PumpProvider
     clinician: PumpConsumer
     monitor: PumpConsumer
+    calendar: Calendar
 
     def records(self, kind: str) -> list[Any]:
         return self.session.call(lambda: self.session.store.log.records(kind))
@@ -48,6 +54,7 @@ class Pump:
         s = self.session
 
         def reset() -> None:
+            self.calendar.day = TODAY
             s.plant.set_door(False)
             s.plant.release("both")
             for kind in ("stop", "acknowledge", "acknowledge"):
@@ -69,8 +76,9 @@ def start_pump(folder: Path) -> Iterator[Pump]:
     from controller.sdc.provider import PumpProvider
 
     pki = make_pki(folder / "pki")
+    calendar = Calendar()
     session = Session(simulated, SimClock(), folder / "log.db", RoleMap.load(pki.roles), period_ms=PERIOD_MS,
-                      request=REQUEST, library=EXAMPLE, key=load_key(HMAC_KEY_FILE), today=lambda: TODAY, auto=False)
+                      request=REQUEST, library=EXAMPLE, key=load_key(HMAC_KEY_FILE), today=calendar.today, auto=False)
     session.start()
     provider = PumpProvider(session, contexts(*pki.pump, pki.ca))
     consumers: list[PumpConsumer] = []
@@ -78,7 +86,7 @@ def start_pump(folder: Path) -> Iterator[Pump]:
         provider.start()
         consumers.append(PumpConsumer(provider.url, contexts(*pki.clinician, pki.ca)))
         consumers.append(PumpConsumer(provider.url, contexts(*pki.monitor, pki.ca)))
-        yield Pump(pki, session, provider, consumers[0], consumers[1])
+        yield Pump(pki, session, provider, consumers[0], consumers[1], calendar)
     finally:
         for c in consumers:
             c.close()

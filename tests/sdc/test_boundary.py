@@ -7,9 +7,10 @@ Three checks, each shown able to fail:
 2. a runtime spy on ``Controller.handle``: every remote command is exactly one ``handle`` call
    of that event with the certificate's actor (none for a refused client), and the core's
    state and variables after it are exactly the ``Step`` that call returned;
-3. an AST check of the package's source: no access to the core's internals (machine, model,
-   set_state, triggers, the latch), no assignment to its state or variables, no import of the
-   table's guards or effects, and ``submit`` is called in the session adapter only.
+3. an AST check of the package's source and of its command line (``controller/cli/sdc.py``): no
+   access to the core's internals (machine, model, set_state, triggers, the latch), no
+   assignment to its state or variables, no import of the table's guards or effects, and
+   ``submit`` is called in the session adapter only.
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ from controller.core.table import TABLE
 from controller.drivers.clocks import SimClock
 from controller.sdc.mdib import XSI, mdib_xml
 from controller.sdc.operations import NOT_OFFERED, OPERATIONS, SET_VALUE
+from controller.sdc.pumps import simulated
 from controller.sdc.roles import Identity, RoleMap
-from controller.sdc.session import Session
-from tests.sdc.helpers import simulated
+from controller.sdc.session import Outcome, Session
 
-PACKAGE = Path(__file__).resolve().parents[2] / "controller" / "sdc"
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "controller" / "sdc"
+CLI = ROOT / "controller" / "cli" / "sdc.py"  # pumpctl sdc serve | probe | certs
 CLINICIAN = Identity("clinician-01", "CA", "1", "sha256:" + "11" * 32)
 MONITOR = Identity("monitor-01", "CA", "2", "sha256:" + "22" * 32)
 ROLES = RoleMap.parse({"client": [{"subject_cn": "clinician-01", "role": "clinician"},
@@ -79,7 +82,7 @@ def test_the_providers_registered_handlers_are_exactly_the_operations(tmp_path: 
 
 # --- 2. the runtime spy --------------------------------------------------------------------------
 
-def boundary_problems(s: Session, handle: str, who: Identity, expect_actor: int | None) -> list[str]:
+def boundary_problems(s: Session, handle: str, who: Identity | None, expect_actor: int | None) -> list[str]:
     """Run one remote command under a spy on ``Controller.handle``; what broke the boundary."""
     calls: list[Step] = []
     entered: list[tuple[str, Any]] = []  # (state, vars) as each handle() call found them
@@ -127,6 +130,28 @@ def test_every_remote_command_is_exactly_one_handle_call_with_the_certificates_a
     assert any(op.sdc == SET_VALUE for op in OPERATIONS)
 
 
+@pytest.mark.req("REQ-SEC-003", "REQ-SEC-005")
+def test_a_command_without_a_client_identity_is_refused_as_not_authenticated(session: Session) -> None:
+    """The session's own check, under the TLS layer's: a call with no verified certificate (``who``
+    None, as a connection without a peer certificate would give) never reaches the core."""
+    for op in OPERATIONS:
+        assert boundary_problems(session, op.handle, None, None) == []
+    n = session.call(lambda: session.remote_calls)
+    before = session.call(lambda: (session.shell.ctl.state, session.shell.ctl.vars))
+    done: list[Outcome] = []
+    session.remote("op.start", None, None, done.append)
+    session.remote("op.rate", "3", None, done.append)
+    assert session.call(lambda: (session.shell.ctl.state, session.shell.ctl.vars)) == before
+    assert [o.accepted for o in done] == [False, False]
+    assert all(o.reason == "not_authenticated: no verified client certificate" for o in done)
+    calls = session.call(lambda: session.store.log.records("remote_call"))[-2:]
+    assert session.call(lambda: session.remote_calls) == n + 2
+    assert [c.payload["operation"] for c in calls] == ["op.start", "op.rate"]
+    assert all(c.payload["client"] is None and c.payload["role"] is None and c.payload["actor"] is None
+               and c.payload["accepted"] is False and c.payload["reason"].startswith("not_authenticated")
+               for c in calls)
+
+
 def test_the_spy_catches_a_command_that_bypasses_handle(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
     real = Session._build
 
@@ -162,15 +187,24 @@ def source_problems(name: str, source: str) -> list[str]:
             mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
             out += [f"{name}:{node.lineno}: imports {m}" for m in mods if m in FORBIDDEN_IMPORTS]
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                and node.func.attr in {"submit", "handle"} and name != "session.py"):
+                and node.func.attr in {"submit", "handle"} and name != "sdc/session.py"):
             out.append(f"{name}:{node.lineno}: calls {node.func.attr}() outside the session adapter")
     return out
 
 
+def scanned() -> list[Path]:
+    """Every file of the network path: the package and the command line that serves it."""
+    return [*sorted(PACKAGE.glob("*.py")), CLI]
+
+
+def label(path: Path) -> str:
+    return path.relative_to(ROOT / "controller").as_posix()  # "sdc/session.py", "cli/sdc.py"
+
+
 def test_the_package_reaches_the_core_only_through_the_session_adapter() -> None:
-    files = sorted(PACKAGE.glob("*.py"))
-    assert len(files) >= 8
-    problems = [p for f in files for p in source_problems(f.name, f.read_text(encoding="utf-8"))]
+    files = scanned()
+    assert len(files) >= 10 and CLI in files and PACKAGE / "session.py" in files
+    problems = [p for f in files for p in source_problems(label(f), f.read_text(encoding="utf-8"))]
     assert problems == []
 
 
@@ -181,4 +215,21 @@ def test_the_package_reaches_the_core_only_through_the_session_adapter() -> None
     "provider.session.shell.submit(ev('start'))",
 ])
 def test_the_source_check_catches_a_side_door(planted: str) -> None:
-    assert source_problems("provider.py", planted)
+    assert source_problems("sdc/provider.py", planted)
+
+
+@pytest.mark.parametrize("planted", [
+    "session.shell.submit(ev('start'))",
+    "session.shell.ctl.handle(ev('start', 1))",
+    "session.shell.ctl.machine.set_state('RUNNING')",
+    "session.shell.ctl.vars = old",
+    "from controller.core.effects import start",
+])
+def test_the_source_check_catches_a_side_door_planted_in_the_cli(planted: str) -> None:
+    """The command line's real source, with one side door added to its serve path."""
+    source = CLI.read_text(encoding="utf-8")
+    anchor = "    provider = None\n"
+    assert anchor in source
+    doored = source.replace(anchor, f"{anchor}    {planted}\n", 1)
+    assert source_problems(label(CLI), source) == []
+    assert source_problems(label(CLI), doored)

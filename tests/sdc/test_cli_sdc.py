@@ -27,6 +27,10 @@ def _serve_args(pki: Pki, log: Path, *extra: str) -> list[str]:
     (["--period-ms", "5"], "--period-ms"), (["--port", "70000"], "--port"), (["--duration", "-1"], "--duration"),
     (["--discovery", "eth0", "--address", "10.0.0.1"], "--address"), (["--library-key", "k"], "--library-key"),
     (["--epr", "not-a-uuid"], "--epr"),
+    (["--driver", "harvard"], "--driver"), (["--diameter", "14.5"], "--diameter"),  # only with --serial
+    (["--serial", "/dev/null", "--driver", "baxter"], "--driver"),
+    (["--serial", "/dev/null", "--driver", "harvard", "--safe-timeout", "2"], "--safe-timeout"),
+    (["--serial", "/dev/null", "--leg-s", "2"], "--leg-s"),  # a Harvard option, the default driver is ne1000
 ])
 def test_bad_serve_options_exit_2_naming_the_option(pki: Pki, tmp_path: Path, extra: list[str], field: str,
                                                      capsys: pytest.CaptureFixture[str]) -> None:

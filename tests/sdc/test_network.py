@@ -6,14 +6,21 @@ pump back to READY with bedside commands, so the tests do not depend on their or
 
 from __future__ import annotations
 
+import http.client
+import ssl
 from collections.abc import Iterator
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 pytest.importorskip("sdc11073")
 
+from sdc11073.xml_types.addressing_types import HeaderInformationBlock
+
+from controller.cli import main
 from controller.sdc.consumer import PumpConsumer
 from controller.sdc.tls import contexts
 from tests.sdc.helpers import PERIOD_MS, Pump, start_pump, wait_for
@@ -154,3 +161,88 @@ def test_every_remote_call_is_in_the_hash_chained_log_with_the_client(ready: Pum
     assert all(c.payload["client"]["fingerprint"].startswith("sha256:") for c in calls)
     assert calls[-1].payload["reason"].startswith("not_allowed_in_state")
     assert ready.session.call(lambda: ready.session.store.log.verify()).ok
+
+
+def _activate_request(c: PumpConsumer, handle: str) -> tuple[str, bytes]:
+    """The Set service's URL and the SOAP Activate request a consumer sends for ``handle``, as bytes."""
+    svc = c.client.set_service_client
+    request = c.client.sdc_definitions.data_model.msg_types.Activate()
+    request.OperationHandleRef = handle
+    header = HeaderInformationBlock(action=request.action, addr_to=svc.endpoint_reference.Address)
+    return svc.endpoint_reference.Address, c.client.msg_factory.mk_soap_message(header, payload=request).serialize()
+
+
+def _post(url: str, body: bytes, tls: ssl.SSLContext) -> int:
+    """One HTTPS POST of a SOAP request; the HTTP status."""
+    u = urlsplit(url)
+    assert u.hostname == "127.0.0.1" and u.port is not None
+    conn = http.client.HTTPSConnection(u.hostname, u.port, context=tls, timeout=10)
+    try:
+        conn.request("POST", u.path, body, {"Content-Type": "application/soap+xml; charset=utf-8"})
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+@pytest.mark.req("REQ-SEC-003", "REQ-SEC-005")
+def test_a_client_without_a_certificate_cannot_command_and_is_logged(ready: Pump) -> None:
+    """The Activate a clinician's station sends, sent by a client that trusts the pump's CA but presents
+    no certificate: the handshake fails (the provider requires one), nothing reaches the session."""
+    s = ready.session
+    url, start = _activate_request(ready.clinician, "op.start")
+    no_cert = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    no_cert.check_hostname = False
+    no_cert.load_verify_locations(cafile=str(ready.pki.ca))
+    calls, rejected = s.call(lambda: s.remote_calls), len(ready.records("tls_rejected"))
+    before = s.call(lambda: (s.shell.ctl.state, s.shell.ctl.vars))
+    # TLS 1.3: the client's side of the handshake ends first; the provider's refusal (alert
+    # CERTIFICATE_REQUIRED, or the connection closed) comes on the first read
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        _post(url, start, no_cert)
+    wait_for(lambda: len(ready.records("tls_rejected")) > rejected)
+    record = ready.records("tls_rejected")[-1].payload
+    assert record["peer"].startswith("127.0.0.1:") and "did not return a certificate" in record["error"]
+    assert s.call(lambda: s.remote_calls) == calls  # no SOAP was read: no remote_call at all
+    assert s.call(lambda: (s.shell.ctl.state, s.shell.ctl.vars)) == before
+    assert s.call(lambda: s.plant.mech.rate) == 0
+    # the same bytes from the clinician's certificate are a command: what was refused was one
+    assert _post(url, start, contexts(*ready.pki.clinician, ready.pki.ca).client) == 200
+    wait_for(lambda: s.call(lambda: s.remote_calls) == calls + 1)
+    call = _last_call(ready)
+    assert call["operation"] == "op.start" and call["accepted"] is True
+    assert s.call(lambda: s.shell.ctl.state) == "RUNNING"
+
+
+def test_probe_prints_an_alarm_raised_in_the_simulator(ready: Pump, capsys: pytest.CaptureFixture[str]) -> None:
+    """``pumpctl sdc probe`` (in this process) on the module's provider while the door alarm is present."""
+    c, s = ready.clinician, ready.session
+    assert c.activate("op.start").finished
+    s.advance(PERIOD_MS)
+    s.call(lambda: s.plant.set_door(True))  # opened during the infusion: HIGH, flow stopped
+    assert s.advance(PERIOD_MS).state == "ALARM"
+    wait_for(lambda: ("door_open", "high", "On") in c.present_alarms())
+    pki = ready.pki
+    assert main(["sdc", "probe", ready.provider.url, "--cert", str(pki.monitor[0]), "--key", str(pki.monitor[1]),
+                 "--ca", str(pki.ca)]) == 0
+    out = capsys.readouterr().out
+    assert "state: ALARM" in out and "rate the motor is commanded to now (0 when stopped): 0 mL/h" in out
+    assert "alarms: door_open (high, signal On)" in out
+
+
+@pytest.mark.req("REQ-SEC-001", "REQ-SEC-005")
+def test_the_library_gates_alarm_is_an_alert_raised_and_cleared_by_remote_commands(ready: Pump) -> None:
+    """The shell's drug_library alarm (not in the core's catalog) in the MDIB: the example library
+    expires on 2027-11-01; a remote rate change the day after is refused as stale, with the alarm."""
+    c = ready.clinician
+    assert c.present_alarms() == []
+    ready.calendar.day = date(2027, 11, 2)
+    r = c.set_value("op.rate", "3")
+    assert not r.finished and r.message.startswith("library_refused: ")
+    wait_for(lambda: ("drug_library", "medium", "On") in c.present_alarms())
+    assert ready.monitor.state("ac.drug_library").Presence is True
+    assert c.value("m.rate") == Decimal("2")
+    ready.calendar.day = date(2027, 10, 31)
+    assert c.set_value("op.rate", "3").finished  # a good program clears the gate's alarm
+    wait_for(lambda: c.present_alarms() == [] and c.state("as.drug_library").Presence.value == "Off")
