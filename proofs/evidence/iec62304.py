@@ -5,8 +5,9 @@ Theory of operation
 ``records`` assembles what clause 5 to 9 ask to have on file:
 
 - the software safety class and its reasoning, and the development plan (``specs/iec62304.toml``);
-- the architecture: software items from the package layout (``layout.items``), their sizes,
-  the items each uses, the SOUP each imports, and the segregation of the pure core (the
+- the architecture: one software item per package (``layout.items``, the packages described in
+  ``specs/scope.toml``, plus ``specs`` and ``proofs``), their sizes, how many of their modules
+  the proofs execute, the items each uses, the SOUP each imports, and the segregation of the pure core (the
   modules the proofs execute import nothing but the standard library, ``transitions`` and
   each other - checked from the code);
 - the SOUP list of what the runtime ships (``specs/soup.toml``): name, installed version (or
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from proofs.evidence import layout as L
+from proofs.evidence.scope import packages
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = ROOT / "specs"
@@ -132,7 +134,9 @@ def release_notes(results: Mapping[str, Any], problems: list[dict[str, Any]], so
                                                 f"{', '.join(h.get('unsupported_controls') or [])}" for h in hazards],
                 "planned requirements (not claimed)": list(verdict.get("planned") or []),
                 "SOUP known anomalies": [f"{s['name']}: {a}" for s in soup for a in s["anomalies"]],
-                "outside the proofs": [f"{o.get('part')}: {o.get('covered_by')}" for o in scope.get("outside") or []],
+                "outside the proofs": [f"{o.get('part')}: {o.get('not_proved') or o.get('what')}; covered by "
+                                       f"{o.get('covered_by')}" for o in scope.get("outside") or []
+                                       if o.get("present")],
                 "not covered at all": [f"{o.get('part')}: {o.get('what')}" for o in scope.get("not_covered") or []],
             }}
 
@@ -140,8 +144,10 @@ def release_notes(results: Mapping[str, Any], problems: list[dict[str, Any]], so
 def records(results: Mapping[str, Any], layout: Mapping[str, Any], scope_data: Mapping[str, Any],
             scope: Mapping[str, Any]) -> dict[str, Any]:
     data = _toml("iec62304.toml")
-    parts = [(str(r["part"]), tuple(r.get("modules") or [])) for r in scope_data.get("outside") or []]
-    items = L.items(layout, parts)
+    described = list(scope_data.get("package") or [])
+    items = L.items(layout, packages(scope_data),
+                    runtime={str(r["item"]): bool(r.get("runtime", True)) for r in described},
+                    docs={str(r["item"]): str(r.get("what", "")) for r in described})
     soup = soup_list(layout)
     problems = list(_toml("problems.toml").get("problem", [])) + _auto_problems(results)
     return {"classification": dict(data.get("classification") or {}), "plan": list(data.get("plan") or []),

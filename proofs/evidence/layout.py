@@ -9,8 +9,11 @@ distributions). From that graph:
 
 - ``proved`` marks the controller modules the Z3 encoder executes: those reachable by imports
   from ``proofs/encode.py``, ``engine.py``, ``prove.py`` and ``auxiliary.py``;
-- ``items`` groups modules into software items (a package, or a family of ``name_*``
-  modules), the unit IEC 62304 architecture and configuration records are written in;
+- ``items`` groups modules into software items, one per package described in
+  ``specs/scope.toml`` (core, root, clinical, ... cli) plus ``specs`` and ``proofs``: the unit
+  the IEC 62304 architecture and configuration records are written in. A module belongs to the
+  package that *owns* it, on a dot boundary (``owns``: ``controller.cli`` owns
+  ``controller.cli.verify``, never ``controller.clinical``), the longest owner winning;
 - ``segregation`` checks that every proved module imports only the standard library,
   ``transitions`` and other proved modules - the pure core the proofs are about.
 
@@ -100,37 +103,55 @@ def scan(root: Path = ROOT) -> dict[str, Any]:
     return {"modules": modules}
 
 
-CORE_ITEM = "pure core (proved)"
-TOOL_ITEMS = (("specification (specs/)", ("specs",)), ("evidence package", ("proofs.evidence",)),
-              ("verification (proofs/)", ("proofs",)))
+FACADE = "controller"  # the package's own __init__: re-exports of the core (``from controller import Controller``)
+CORE_PACKAGE = "controller.core"
+TOOL_ITEMS = (("specs", ("specs",)), ("proofs", ("proofs",)))
+Parts = list[tuple[str, tuple[str, ...]]]
 
 
-def item_of(module: str, info: Mapping[str, Any], parts: list[tuple[str, tuple[str, ...]]]) -> str:
-    """The software item a module belongs to: the proved core, a described part, or a tool."""
-    if info.get("proved") or module == "controller":
-        return CORE_ITEM
-    for name, prefixes in [*parts, *TOOL_ITEMS]:
-        if any(module.startswith(p) for p in prefixes):
-            return name
-    return module
+def owns(name: str, module: str) -> bool:
+    """A module name owns itself and every module below it, on a dot boundary."""
+    return module == name or module.startswith(name + ".")
 
 
-def items(layout: Mapping[str, Any], parts: list[tuple[str, tuple[str, ...]]]) -> list[dict[str, Any]]:
-    """Software items with their modules, size, SOUP, and the items they use."""
+def item_of(module: str, parts: Parts) -> str:
+    """The software item a module belongs to: the described package that owns it (the longest
+    owner wins), or a tool; the facade goes with the core. A module nobody owns is its own item."""
+    if module == FACADE:
+        module = CORE_PACKAGE
+    owners = [(len(p), name) for name, prefixes in [*parts, *TOOL_ITEMS] for p in prefixes if owns(p, module)]
+    return max(owners)[1] if owners else module
+
+
+def owners(module: str, parts: Parts) -> list[str]:
+    """Every described package that owns a module (exactly one is right)."""
+    module = CORE_PACKAGE if module == FACADE else module
+    return sorted({name for name, prefixes in parts for p in prefixes if owns(p, module)})
+
+
+def items(layout: Mapping[str, Any], parts: Parts, runtime: Mapping[str, bool] | None = None,
+          docs: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """Software items with their modules, size, SOUP, the items they use and how many of their
+    modules the proofs execute. ``runtime`` says which described items are not part of what
+    drives a pump (default: every described item is, the tools are not); ``docs`` gives an
+    item's one-line description (default: its modules' first docstring line)."""
     mods = layout.get("modules") or {}
-    of = {m: item_of(m, info, parts) for m, info in mods.items()}
+    runtime, docs = runtime or {}, docs or {}
+    of = {m: item_of(m, parts) for m in mods}
     groups: dict[str, list[str]] = {}
     for m, key in of.items():
         groups.setdefault(key, []).append(m)
-    order = [CORE_ITEM] + [n for n, _ in parts] + [n for n, _ in TOOL_ITEMS]
+    tools = {n for n, _ in TOOL_ITEMS}
+    order = [n for n, _ in parts] + [n for n, _ in TOOL_ITEMS]
     out = []
     for key in sorted(groups, key=lambda k: (order.index(k) if k in order else len(order), k)):
         ms = sorted(groups[key])
         out.append({"item": key, "modules": ms, "lines": sum(mods[m]["lines"] for m in ms),
+                    "proved": sum(bool(mods[m].get("proved")) for m in ms),
                     "soup": sorted({s for m in ms for s in mods[m]["soup"]}),
                     "uses": sorted({of[d] for m in ms for d in mods[m]["imports"]} - {key}),
-                    "runtime": key not in {n for n, _ in TOOL_ITEMS},
-                    "doc": next((mods[m]["doc"] for m in ms if mods[m]["doc"]), "")})
+                    "runtime": key not in tools and runtime.get(key, True),
+                    "doc": docs.get(key) or next((mods[m]["doc"] for m in ms if mods[m]["doc"]), "")})
     return out
 
 

@@ -15,12 +15,15 @@ Every evidence item gets a *strength* label, one of
 
 and a one-line *scope* that says what was run ("20000 random events, seed 1"). The section
 "What is proved, and what is not" is built from the evidence itself (obligations, settings,
-which modules the encoder executes) plus ``specs/scope.toml`` (the parts outside the proofs
-and what covers them instead).
+which modules the encoder executes) plus ``specs/scope.toml``: one ``[[package]]`` per package
+of ``controller/`` saying what of it is proved and what is not, and what covers the rest. Every
+controller module is owned by one package on a dot boundary (``layout.owns``); a module no
+package owns is listed as "not described", one that two packages own as "described twice".
 
 Rules
 1. A label never claims more than the method gives: ``unknown`` is bounded, never proved.
-2. Every bench and scenario item is ``simulated``, whatever its claim says.
+2. Every bench and scenario item is ``simulated``, whatever its claim says; so is every test
+   under a ``[[simulated_tests]]`` folder.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from proofs.evidence.layout import FACADE, Parts, owners
 
 SCOPE_FILE = Path(__file__).resolve().parents[2] / "specs" / "scope.toml"
 STRENGTHS = ("proved", "bounded", "refuted", "examples", "simulated", "inspected")
@@ -40,10 +45,16 @@ def read_scope(path: Path = SCOPE_FILE) -> dict[str, Any]:
     return dict(tomllib.loads(path.read_text(encoding="utf-8")))
 
 
+def packages(data: Mapping[str, Any]) -> Parts:
+    """(item, module names) of every described package, in the file's order."""
+    return [(str(r["item"]), tuple(r.get("modules") or [])) for r in data.get("package") or []]
+
+
 def _simulated_test(nodeid: str, data: Mapping[str, Any]) -> str:
-    path = nodeid.replace("::", ".").replace("/", ".")
+    path = nodeid.replace("::", ".").replace("/", ".")  # JUnit gives tests.sdc.test_x::name, pytest tests/sdc/...
     for row in data.get("simulated_tests") or []:
-        if path.startswith(str(row.get("prefix", "")).replace("/", ".")):
+        folder = str(row.get("prefix", "")).strip("/").replace("/", ".") + "."  # tests/sim/ is not tests/simx/
+        if path.startswith(folder):
             return str(row.get("what", "the simulated pump"))
     return ""
 
@@ -112,13 +123,21 @@ def section(results: Mapping[str, Any], settings: Mapping[str, Any], layout: Map
         "Python integers are unbounded and the encoder uses unbounded integers: no overflow is modelled, "
         "none can occur in the runtime either",
     ]
-    outside = [dict(row) for row in data.get("outside") or []]
+    parts = packages(data)
     core = _proved_modules(layout)
-    others = sorted(m for m in (layout.get("modules") or {}) if m.startswith("controller.") and m not in core)
-    listed = {m for row in outside for m in row.get("modules", [])}
-    for row in outside:
-        row["present"] = sorted(m for m in others if any(m.startswith(p) for p in row.get("modules", [])))
-    unlisted = sorted(m for m in others if not any(m.startswith(p) for p in listed))
+    mods = sorted(m for m in (layout.get("modules") or {}) if m.startswith("controller.") or m == FACADE)
+    owned = {m: owners(m, parts) for m in mods}
+    outside = []
+    for row in data.get("package") or []:
+        name = str(row["item"])
+        present = [m for m in mods if owned[m] == [name]]
+        outside.append({"part": name, "what": row.get("what", ""), "proved": row.get("proved", ""),
+                        "not_proved": row.get("not_proved", ""), "covered_by": row.get("covered_by", ""),
+                        "modules": list(row.get("modules") or []), "proved_count": sum(m in core for m in present),
+                        "present": [m for m in present if m not in core]})
+    unlisted = sorted(m for m in mods if not owned[m])
+    twice = sorted(f"{m} ({', '.join(owned[m])})" for m in mods if len(owned[m]) > 1)
     return {"relation": relation, "assumptions": assumptions, "proved_modules": core, "outside": outside,
-            "outside_unlisted": unlisted, "not_covered": list(data.get("not_covered") or []),
+            "outside_unlisted": unlisted, "described_twice": twice,
+            "not_covered": list(data.get("not_covered") or []),
             "strengths": [[s, str((data.get("strengths") or {}).get(s, s))] for s in STRENGTHS]}  # in order
