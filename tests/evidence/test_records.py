@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib.metadata as md
 import shutil
@@ -124,10 +125,8 @@ def test_the_vulnerability_review_goes_stale_when_a_version_changes() -> None:
     data = copy.deepcopy(security.read())
     versions = data["vulnerability_review"]["versions"]
     for name in versions:
-        try:
+        with contextlib.suppress(md.PackageNotFoundError):
             versions[name] = md.version(name)
-        except md.PackageNotFoundError:
-            pass
     assert security.environment(data)["status"] == "current"
     stale = copy.deepcopy(data)
     stale["vulnerability_review"]["versions"]["transitions"] = "0.0.1"
