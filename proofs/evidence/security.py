@@ -3,7 +3,8 @@
 Theory of operation
 -------------------
 ``specs/security.toml`` holds the boundary and assets, the entry points (serial link, library
-provisioning, event log, command line, network, the evidence package), the threats (STRIDE
+provisioning, event log, command line, the IEEE 11073 SDC provider, the campaign's network
+tooling, the evidence package), the threats (STRIDE
 category, exploitability 1..3, the hazards they lead to, the requirements that control them)
 and the vulnerability review of the runtime SOUP. ``security_file`` joins it with this run:
 

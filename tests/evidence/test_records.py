@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import importlib.metadata as md
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -111,12 +112,52 @@ def test_security_traces_req_sec_003_to_haz_sec_001(evidence: dict[str, Any]) ->
                                  evidence["results"]["risk"]["policy"])
     assert "REQ-SEC-003 -> HAZ-SEC-001" in sec["traces"]
     t = {x["id"]: x for x in sec["threats"]}
-    assert {"EP-SERIAL", "EP-LIBRARY", "EP-LOG", "EP-CLI", "EP-NETWORK"} <= {e["id"] for e in sec["entry_points"]}
+    assert {"EP-SERIAL", "EP-LIBRARY", "EP-LOG", "EP-CLI", "EP-SDC", "EP-NETWORK"} <= {
+        e["id"] for e in sec["entry_points"]}
     assert t["T-004"]["severity"] == "catastrophic"
     sec003 = next(c for c in t["T-004"]["controls"] if c["id"] == "REQ-SEC-003")
     assert sec003["verdict"] == "planned" and "HAZ-SEC-001" in sec003["traced_to"]  # traced in specs/, both ways
     assert t["T-010"]["status"] == "no control"  # the Dask scheduler: tooling, said so, never counted as controlled
     assert not [f for f in sec["findings"] if "not traced" in f]
+
+
+def _real_security() -> dict[str, Any]:
+    from specs.catalog import load
+
+    reqs = [{"id": r.id, "title": r.title, "hazards": list(r.hazards),
+             "verdict": "planned" if r.status != "implemented" else "verified"} for r in load().requirements]
+    return security.security_file({"requirements": reqs, "hazards": _real_hazards()},
+                                  risk.risk_file({"requirements": [], "hazards": []})["policy"])
+
+
+def test_the_sdc_provider_is_a_runtime_entry_point_with_its_threats_controlled_and_traced() -> None:
+    sec = _real_security()
+    ep = {e["id"]: e for e in sec["entry_points"]}
+    assert ep["EP-SDC"]["runtime"] and "mutual TLS" in ep["EP-SDC"]["name"]
+    assert "no network interface" not in sec["model"]["boundary"] and "SDC" in sec["model"]["boundary"]
+    sdc = [t for t in sec["threats"] if t["entry_point"] == "EP-SDC"]
+    text = " ".join(f"{t['stride']}: {t['threat']}" for t in sdc)
+    for kind in ("spoofing", "tampering", "replay", "denial of service", "authorised but wrong client",
+                 "patient or system role"):
+        assert kind in text, kind
+    for t in sdc:
+        if t["hazards"]:  # every threat with a patient hazard is controlled by requirements traced to it
+            assert t["controls"] and all(c["traced_to"] for c in t["controls"]), t["id"]
+    assert all("REQ-SEC-005" in {c["id"] for c in t["controls"]} for t in sdc if t["hazards"] and
+               t["stride"] != "denial of service")
+    assert "REQ-SEC-005 -> HAZ-USE-001" in sec["traces"] and "REQ-ROL-003 -> HAZ-USE-001" in sec["traces"]
+    assert not sec["findings"]
+
+
+def test_every_path_the_security_and_soup_files_name_exists() -> None:
+    from proofs.evidence.iec62304 import ROOT
+
+    named = set()
+    for name in ("security.toml", "soup.toml"):
+        text = (ROOT / "specs" / name).read_text()
+        named |= set(re.findall(r"\b((?:controller|specs|proofs|tests|docs)/[\w./-]*\w)", text))
+    assert "controller/drivers/harvard" in named and "controller/sdc" in named
+    assert not sorted(p for p in named if not (ROOT / p).exists())
 
 
 def test_the_vulnerability_review_goes_stale_when_a_version_changes() -> None:
@@ -152,6 +193,46 @@ def test_the_soup_list_is_the_runtime_and_names_who_imports_it() -> None:
     assert not {"z3-solver", "crosshair-tool", "jinja2", "matplotlib", "pytest"} & set(soup)
     assert soup["transitions"]["imported_by"] == ["controller.core.machine"]
     assert soup["transitions"]["anomalies"] and soup["pyserial"]["anomalies"]
+
+
+RUNTIME_EXTRAS = ("hardware", "signing", "sdc")  # pyproject.toml extras the pump ships (not verify, report, dev ...)
+
+
+def _shipped() -> set[str]:
+    """Every installed distribution the runtime extras pull in, transitively (as the SBOM reads them)."""
+    from packaging.requirements import Requirement
+
+    from proofs.evidence.sbom import _requires, installed, norm
+
+    dists = installed()
+    roots = set()
+    for spec in md.distribution("pumpctl").requires or []:
+        req = Requirement(spec)
+        if req.marker is None or any(req.marker.evaluate({"extra": x}) for x in RUNTIME_EXTRAS):
+            roots.add(norm(req.name))
+    out, todo = set(), sorted(roots)
+    while todo:
+        n = todo.pop()
+        if n not in out and n in dists:
+            out.add(n)
+            todo += _requires(dists[n])
+    return out
+
+
+def test_every_distribution_the_runtime_ships_is_soup_in_the_sbom_and_the_review() -> None:
+    from proofs.evidence.sbom import norm, sbom
+
+    shipped = _shipped()
+    assert {"sdc11073", "lxml", "aiohttp", "yarl", "cryptography", "pyserial"} <= shipped
+    soup = {norm(s["name"]): s for s in iec62304.soup_list(layout.scan())}
+    assert not sorted(shipped - set(soup))  # a new runtime dependency needs its SOUP entry
+    for name in shipped:
+        assert soup[name]["function"] and soup[name]["requirements"] and soup[name]["interface"], name
+    runtime = {norm(c["name"]) for c in sbom("runtime")["components"]}
+    tooling = {norm(c["name"]) for c in sbom("tooling")["components"]}
+    assert shipped <= runtime and not shipped & tooling  # sdc11073 is runtime, never tooling
+    reviewed = {norm(n) for n in security.read()["vulnerability_review"]["versions"]}
+    assert set(soup) <= reviewed  # the vulnerability review covers every SOUP entry
 
 
 def test_a_failure_of_the_run_opens_a_problem_report(evidence: dict[str, Any]) -> None:
