@@ -49,7 +49,7 @@ def _env() -> Environment:
         req_cls=lambda v: view.cls_of(view.REQ_CLASS, v), haz_cls=lambda v: view.cls_of(view.HAZ_CLASS, v),
         ev_cls=lambda v: view.cls_of(view.EV_CLASS, v), obl_cls=lambda v: view.cls_of(view.OBL_CLASS, v),
         strength_cls=lambda v: view.cls_of(view.STRENGTH_CLASS, v), risk_cls=lambda v: view.cls_of(view.RISK_CLASS, v),
-        short_id=view.short_id, short_label=short_label, ml=view.ml)
+        short_id=view.short_id, short_label=short_label, ml=view.ml, id_segments=view.id_segments)
     env.globals["anchor"] = anchor
     return env
 

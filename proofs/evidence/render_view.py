@@ -10,7 +10,8 @@ agree on every word and colour.
 
 Rules
 1. Colour is never the only signal: every ``Cell`` carries the verdict as text, and the ids of
-   its items with their strength as printed text (never only in a hover title).
+   its items with their strength as printed text (never only in a hover title). An id is
+   printed whole: never broken inside a name (``id_segments`` says where a long one may break).
 2. Missing keys and empty lists are normal (a partial run, an old collector): every accessor
    tolerates them and says "none" rather than failing.
 3. Nothing here decides a verdict; it only presents the collector's verdicts. The one
@@ -58,6 +59,16 @@ class Cell:
 def short_id(ident: object) -> str:
     """A test node id without the leading 'tests.' package (still unique), for narrow cells."""
     return _SHORT.sub("", str(ident))
+
+
+_BREAK = re.compile(r"(?<=/)|(?<=::)")
+
+
+def id_segments(ident: object) -> list[str]:
+    """An id in the pieces a printed line may break between: after a ``/`` or a ``::``, never
+    inside a name (``tests/drivers/`` ``test_x.py::`` ``test_name``); each piece is printed
+    whole (``white-space: nowrap``)."""
+    return [p for p in _BREAK.split(str(ident)) if p]
 
 
 def cls_of(table: Mapping[str, str], verdict: object) -> str:

@@ -13,6 +13,8 @@ enough to reason about and covering every case the report must show:
 - a counterexample with its trace and scenario TOML;
 - the real transition table's edges (as ``pumpctl diagram`` prints them);
 - a trumpet plot PNG written into ``out_dir`` (the occlusion plot is deliberately missing);
+- a test id as long as the longest real ones (``LONG_TEST``), every setting the report prints
+  (``mutant_depth`` included) and the planned requirements in the verdict;
 - a stateful item refused for lack of coverage, strength labels on every item, and the
   records (scope, risk file, use errors, IEC 62304, cybersecurity) built by the real builders
   from this evidence and the real ``specs/`` data.
@@ -33,6 +35,9 @@ from pathlib import Path
 from typing import Any
 
 HOSTILE = "<script>alert('x')</script> & \"quoted\""
+# as long as the longest real test ids (116 characters): it must print whole, never broken inside a name
+LONG_TEST = ("tests/drivers/test_harvard_protocol.py::"
+             "test_commands_carry_the_address_with_a_colon_and_refuse_what_the_wire_cannot_carry")
 
 CEX_TOML = """# STEP-DOS-004: delivery never takes a dose window above its limit (found by pumpctl prove)
 name = "counterexample STEP-DOS-004"
@@ -148,6 +153,7 @@ def _requirements() -> list[dict[str, Any]]:
         _req("REQ-DEL-001", "Never deliver more than the VTBI", "verified",
              [_ev("proof", "INV-DEL-001", "pass", proof, "proof"),
               _ev("test", "tests/test_stateful.py::TestPump::runTest", "pass", "150 examples, seed 0", "stateful"),
+              _ev("test", LONG_TEST, "pass", "pytest passed", "unit"),
               _ev("mutation", "M03-vtbi-off-by-one", "pass", "mutant killed by INV-DEL-001", "proof")],
              ["proof", "stateful"], hazards=["HAZ-OVR-002"],
              refused=[{**_ev("walk", "walk:seed1", "pass", "20000 random events, seed 1", "stateful"),
@@ -252,7 +258,7 @@ def build(out_dir: Path | None = None) -> dict[str, Any]:
     ]
     results: dict[str, Any] = {
         "verdict": {"pass": False, "summary": "FAIL: 1 safety requirement failed, 1 unverified, 1 partial",
-                    "safety_requirements": 7, "verified": 4, "failed": ["REQ-DOS-004"],
+                    "safety_requirements": 7, "verified": 4, "failed": ["REQ-DOS-004"], "planned": ["REQ-LOG-001"],
                     "unverified": ["REQ-FLT-004", "REQ-OCC-003"], "obligations": {"proved": 2, "total": 4},
                     "mutants": {"killed": 2, "total": 3}, "scenarios": {"passed": 2, "total": 3},
                     "tests": {"passed": 3, "failed": 1, "total": 5}},
@@ -317,7 +323,8 @@ def build(out_dir: Path | None = None) -> dict[str, Any]:
         "environment": {"python": "3.11.2", "platform": "Linux-6.1-x86_64", "packages": {
             "jinja2": "3.1.6", "transitions": "0.9.2", "z3-solver": "4.13.0.0", "crosshair-tool": "0.0.99"},
             "git": {"commit": "01a234d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1", "dirty": True},
-            "settings": {"walk_steps": 20000, "bmc_depth": 6, "kmax": 3, "hypothesis_profile": "ci"},
+            "settings": {"walk_steps": 20000, "bmc_depth": 6, "kmax": 3, "crosshair_per_condition_s": 5,
+                         "mutant_depth": 8, "hypothesis_profile": "ci"},
             "seeds": {"walk": 1, "hypothesis": 0}, "tools": {"z3": "4.13.0", "crosshair": "0.0.99"}},
         "timings": {"proofs_s": 41.2, "tests_s": 33.0, "total_s": 120.5},
     }

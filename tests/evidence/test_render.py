@@ -13,7 +13,7 @@ import pytest
 
 from proofs.evidence.render import render_html, render_pdf
 from tests.evidence.conftest import parse, words
-from tests.evidence.sample import CEX_TOML, HOSTILE
+from tests.evidence.sample import CEX_TOML, HOSTILE, LONG_TEST
 
 SECTIONS = ["verdict", "scope", "case", "matrix", "credit", "coverage", "hazards", "risk", "use-errors", "iec62304",
             "security", "states", "bench", "counterexamples", "environment", "appendix"]
@@ -21,22 +21,26 @@ RED = "#c62828"
 
 
 class Matrix(HTMLParser):
-    """Rows of the traceability matrix: requirement id -> [(css class, cell text)]."""
+    """Rows of the traceability matrix: requirement id -> [(css class, cell text)], and the line of
+    evidence ids under each requirement (a ``tr class="ids"`` row) -> its text."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.rows: dict[str, list[tuple[str, str]]] = {}
+        self.ids: dict[str, str] = {}
         self.inside = False
         self.row: list[tuple[str, str]] | None = None
+        self.row_cls = ""
         self.cell: list[str] | None = None
         self.cls = ""
+        self.last = ""
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
         if tag == "table":
             self.inside = "matrix" in (a.get("class") or "")
         elif self.inside and tag == "tr":
-            self.row = []
+            self.row, self.row_cls = [], a.get("class") or ""
         elif self.inside and tag == "td" and self.row is not None:
             self.cell, self.cls = [], a.get("class") or ""
 
@@ -47,7 +51,11 @@ class Matrix(HTMLParser):
             self.row.append((self.cls, " ".join("".join(self.cell).split())))
             self.cell = None
         elif tag == "tr" and self.row:
-            self.rows[self.row[0][1]] = self.row
+            if self.row_cls == "ids":
+                self.ids[self.last] = " ".join(text for _, text in self.row if text)
+            else:
+                self.last = self.row[0][1]
+                self.rows[self.last] = self.row
             self.row = None
 
     def handle_data(self, data: str) -> None:
@@ -61,6 +69,12 @@ def matrix(html: str) -> dict[str, dict[str, tuple[str, str]]]:
     heads = ["id", "title", "safety", "verdict", "proof", "contract", "stateful", "unit", "scenario", "bench",
              "inspection"]
     return {rid: dict(zip(heads, cells, strict=True)) for rid, cells in m.rows.items()}
+
+
+def matrix_ids(html: str) -> dict[str, str]:
+    m = Matrix()
+    m.feed(html)
+    return m.ids
 
 
 def svg_of(html: str, label_start: str) -> str:
@@ -126,20 +140,47 @@ def test_unsupported_and_failed_claims_are_red_and_say_so(sample: tuple[dict[str
 def test_matrix_cells_carry_words_not_only_colour(sample: tuple[dict[str, Any], Path, str]) -> None:
     m = matrix(sample[2])
     assert set(m) == {q["id"] for q in sample[0]["results"]["requirements"]}
-    # the verdict, then every item id with its strength, as printed text (not a hover title)
-    assert m["REQ-DOS-004"]["proof"] == ("cell v-bad", "FAIL 1/1 * STEP-DOS-004 (fail) [refuted]")
-    assert m["REQ-DOS-004"]["unit"] == ("cell v-bad",
-                                        "FAIL 1/1 * tests/test_core_examples.py::test_window (fail) [examples]")
-    assert m["REQ-DOS-004"]["scenario"] == ("cell v-ok", "pass 1 * dose_limit.toml [simulated]")
-    assert m["REQ-DEL-001"]["proof"] == ("cell v-ok", "pass 2 * INV-DEL-001 [proved] M03-vtbi-off-by-one [bounded]")
+    # the verdict of each method as words (not only a colour, not a hover title)
+    assert m["REQ-DOS-004"]["proof"] == ("cell v-bad", "FAIL 1/1 *")
+    assert m["REQ-DOS-004"]["unit"] == ("cell v-bad", "FAIL 1/1 *")
+    assert m["REQ-DOS-004"]["scenario"] == ("cell v-ok", "pass 1 *")
+    assert m["REQ-DEL-001"]["proof"] == ("cell v-ok", "pass 2 *")
     assert m["REQ-FLT-004"]["proof"] == ("cell v-bad", "MISSING *")
     assert m["REQ-OCC-003"]["bench"] == ("cell v-bad", "MISSING *")
     assert m["REQ-LOG-001"]["unit"] == ("cell v-na", "planned *")
-    assert m["REQ-ALM-003"]["inspection"] == ("cell v-ok", "pass 1 * DEC-020 [inspected]")
+    assert m["REQ-ALM-003"]["inspection"] == ("cell v-ok", "pass 1 *")
     assert not [a for a in parse(sample[2]).attrs if a[0] == "td" and a[1] == "title"]  # no hover-only ids
     assert m["REQ-DEL-001"]["bench"] == ("cell none", "·")
     assert m["REQ-DOS-004"]["verdict"][1] == "failed" and "v-bad" in m["REQ-DOS-004"]["verdict"][0]
     assert "outdated" in m["REQ-ALM-004"]["title"][1]
+
+
+def test_the_matrix_lists_every_item_id_with_its_own_strength(sample: tuple[dict[str, Any], Path, str]) -> None:
+    ids = matrix_ids(sample[2])
+    assert ids["REQ-DOS-004"] == ("proof: STEP-DOS-004 (fail) [refuted] unit: tests/test_core_examples.py::test_window "
+                                  "(fail) [examples] scenario: dose_limit.toml [simulated]")
+    assert ids["REQ-DEL-001"].startswith("proof: INV-DEL-001 [proved] M03-vtbi-off-by-one [bounded] stateful: ")
+    assert f"unit: {LONG_TEST} [examples]" in ids["REQ-DEL-001"]
+    assert ids["REQ-ALM-003"] == "inspection: DEC-020 [inspected]"
+    assert "REQ-FLT-004" not in ids and "REQ-LOG-001" not in ids  # nothing counted, no line
+    for q in sample[0]["results"]["requirements"]:  # every counted item, each with its own label
+        for e in q["evidence"]:
+            assert f"{e['id']}{' (' + e['verdict'] + ')' if e['verdict'] != 'pass' else ''} [{e['strength']}]" \
+                in ids[q["id"]], e["id"]
+    # each id is one unbreakable span; a long one elsewhere breaks only after / or ::
+    html = sample[2]
+    assert f'<span class="id">{LONG_TEST}</span>' in html
+    assert ('<span class="idb"><span class="id">tests/</span><wbr><span class="id">drivers/</span><wbr>'
+            '<span class="id">test_harvard_protocol.py::</span><wbr>') in html
+    assert '<a class="id" href="#req-REQ-DEL-001">REQ-DEL-001</a>' in html
+    css = html[html.index("<style>"): html.index("</style>")]
+    assert ".id { white-space: nowrap; }" in css and "overflow-wrap: anywhere" not in css.split(".id {")[1][:80]
+
+
+def test_no_setting_the_report_prints_is_unknown(sample: tuple[dict[str, Any], Path, str]) -> None:
+    text = words(sample[2][sample[2].index('id="scope"'): sample[2].index('id="case"')])
+    assert "depth ?" not in text and "k=?" not in text and " ? s " not in text
+    assert "mutants must be refuted within depth 8" in text
 
 
 def test_coverage_lists_orphans_and_outdated(sample: tuple[dict[str, Any], Path, str]) -> None:
