@@ -69,10 +69,11 @@ def write_lock(cat: Catalog) -> None:
     LOCK.write_text(json.dumps({r.id: r.text_sha256 for r in cat.requirements}, indent=1, sort_keys=True) + "\n")
 
 
-def _git() -> dict[str, Any]:
+def _git(root: Path = ROOT) -> dict[str, Any]:
+    """The commit, whether the tree has uncommitted changes, and the tag at HEAD (annotated or not)."""
     def run(*args: str) -> str:
         try:
-            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout.strip()
+            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return ""
 

@@ -17,7 +17,11 @@ Theory of operation
 - configuration items: per software item its files with one digest over them, the tools and
   the commit; every file's own hash is in ``manifest.sha256``;
 - release notes for the version (tagged, or untagged at the commit) with the residual
-  anomalies: open problems, hazards not supported, planned requirements, SOUP anomalies.
+  anomalies: open problems, hazards not supported, planned requirements, SOUP anomalies. The
+  version is the checkout's (``pyproject.toml``); the tag is the one at HEAD (``git describe
+  --tags --exact-match``), with what an annotated tag records (tagger, date, message); a tag
+  that does not name the version, a lightweight tag, uncommitted changes or a stale install
+  are listed as reasons the build is not the tagged release (``tagged_release`` is false).
 
 Rules
 1. Facts of the code are computed, never typed: items, sizes, imports, versions, digests.
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata as md
+import subprocess
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -112,14 +117,57 @@ def configuration(layout: Mapping[str, Any], items: list[dict[str, Any]]) -> dic
             "manifest": "manifest.sha256 lists the sha256 of each of these files and of every artefact"}
 
 
-def environment(env: Mapping[str, Any], soup: list[dict[str, Any]]) -> dict[str, Any]:
+def project_version(root: Path = ROOT) -> str:
+    """The version of the checkout being verified (pyproject.toml), not of whatever is installed."""
+    p = root / "pyproject.toml"
+    try:
+        return str(tomllib.loads(p.read_text(encoding="utf-8"))["project"]["version"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return _version("pumpctl")
+
+
+def tag_facts(tag: str | None, root: Path = ROOT) -> dict[str, Any]:
+    """What the tag itself records: annotated or lightweight, tagger, date, message (first line)."""
+    if not tag:
+        return {}
+    fmt = "%(objecttype)%00%(taggername) %(taggeremail)%00%(taggerdate:iso-strict)%00%(contents:subject)"
+    try:
+        out = subprocess.run(["git", "for-each-ref", f"refs/tags/{tag}", f"--format={fmt}"], cwd=root,
+                             capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        out = ""
+    kind, tagger, date, message = [*out.split("\0"), "", "", "", ""][:4]
+    return {"annotated": kind == "tag", "tagger": tagger.strip(), "date": date, "message": message}
+
+
+def release(git: Mapping[str, Any], root: Path = ROOT) -> dict[str, Any]:
+    """The release the notes are about: the checkout's version, the tag at its commit (if any), what
+    the tag records, and every reason the build is not exactly that tagged version."""
+    version, tag, dirty = project_version(root), git.get("tag"), git.get("dirty")
+    facts = tag_facts(tag, root)
+    problems = []
+    if tag and str(tag).removeprefix("v") != version:
+        problems.append(f"the tag {tag} does not name the version {version} of pyproject.toml")
+    if tag and not facts.get("annotated"):
+        problems.append(f"{tag} is a lightweight tag: no tagger, date or message is recorded (use git tag -a)")
+    if dirty:
+        problems.append("the working tree has uncommitted changes: this build is not the commit"
+                        + (f" tagged {tag}" if tag else "") + " (commit, then verify again)")
+    installed = _version("pumpctl")
+    if installed not in (version, "not installed"):
+        problems.append(f"the installed pumpctl metadata says {installed}, the checkout {version}: "
+                        "reinstall (pip install -e .) so the SBOM names this version")
+    commit = str(git.get("commit") or "?")[:12]
+    title = (f"pumpctl {version} (tag {tag}{', with uncommitted changes' if dirty else ''})" if tag else
+             f"pumpctl {version}, untagged build at {commit}{' with uncommitted changes' if dirty else ''}")
+    return {"version": version, "tag": tag, "commit": git.get("commit"), "dirty": dirty, "title": title,
+            "tag_facts": facts, "problems": problems, "tagged_release": bool(tag) and not problems}
+
+
+def environment(env: Mapping[str, Any], soup: list[dict[str, Any]], root: Path = ROOT) -> dict[str, Any]:
     """The host- and commit-dependent part: versions, the commit and tag, the release title."""
-    git = env.get("git") or {}
-    version, tag = _version("pumpctl"), git.get("tag")
     return {"soup_versions": {s["name"]: _version(s["name"]) for s in soup},
-            "release": {"version": version, "tag": tag, "commit": git.get("commit"), "dirty": git.get("dirty"),
-                        "title": (f"pumpctl {version} (tag {tag})" if tag else
-                                  f"pumpctl {version}, untagged build at {str(git.get('commit') or '?')[:12]}")},
+            "release": release(env.get("git") or {}, root),
             "tools": dict(env.get("tools") or {}), "python": env.get("python")}
 
 
