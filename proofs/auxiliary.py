@@ -85,7 +85,6 @@ def _windows_ok(st: StateView, v: Vars) -> bool:
           for j in range(N_WINDOWS)),
         v.marks.air_cur >= 0, windows.well_formed(v.air, f.clock), v.air.bucket == v.cfg.air_bucket_ms,
         implies(v.prog.loaded, v.line.entry == v.prog.drug),
-        implies(not_(v.prog.loaded), not_(v.line.big_change)),
         v.line.last_rate >= 0,
     )
 

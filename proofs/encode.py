@@ -44,7 +44,7 @@ from controller.core.program import N_WINDOWS
 from controller.core.recovery import bound_ok
 from controller.core.state import STATES, Vars, initial_vars
 from controller.core.table import TABLE, Row, rows_for
-from specs.timeline import POWER_CYCLE, Ghosts, ghost_step, initial_ghosts
+from specs.timeline import NOTHING_STARTED, POWER_CYCLE, Ghosts, ghost_step, initial_ghosts
 
 logic.register_backend(z3.If, z3.And, z3.Or, z3.Not)
 
@@ -226,7 +226,8 @@ def event_domain(s: StepVars, power: bool = True) -> z3.BoolRef:
 def init(f: Frame) -> z3.BoolRef:
     """Power-on: POST, nothing delivered, no program, any configuration the pump accepts; each
     ghost watches a window starting anywhere, with nothing seen yet."""
-    ghosts = z3.And(*(z3.And(g.got == 0, g.top == 0, z3.Not(g.free)) for g in f.gh))
+    ghosts = z3.And(*(z3.And(g.got == 0, g.top == 0, z3.Not(g.free)) for g in f.gh.win),
+                    logic.same(f.gh.started, NOTHING_STARTED))
     return z3.And(f.st.term == STATE_CODE["POST"], limits_ok(f.v.cfg), logic.same(f.v, initial_vars_sym(f.v.cfg)),
                   ghosts)
 

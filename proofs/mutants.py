@@ -149,6 +149,13 @@ _orig_restore = R.restore
 _orig_compile = DB.compile_entry
 
 
+def _load_moves_reference(v: Any, e: Any, s: str) -> Any:
+    """The large-change reference taken at load (the first design): every program loaded becomes
+    the rate the next one is compared with, started or not."""
+    out = _orig_load(v, e, s)
+    return out._replace(line=out.line._replace(last_rate=P.maintenance_rate(e.program), last_entry=e.program.drug))
+
+
 def _without_check(name: str) -> Callable[[], list[Patch]]:
     """The program checks without the one(s) named ``name``: a check a careless edit dropped."""
     def patches() -> list[Patch]:
@@ -320,6 +327,11 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("M38-intermittent-restart-late", "the next intermittent dose waits until strictly after its interval",
            _site("flow.advance:swap:clock2 >= cycle_start + p.interval_ms"), expect=("INV-UND-001",),
            depth=3, prefix=_intermittent_dose_given),
+    Mutant("M39-change-reference-at-load", "the large-change check compares with the last program *loaded*, so a "
+           "tenfold program sent twice (or stepped up over programs never started) starts unconfirmed",
+           lambda: [], lambda t: tuple(replace(r, change=_load_moves_reference) if r.trigger == "program" else r
+                                       for r in t),
+           expect=("INV-USE-001",)),
 )
 
 

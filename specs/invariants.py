@@ -138,10 +138,6 @@ STATE_INVARIANTS: tuple[StateInv, ...] = (
              lambda st, v: implies(all_of(st.is_("RUNNING", "BOLUS", "KVO"), v.prog.loaded,
                                           any_of(v.prog.needs_confirm, soft_exceeded(v.prog))),
                                    v.marks.confirmed)),
-    StateInv("INV-USE-001", ("REQ-USE-001",),
-             "a program whose rate differs from the line's last one for the same drug by more than change_factor "
-             "never delivers unconfirmed",
-             lambda st, v: implies(all_of(st.is_("RUNNING", "BOLUS", "KVO"), v.line.big_change), v.marks.confirmed)),
     StateInv("INV-LIB-001", ("REQ-DRG-002", "REQ-DRG-005", "REQ-DOS-007", "REQ-RTE-001"),
              "a loaded program is within its library bounds: every step rate and basal + bolus within the rate hard "
              "max, the maintenance rate at least the hard min, bolus, clinician-bolus, loading, intermittent and VTBI "

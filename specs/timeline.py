@@ -36,10 +36,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from controller.core.libbounds import N_BUCKETS
+from controller.core.libbounds import BASIC, N_BUCKETS
 from controller.core.logic import all_of, any_of, implies, ite, maximum, minimum, not_, total
-from controller.core.program import N_WINDOWS
-from controller.core.state import Ring, Vars
+from controller.core.program import N_WINDOWS, maintenance_rate
+from controller.core.state import FRESH_LINE, Ring, Vars
 from specs.invariants import StateView
 
 POWER_CYCLE = "power_cycle"  # the proofs' pseudo-event for a power loss and restore
@@ -52,11 +52,34 @@ class Ghost(NamedTuple):
     free: bool  # drug went in inside the window while the ring had no limit
 
 
-Ghosts = tuple[Ghost, ...]
+class Started(NamedTuple):
+    """The spec's own record of what was started on the line (REQ-USE-001): the program's
+    maintenance rate and entry at the latest start or resume, and at the one before it."""
+    prev_rate: int
+    prev_entry: int
+    rate: int
+    entry: int
+
+
+class Ghosts(NamedTuple):
+    win: tuple[Ghost, ...]  # one per dose-window ring
+    started: Started
+
+
+NOTHING_STARTED = Started(0, FRESH_LINE, 0, FRESH_LINE)
 
 
 def initial_ghosts(starts: tuple[int, ...]) -> Ghosts:
-    return tuple(Ghost(t, 0, 0, False) for t in starts)
+    return Ghosts(tuple(Ghost(t, 0, 0, False) for t in starts), NOTHING_STARTED)
+
+
+def _started_step(r: Started, kind: str, v1: Vars) -> Started:
+    """A start or resume moves the record on; a new line forgets it (DEC-035); nothing else does."""
+    if kind in ("start", "resume"):
+        return Started(r.rate, r.entry, maintenance_rate(v1.prog), v1.prog.drug)
+    if kind == "new_line":
+        return NOTHING_STARTED
+    return r
 
 
 def window_ms(ring: Ring) -> int:
@@ -85,6 +108,11 @@ def _part(g: Ghost, ring: Ring, source: str, kind: str, v0: Vars, dt: int, pushe
 
 def ghost_step(gh: Ghosts, source: str, kind: str, v0: Vars, dt: int, v1: Vars, pushed_to: int = 0) -> Ghosts:
     """The ghosts after one step from ``v0`` (in ``source``) to ``v1`` (rule 1)."""
+    return Ghosts(_windows_step(gh.win, source, kind, v0, dt, v1, pushed_to), _started_step(gh.started, kind, v1))
+
+
+def _windows_step(gh: tuple[Ghost, ...], source: str, kind: str, v0: Vars, dt: int, v1: Vars,
+                  pushed_to: int) -> tuple[Ghost, ...]:
     out = []
     for j in range(N_WINDOWS):
         g, ring = gh[j], v0.win[j]
@@ -111,6 +139,14 @@ def counted_after(ring: Ring, cur: int, start: int) -> int:
     return cur + total([ite(e > start, b, 0) for e, b in zip(ends, ring.closed, strict=True)])
 
 
+def _big(r: Started, v: Vars) -> bool:
+    """The running program's rate against the one started before it (the spec's reading of
+    REQ-USE-001, written here independently of ``guards.big_change``)."""
+    k, new, entry = v.cfg.change_factor, maintenance_rate(v.prog), v.prog.drug
+    same_kind = any_of(entry == r.prev_entry, entry == BASIC, r.prev_entry == BASIC)
+    return all_of(r.prev_rate > 0, same_kind, any_of(new > r.prev_rate * k, new * k < r.prev_rate))
+
+
 @dataclass(frozen=True, slots=True)
 class TimelineInv:
     id: str
@@ -120,8 +156,8 @@ class TimelineInv:
     safety: bool = True
 
 
-def _aux(st: StateView, v: Vars, gh: Ghosts) -> bool:
-    clock = v.flow.clock
+def _aux(st: StateView, v: Vars, ghosts: Ghosts) -> bool:
+    clock, gh = v.flow.clock, ghosts.win
     return all_of(*(all_of(
         gh[j].got >= 0, gh[j].top >= 0,
         implies(clock < gh[j].start, gh[j].got == 0),
@@ -138,5 +174,16 @@ TIMELINE_INVARIANTS: tuple[TimelineInv, ...] = (
                 "over every window of a ring's length, wherever it starts, on the real delivery timeline (motor "
                 "commands integrated independently, power cycles included), the drug that went into the patient "
                 "is within the highest limit the ring had meanwhile",
-                lambda st, v, gh: all_of(*(any_of(gh[j].free, gh[j].got <= gh[j].top) for j in range(N_WINDOWS)))),
+                lambda st, v, gh: all_of(*(any_of(gh.win[j].free, gh.win[j].got <= gh.win[j].top)
+                                           for j in range(N_WINDOWS)))),
+    TimelineInv("TL-AUX-USE", ("REQ-USE-001",),
+                "the line's reference for the large-change check is the rate and entry last started on it",
+                lambda st, v, gh: all_of(v.line.last_rate == gh.started.rate, v.line.last_entry == gh.started.entry),
+                safety=False),
+    TimelineInv("INV-USE-001", ("REQ-USE-001",),
+                "a program whose rate differs by more than change_factor from the rate started on the line before it "
+                "(same entry, or a switch to or from basic infusion) never delivers unconfirmed, however many "
+                "programs were loaded in between",
+                lambda st, v, gh: implies(all_of(st.is_("RUNNING", "BOLUS", "KVO"), v.prog.loaded,
+                                                 _big(gh.started, v)), v.marks.confirmed)),
 )

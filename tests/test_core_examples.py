@@ -13,6 +13,7 @@ from dataclasses import replace
 import pytest
 
 from controller.core import alarms as A
+from controller.core import guards as G
 from controller.core.commands import RaiseAlarm, SetFlow, StopMotor
 from controller.core.events import Actor, ev, tick
 from controller.core.flow import reservoir_time_ms
@@ -435,14 +436,14 @@ def ex_a_tenfold_rate_change_needs_confirmation() -> list[Step]:
     steps = [must(c.handle(ev("stop"))),
              must(c.handle(ev("program", program=program(step_rate=(50 * ML_H, 0, 0, 0), vtbi=100 * ML,
                                                          reservoir_vol=100 * ML))))]
-    assert c.vars.line.big_change
+    assert big(c)
     steps.append(refused(c.handle(ev("start")), "soft_limit_unconfirmed"))
     steps.append(must(c.handle(ev("confirm_soft_limit"))))
     steps.append(must(c.handle(ev("start"))))
     steps.append(must(c.handle(ev("stop"))))
     steps.append(must(c.handle(ev("program", program=program(step_rate=(60 * ML_H, 0, 0, 0), vtbi=100 * ML,
                                                               reservoir_vol=100 * ML)))))
-    assert not c.vars.line.big_change  # 1.2x: no confirmation needed
+    assert not big(c)  # 1.2x the rate started last: no confirmation needed
     steps.append(must(c.handle(ev("start"))))
     return steps
 
@@ -711,20 +712,80 @@ def ex_a_rate_cut_by_more_than_the_change_factor_needs_confirmation() -> list[St
     steps = [must(c.handle(ev("stop"))),
              must(c.handle(ev("program", program=program(step_rate=(20 * ML_H, 0, 0, 0), vtbi=100 * ML,
                                                          reservoir_vol=100 * ML))))]
-    assert c.vars.line.big_change
+    assert big(c)
     steps.append(refused(c.handle(ev("start")), "soft_limit_unconfirmed"))
     return steps
 
 
 @example("REQ-USE-001")
 def ex_a_first_basal_after_a_pca_only_program_is_not_a_big_change() -> list[Step]:
-    """effects.big_change without ``prev > 0``: after a PCA-only program (no basal) any basal would
+    """guards.big_change without ``prev > 0``: after a PCA-only program (no basal) any basal would
     count as an infinite change; there is no last rate to compare with, so none is flagged."""
     c = booted()
-    steps = [must(c.handle(ev("program", program=pca_program(step_rate=(0, 0, 0, 0)))))]
+    steps = [must(c.handle(ev("program", program=pca_program(step_rate=(0, 0, 0, 0))))),
+             must(c.handle(ev("start"))), must(c.handle(ev("stop")))]
     assert c.vars.line.last_rate == 0
     steps.append(must(c.handle(ev("program", program=pca_program()))))
-    assert not c.vars.line.big_change
+    assert not big(c)
+    steps.append(must(c.handle(ev("start"))))
+    return steps
+
+
+NO_WINDOW = replace(LIBRARY, win_vol=0)  # an entry with no dose window: its line holds no history to block a switch
+
+
+def big(c: Controller) -> bool:
+    return bool(G.big_change(c.vars, c.vars.prog))
+
+
+@example("REQ-USE-001")
+def ex_sending_the_same_tenfold_program_again_still_needs_confirmation() -> list[Step]:
+    """The reference of the large-change check is the rate last *started*, not the last loaded: a
+    refused tenfold program sent once more (or from the network) is still a tenfold change (DEC-038)."""
+    c = running(program(step_rate=(5 * ML_H, 0, 0, 0), vtbi=100 * ML, reservoir_vol=100 * ML))
+    tenfold = program(step_rate=(50 * ML_H, 0, 0, 0), vtbi=100 * ML, reservoir_vol=100 * ML)
+    steps = [must(c.handle(ev("stop"))), must(c.handle(ev("program", program=tenfold))),
+             refused(c.handle(ev("start")), "soft_limit_unconfirmed"),
+             must(c.handle(ev("program", program=tenfold)))]
+    assert c.vars.line.last_rate == 5 * ML_H and big(c)
+    steps.append(refused(c.handle(ev("start")), "soft_limit_unconfirmed"))
+    return steps
+
+
+@example("REQ-USE-001")
+def ex_stepping_the_rate_up_over_programs_that_never_ran_still_needs_confirmation() -> list[Step]:
+    """5 mL/h running, then 10, 20, 40 and 50 mL/h loaded one after the other, none started:
+    each is compared with the 5 mL/h that ran, so the last one is a tenfold change."""
+    c = running(program(step_rate=(5 * ML_H, 0, 0, 0), vtbi=100 * ML, reservoir_vol=100 * ML))
+    steps = [must(c.handle(ev("stop")))]
+    for rate in (10, 20, 40, 50):
+        steps.append(must(c.handle(ev("program", program=program(step_rate=(rate * ML_H, 0, 0, 0), vtbi=100 * ML,
+                                                                  reservoir_vol=100 * ML)))))
+    assert big(c)
+    steps.append(refused(c.handle(ev("start")), "soft_limit_unconfirmed"))
+    return steps
+
+
+@example("REQ-USE-001", "REQ-DRG-005")
+def ex_switching_a_library_drug_to_basic_infusion_is_checked_for_a_large_change() -> list[Step]:
+    """Drug 7 running at 1 mL/h, then a basic infusion (no drug) at 10 mL/h on the same line: the
+    library bypass of UE-005 is a tenfold change and needs the bedside confirmation (DEC-039);
+    so is the way back. Two different library drugs are not compared (their mL/h differ by design)."""
+    def drug(entry: int, rate: int) -> Program:
+        return lib_program(step_rate=(rate * ML_H, 0, 0, 0), lib=NO_WINDOW, lim_vol=(0, 0), drug=entry)
+
+    c = running(drug(7, 1))
+    basic = program(step_rate=(10 * ML_H, 0, 0, 0), vtbi=100 * ML, reservoir_vol=100 * ML)
+    steps = [must(c.handle(ev("stop"))), must(c.handle(ev("program", program=basic)))]
+    assert big(c)
+    steps.append(refused(c.handle(ev("start")), "soft_limit_unconfirmed"))
+    steps += [must(c.handle(ev("confirm_soft_limit"))), must(c.handle(ev("start"))), must(c.handle(ev("stop")))]
+    steps.append(must(c.handle(ev("program", program=drug(7, 1)))))
+    assert big(c)  # 10 mL/h basic back to 1 mL/h of drug 7
+    steps.append(refused(c.handle(ev("start")), "soft_limit_unconfirmed"))
+    steps += [must(c.handle(ev("program", program=drug(8, 10)))), must(c.handle(ev("start"))),
+              must(c.handle(ev("stop"))), must(c.handle(ev("program", program=drug(7, 1))))]
+    assert not big(c)  # drug 8 at 10 mL/h and drug 7 at 1 mL/h: different drugs, not compared
     steps.append(must(c.handle(ev("start"))))
     return steps
 

@@ -90,13 +90,6 @@ def _install(v: Vars, p: Program, win: tuple[Ring, ...], wcur: tuple[int, ...]) 
     return v._replace(prog=p, flow=flow, win=win, marks=marks)
 
 
-def big_change(v: Vars, p: Program) -> bool:
-    """``p``'s maintenance rate differs from the line's last one for the same entry by more than
-    ``change_factor`` either way: a 10x or decimal error inside the limits (REQ-USE-001)."""
-    prev, new, k = v.line.last_rate, maintenance_rate(p), v.cfg.change_factor
-    return all_of(prev > 0, p.drug == v.line.entry, any_of(new > prev * k, new * k < prev))
-
-
 def load_program(v: Vars, e: Event, s: str) -> Vars:
     """Install the program. The dose history stays with the line: a ring keeps counting as it
     was (the guard ``history_fits`` admits only the same entry over the same window), and only an
@@ -108,13 +101,12 @@ def load_program(v: Vars, e: Event, s: str) -> Vars:
         cur, ring = windows.reset(f.wcur[j], v.win[j], f.clock, p.lim_bucket_ms[j], rearm)
         wcur.append(cur)
         rings.append(ring)
-    line = Line(p.drug, maintenance_rate(p), big_change(v, p))
-    return _install(v, p, tuple(rings), tuple(wcur))._replace(line=line)
+    return _install(v, p, tuple(rings), tuple(wcur))._replace(line=v.line._replace(entry=p.drug))
 
 
 def clear_program(v: Vars, e: Event, s: str) -> Vars:
-    """No program; the line and its dose history stay (REQ-DOS-006)."""
-    return _install(v, NO_PROGRAM, v.win, v.flow.wcur)._replace(line=v.line._replace(big_change=False))
+    """No program; the line, its dose history and its last started rate stay (REQ-DOS-006, REQ-USE-001)."""
+    return _install(v, NO_PROGRAM, v.win, v.flow.wcur)
 
 
 def new_line(v: Vars, e: Event, s: str) -> Vars:
@@ -122,7 +114,7 @@ def new_line(v: Vars, e: Event, s: str) -> Vars:
     (recorded in the log by the shell), and the next program starts a fresh one (DEC-035)."""
     f = v.flow
     rings = tuple(windows.reset(f.wcur[j], v.win[j], f.clock, v.win[j].bucket, True)[1] for j in range(N_WINDOWS))
-    return v._replace(win=rings, flow=f._replace(wcur=(0,) * N_WINDOWS), line=Line(FRESH_LINE, 0, False))
+    return v._replace(win=rings, flow=f._replace(wcur=(0,) * N_WINDOWS), line=Line(FRESH_LINE, 0, FRESH_LINE))
 
 
 def confirm(v: Vars, e: Event, s: str) -> Vars:
@@ -137,8 +129,14 @@ def start_prime(v: Vars, e: Event, s: str) -> Vars:
     return v._replace(marks=v.marks._replace(prime_target=v.flow.primed + e.volume))
 
 
+def started(v: Vars) -> Line:
+    """The line after its program starts (or resumes): its rate is the reference of the next
+    large-change check (REQ-USE-001)."""
+    return v.line._replace(last_rate=maintenance_rate(v.prog), last_entry=v.prog.drug)
+
+
 def start(v: Vars, e: Event, s: str) -> Vars:
-    return v._replace(marks=v.marks._replace(cycle_start=v.flow.clock))
+    return v._replace(marks=v.marks._replace(cycle_start=v.flow.clock), line=started(v))
 
 
 def resume(v: Vars, e: Event, s: str) -> Vars:
@@ -147,7 +145,7 @@ def resume(v: Vars, e: Event, s: str) -> Vars:
     f, m, p = v.flow, v.marks, v.prog
     due = all_of(p.interval_ms > 0, f.step >= p.n_steps, f.clock >= m.cycle_start + p.interval_ms)
     return v._replace(flow=f._replace(step=ite(due, 0, f.step), step_done=ite(due, 0, f.step_done)),
-                      marks=m._replace(cycle_start=ite(due, f.clock, m.cycle_start)))
+                      marks=m._replace(cycle_start=ite(due, f.clock, m.cycle_start)), line=started(v))
 
 
 def pause(v: Vars, e: Event, s: str) -> Vars:

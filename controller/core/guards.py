@@ -25,9 +25,18 @@ from controller.core import annunciation as AN
 from controller.core import windows
 from controller.core.events import Actor, Event
 from controller.core.flow import Mode, advance, basal_rate, dose_allowance, moved_in, reservoir_left, reservoir_used
+from controller.core.libbounds import BASIC
 from controller.core.limits import limits_ok
 from controller.core.logic import all_of, any_of, count, not_, pick
-from controller.core.program import MAX_CLIN_BOLUS_MS, N_WINDOWS, Program, pca_enabled, program_ok, rate_cap
+from controller.core.program import (
+    MAX_CLIN_BOLUS_MS,
+    N_WINDOWS,
+    Program,
+    maintenance_rate,
+    pca_enabled,
+    program_ok,
+    rate_cap,
+)
 from controller.core.state import Vars
 from controller.core.units import MS_PER_H, MS_PER_S
 
@@ -134,9 +143,24 @@ def program_valid(v: Vars, e: Event, s: str) -> bool:
     return program_ok(e.program, v.cfg)
 
 
+def comparable(entry: int, last_entry: int) -> bool:
+    """Two programs' rates are compared for a large change: the same library entry, or a switch
+    to or from basic infusion (a library drug re-entered as basic is the bypass of UE-005, DEC-039)."""
+    return any_of(entry == last_entry, entry == BASIC, last_entry == BASIC)
+
+
+def big_change(v: Vars, p: Program) -> bool:
+    """``p``'s maintenance rate differs from the rate last *started* on the line by more than
+    ``change_factor`` either way: a 10x or decimal error inside the limits (REQ-USE-001, DEC-038).
+    The reference moves only when a program starts, so neither re-sending the same program nor
+    stepping the rate up over several programs that never ran escapes the confirmation."""
+    prev, new, k = v.line.last_rate, maintenance_rate(p), v.cfg.change_factor
+    return all_of(prev > 0, comparable(p.drug, v.line.last_entry), any_of(new > prev * k, new * k < prev))
+
+
 def needs_confirmation(v: Vars) -> bool:
     """A soft limit is crossed, or the rate changed by more than change_factor (REQ-DRG-003, REQ-USE-001)."""
-    return any_of(v.prog.needs_confirm, v.line.big_change)
+    return any_of(v.prog.needs_confirm, big_change(v, v.prog))
 
 
 @cond("nothing_to_confirm: no soft-limit override or large rate change is pending", "REQ-DRG-003", "REQ-USE-001")

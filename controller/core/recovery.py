@@ -40,7 +40,8 @@ from controller.core.program import Program
 from controller.core.state import STATES, Alarms, Flow, Vars, initial_vars
 
 DEVICE_FAULTS = (A.MOTOR_FAULT, A.WATCHDOG, A.SELF_TEST_FAILED)
-SNAPSHOT_FORMAT = 2  # 2: dose-window rings carry their bucket; the line record (DEC-035)
+SNAPSHOT_FORMAT = 3  # 2: dose-window rings carry their bucket, the line record (DEC-035); 3: the line keeps
+# the rate last started and its entry, the reference of the large-change check (REQ-USE-001, DEC-038)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +137,8 @@ def from_snapshot(data: dict[str, Any]) -> tuple[str, Vars]:
     """Parse a snapshot; ValueError/KeyError on anything malformed (the caller refuses it)."""
     if data.get("format") != SNAPSHOT_FORMAT or data.get("state") not in STATES:
         raise ValueError(f"not a format-{SNAPSHOT_FORMAT} snapshot of a known state: {data.get('format')!r}, "
-                         f"{data.get('state')!r} (format 1 predates per-line dose history: restore refused, "
-                         "the log itself is kept)")
+                         f"{data.get('state')!r} (formats 1 and 2 predate per-line dose history or the line's started "
+                         "rate: restore refused, the log itself is kept)")
     template = initial_vars(Limits())._replace(prog=Program())
     return str(data["state"]), _shaped(template, data["vars"], "vars")
 

@@ -97,8 +97,8 @@ class Ring(NamedTuple):
 
 class Line(NamedTuple):
     entry: int  # library entry code whose dose history the window rings hold (FRESH_LINE: none yet)
-    last_rate: int  # maintenance rate of the last program loaded on the line (uL/h; 0: none)
-    big_change: bool  # the loaded program's rate differs from last_rate by more than change_factor
+    last_rate: int  # maintenance rate of the program last *started* on the line (uL/h; 0: none)
+    last_entry: int  # the library entry of that program (BASIC for a basic infusion; FRESH_LINE: none)
 
 
 class Bolus(NamedTuple):
@@ -155,6 +155,6 @@ def initial_vars(cfg: Limits | None = None) -> Vars:
         marks=Marks(0, 0, 0, 0, 10**6, True, False, 0, False, 0, 250, -1, (NEVER, NEVER)),
         cfg=c,
         prog=p,
-        line=Line(FRESH_LINE, 0, False),
+        line=Line(FRESH_LINE, 0, FRESH_LINE),
     )
 
