@@ -22,7 +22,8 @@ Rules
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
+from enum import IntEnum
 from typing import Any
 
 from transitions import Machine
@@ -31,9 +32,10 @@ from controller.core import alarms as A
 from controller.core import annunciation as AN
 from controller.core.commands import Command, StopMotor, commands_between
 from controller.core.events import Event, check_event
-from controller.core.limits import Limits
+from controller.core.limits import Limits, validate_limits
 from controller.core.state import STATES, Vars, initial_vars
 from controller.core.table import TABLE, Row, rows_for
+from controller.errors import ConfigurationError
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,19 @@ class Step:
     @property
     def rejected(self) -> bool:
         return not self.accepted
+
+
+def _check_leaves(x: object, where: str) -> None:
+    """Every leaf of a state record is an exact int or bool: floats never enter the core (rule 1)."""
+    if isinstance(x, tuple):
+        names = getattr(x, "_fields", None)
+        for i, y in enumerate(x):
+            _check_leaves(y, f"{where}.{names[i]}" if names else f"{where}[{i}]")
+    elif is_dataclass(x) and not isinstance(x, type):
+        for f in fields(x):
+            _check_leaves(getattr(x, f.name), f"{where}.{f.name}")
+    elif type(x) not in (int, bool) and not isinstance(x, IntEnum):
+        raise ConfigurationError(where, x, "integers (and booleans) in core units")
 
 
 def latch_row(table: tuple[Row, ...], source: str) -> Row:
@@ -70,6 +85,11 @@ class Controller:
                  table: tuple[Row, ...] = TABLE) -> None:
         if state not in STATES:
             raise ValueError(f"unknown state {state!r}")
+        if vars is not None:
+            _check_leaves(vars, "vars")  # a restored or handed-in state: integers only, like every event
+            validate_limits(vars.cfg, source="Controller(vars=...)")
+        elif limits is not None:
+            validate_limits(limits, source="Controller(limits=...)")
         self.table = table
         self.vars: Vars = vars if vars is not None else initial_vars(limits)
         self._model = _Model()
