@@ -14,7 +14,11 @@ rounds the *rate down* (REQ-DRG-004).
 
 Rules
 1. Unknown units, mismatched dimensions and a zero concentration raise ConfigurationError.
-2. Results are exact Fractions; rounding to core units happens only in ``controller.core.units``.
+2. Results are exact Fractions; rounding to core units happens only in ``controller.core.units``
+   and ``controller.clinical.dosebounds``.
+3. The arithmetic is dual-use: ``proofs/edge.py`` passes Z3 reals for the dose, the
+   concentration and the weight or body surface (the units stay concrete). A symbolic value
+   skips the positivity refusals, because the proof assumes exactly what they check.
 """
 
 from __future__ import annotations
@@ -80,6 +84,11 @@ def parse_concentration_unit(text: object, field: str = "concentration_unit") ->
     return parts[0]
 
 
+def symbolic(x: object) -> bool:
+    """A Z3 term from ``proofs/edge.py`` (rule 3); every run-time value is an int or a Fraction."""
+    return type(x).__module__.split(".")[0] == "z3"
+
+
 def _conc_in(unit: DoseUnit, conc: Fraction, conc_amount: str, field: str) -> Fraction:
     """Concentration expressed in the dose's amount unit per mL."""
     dim, f_conc = AMOUNTS[conc_amount]
@@ -87,18 +96,18 @@ def _conc_in(unit: DoseUnit, conc: Fraction, conc_amount: str, field: str) -> Fr
         raise ConfigurationError(field, unit.text,
                                  f"a dose unit measured in {dim} (the drug's concentration is {conc_amount}/mL)",
                                  "unit mismatch: check the dose unit against the drug library entry")
-    if conc <= 0:
+    if not symbolic(conc) and conc <= 0:
         raise ConfigurationError("concentration", conc, "more than 0")
     return conc * f_conc / AMOUNTS[unit.amount][1]
 
 
 def body_factor(unit: DoseUnit, weight_kg: Fraction | None, bsa_m2: Fraction | None) -> Fraction:
     if unit.per_body == "kg":
-        if weight_kg is None or weight_kg <= 0:
+        if weight_kg is None or (not symbolic(weight_kg) and weight_kg <= 0):
             raise ConfigurationError("weight_kg", weight_kg, "more than 0 kg (the dose is per kg)")
         return weight_kg
     if unit.per_body == "m2":
-        if bsa_m2 is None or bsa_m2 <= 0:
+        if bsa_m2 is None or (not symbolic(bsa_m2) and bsa_m2 <= 0):
             raise ConfigurationError("bsa_m2", bsa_m2, "more than 0 m2 (the dose is per m2)")
         return bsa_m2
     return Fraction(1)

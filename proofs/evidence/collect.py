@@ -104,10 +104,12 @@ def evaluate_mutant(mutant_id: str) -> dict[str, Any]:
 def _proof_items(proofs: Any, items: A.Items) -> None:
     for v in proofs.verdicts:
         verdict = "pass" if v.verdict == "proved" else ("fail" if v.verdict == "counterexample" else "unknown")
-        claim = (f"proved for every reachable state and valid configuration (k={v.k})" if v.verdict == "proved"
-                 else v.detail)
+        table = v.k is not None  # k-induction over the table; k None: a validity over every value (shortcuts, edge)
+        claim = ((f"proved for every reachable state and valid configuration (k={v.k})" if table
+                  else f"proved for every value of its inputs ({v.detail})") if v.verdict == "proved" else v.detail)
         items.append(A.item("proof", v.id, verdict, claim, "proof", v.reqs,
-                            scope_detail=f"k-induction (k={v.k}) over the real table, every valid configuration"))
+                            scope_detail=f"k-induction (k={v.k}) over the real table, every valid configuration"
+                            if table else "Z3 validity over every value of its inputs, on the code the runtime runs"))
 
 
 def _mutant_items(mutants: list[dict[str, Any]], proofs: Any, items: A.Items) -> None:
