@@ -131,8 +131,10 @@ def run(table: tuple[Row, ...] = TABLE, *, only: list[str] | None = None, depth:
     timings["shortcuts"] = time.perf_counter() - t0
     progress("proofs shortcuts", 1, 1, "")
     t0 = time.perf_counter()  # the program-building edge: compiled library bounds, exact over every value
+    progress("proofs edge", 0, 1, "compiled library bounds round toward less drug, every value")
     verdicts.extend(edge.verdicts(eng.timeout_ms, only))
     timings["edge"] = time.perf_counter() - t0
+    progress("proofs edge", 1, 1, "")
     # --only still needs the well-formedness its obligations rest on: an impossible domain or an
     # unsatisfiable row would make any "proved" vacuous
     wf = None

@@ -35,7 +35,7 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
     (["bench", "accuracy", "--json", "/no/such/folder/x.json"], ["--json = '/no/such/folder/x.json'",
                                                                  "/no/such/folder does not exist"]),
     (["prove", "--depth", "-1"], ["--depth = -1", "0 or more"]),
-    (["prove", "--only", "NOPE", "--no-crosshair"], ["--only = 'NOPE'", "REC-001"]),
+    (["prove", "--only", "NOPE", "--no-crosshair"], ["--only = 'NOPE'", "REC-001", "EQV-ALM-001", "EDGE-RND-001"]),
     (["mutate", "--jobs", "0"], ["--jobs = 0", "1 or more"]),
     (["mutate", "--list"], ["--list = True", "only with --generated"]),
     (["mutate", "--only", "NOPE"], ["--only = 'NOPE'", "M01-window-at-bolus-only"]),
@@ -161,3 +161,25 @@ def test_help_lists_every_bench_procedure_and_library_verb(capsys: pytest.Captur
         if argv[0] == "log":
             assert "show" in out and "verify" in out
         assert "flow accuracy or occlusion" not in out
+
+
+def test_a_program_outside_the_soft_limits_unconfirmed_is_a_refusal_exit_1(tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Refused by the pump's checks, like a library refusal: 1, not a usage error; the pump never moves."""
+    from datetime import UTC, datetime, timedelta
+
+    from controller.drivers.ne1000.emulator import EmulatorServer
+    from tests.recovery.test_library_cli import dated_library
+    from tests.store.helpers import HMAC_KEY_FILE
+
+    now = datetime.now(UTC)
+    lib = dated_library(tmp_path / "lib.toml", now - timedelta(days=2), now + timedelta(days=300))
+    program = tmp_path / "p.toml"
+    program.write_text('drug = "morphine"\ndose = 3\ndose_unit = "mg/h"\nvtbi_ml = 20\nreservoir_ml = 30\n')
+    with EmulatorServer() as emu:
+        code = main(["run", "--port", emu.port, "--program", str(program), "--library", str(lib), "--key",
+                     str(HMAC_KEY_FILE), "--period-ms", "50", "--duration", "0.5"])
+        truth = emu.truth()
+    err = capsys.readouterr().err
+    assert code == 1 and "soft limit" in err and "--confirm-soft-limits" in err
+    assert truth.infused_ul == 0 and not truth.moving

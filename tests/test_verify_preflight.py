@@ -69,3 +69,14 @@ def test_missing_packages_are_named_with_their_extras_before_any_work(
     for flag, module in skipped.items():
         if flag in argv:
             assert module not in err  # not needed for what was asked
+
+
+def test_every_file_a_run_wrote_is_listed_and_nothing_else(tmp_path: Path) -> None:
+    from proofs.evidence.package import generated_files
+
+    for name in ("report.html", "junit.xml", "pytest.log", "plots/trumpet.png", "counterexamples/cex-X.toml",
+                 "notes.txt", "old/report.html"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    assert [p.relative_to(tmp_path).as_posix() for p in generated_files(tmp_path)] == [
+        "report.html", "junit.xml", "pytest.log", "counterexamples/cex-X.toml", "plots/trumpet.png"]

@@ -176,8 +176,9 @@ class Progress:
 
     def _finish(self, t: _Task, note: str) -> None:
         t.end = time.perf_counter()
-        beside = [o.name for o in self._tasks.values()
-                  if o is not t and o.start < t.end and (o.end is None or o.end > t.start)]
+        # named by their first word: "beside proofs", not every phase of the proofs in turn
+        beside = list(dict.fromkeys(o.name.split(" ")[0].rstrip(",:") for o in self._tasks.values()
+                                    if o is not t and o.start < t.end and (o.end is None or o.end > t.start)))
         took = f"took {duration(t.end - t.start)}" + (f" beside {', '.join(beside)}" if beside else "")
         if self._bars is not None:
             self._bars.remove_task(t.bar)

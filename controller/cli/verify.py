@@ -139,7 +139,7 @@ def _check_signature(directory: Path, trusted: Path | None) -> int:
 def _run(args: argparse.Namespace) -> int:
     from controller.cli.progress import Progress, duration
     from proofs.evidence.collect import Options, collect
-    from proofs.evidence.package import write_package
+    from proofs.evidence.package import generated_files, write_package
 
     at_least("--walk-steps", args.walk_steps, 1)
     for name, path in (("--junit", args.junit), ("--sign-key", args.sign_key)):
@@ -160,7 +160,7 @@ def _run(args: argparse.Namespace) -> int:
         progress.step("report", 0, 1, "evidence.json, report, SARIF, SBOMs, manifest and signature")
         written = write_package(evidence, out, args.sign_key, args.pdf)
         progress.step("report", 1, 1, f"{len(written)} files")
-        progress.wrote(*written)
+        progress.wrote(*written, *generated_files(out))  # also the plots, counterexamples, junit.xml, pytest.log
     v = evidence["results"]["verdict"]
     for rid in v["failed"]:
         print(f"FAILED     {rid}")

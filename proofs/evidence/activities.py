@@ -171,8 +171,10 @@ def bench(out_dir: Path, items: Items, timings: dict[str, float], say: Progress,
     occ = P.occlusion(P.OCCLUSION_RATES, o, progress=step)
     plots = out_dir / "plots"
     plots.mkdir(exist_ok=True)
+    step("bench plots", 0, 1, "trumpet and occlusion curves (matplotlib)")
     plot_accuracy(acc, str(plots / "trumpet.png"))
     plot_occlusion(occ, str(plots / "occlusion.png"))
+    step("bench plots", 1, 1, "plots/trumpet.png, plots/occlusion.png")
     acc_json = {"flow": B.accuracy_json(acc), "bolus": B.bolus_json(bol)}
     occ_json = B.occlusion_json(occ)
     sim = "simulated pump, IEC 60601-2-24 style procedure"

@@ -167,8 +167,7 @@ def collect(opts: Options, say: Progress = print, step: Step = A.quiet) -> dict[
             say(f"mutants: {sum(m['killed'] for m in mutants)}/{len(mutants)} killed")
         _mutant_items(mutants, proofs, items)
         contracts = contracts_run.result()
-        timings["crosshair"] = contracts.seconds
-        say(f"contracts: CrossHair: {contracts.claim}")
+        timings["crosshair"] = contracts.seconds  # its result was said when it ended
         _contract_items(contracts, items)
         tests = _finish_tests(opts, tests_run, timings, say)
         A.test_items(tests, items)
@@ -233,8 +232,8 @@ def _start_contracts(waiters: ThreadPoolExecutor, step: Step) -> Future[Any]:
     step("contracts", 0, 1, "CrossHair in the background")
     per_condition = SETTINGS["crosshair_per_condition_s"]
     done = waiters.submit(finish_crosshair, start_crosshair(per_condition), per_condition)
-    done.add_done_callback(lambda f: step("contracts", 1, 1, "finished" if f.exception() is None else
-                                          f"failed: {f.exception()}"))
+    done.add_done_callback(lambda f: step("contracts", 1, 1, f"CrossHair: {f.result().claim}" if f.exception() is None
+                                          else f"failed: {f.exception()}"))
     return done
 
 

@@ -36,6 +36,13 @@ def clean(out: Path) -> None:
         shutil.rmtree(out / name, ignore_errors=True)
 
 
+def generated_files(out: Path) -> list[Path]:
+    """Every file this run wrote in ``out`` (``clean`` removed them all before it started): the
+    package, the plots, the counterexamples, the test run's JUnit XML and log."""
+    files = [out / name for name in GENERATED if (out / name).is_file()]
+    return files + sorted(p for d in GENERATED_DIRS for p in (out / d).rglob("*") if p.is_file())
+
+
 def write_package(evidence: dict[str, Any], out: Path, sign_key: Path | None = None,
                   pdf: bool = False) -> list[Path]:
     """evidence.json, results.json, report.html (+ PDF when a renderer is there), SARIF, SBOMs, the
