@@ -5,7 +5,10 @@ Theory of operation
 ``EVENT_TYPES`` maps each type to (field specs, required field names). Every event also
 takes ``at_s`` (required) and ``actor`` (optional). Three families:
 
-- *core* types are the controller's own events, given by a person (``CORE_TYPES``);
+- *core* types are the controller's own events, given by a person (``CORE_TYPES``), with the
+  core's default actor (a clinician, but ``patient_bolus``) unless the event names another; a
+  ``new_line`` ends the dose history of the line (DEC-035): only a clinician may send it, and
+  only in IDLE (the core refuses it otherwise, and the refusal is recorded);
 - *physical* types change the simulated world (``PHYSICAL_TYPES``): the controller only
   learns about them through its sensors;
 - the runner's own: ``power_cycle`` (controller off and on), ``loop_stall`` (the control
@@ -30,11 +33,13 @@ CORE_TYPES: dict[str, str] = {  # scenario type -> core event kind
     "resume": "resume", "stop": "stop", "prime": "prime", "patient_bolus": "patient_bolus",
     "clinician_bolus": "clinician_bolus", "silence": "silence", "acknowledge": "acknowledge", "review": "review",
     "clear": "clear",  # addition: clear the loaded program
+    "new_line": "new_line",  # addition: a clinician declares a new patient line (DEC-035; IDLE only)
 }
 
 EVENT_TYPES: dict[str, tuple[tuple[Field, ...], tuple[str, ...]]] = {
     "program": NONE,
     "confirm_soft_limit": NONE, "start": NONE, "pause": NONE, "resume": NONE, "stop": NONE, "clear": NONE,
+    "new_line": NONE,
     "prime": ((Num("volume_ml", 0.001, 50.0, None, "mL"),
                Flag("line_disconnected", True, "the clinician confirms the patient line is off")), ("volume_ml",)),
     "patient_bolus": NONE,

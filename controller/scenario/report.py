@@ -5,7 +5,9 @@ Theory of operation
 ``to_json`` turns a ``Result`` into the documented JSON (issue 4 keys: ``name``,
 ``final_state``, ``delivered_ml``, ``alarms``, ``refusals``, ``boluses``,
 ``unintended_bolus_ml``, ``samples``; plus the physical truth, occlusion latencies,
-invariant and physical-truth checks). ``verdict`` compares a result with the scenario's
+invariant and physical-truth checks, every program the core accepted with ``basic_infusion``
+(no drug selected: the care area's limits, ``care_area``; or the pump's alone without a
+library) and the times of every ``new_line``). ``verdict`` compares a result with the scenario's
 ``[expect]`` table and returns every failed expectation as a sentence.
 
 Rules
@@ -14,6 +16,7 @@ Rules
 2. Volumes in the JSON are the physical truth (``delivered_ml``: what reached the patient);
    what the core accounted is ``accounted_ml``. Times are seconds from the start.
 3. The JSON never contains NaN or the wall-clock time, so two runs compare equal.
+4. The JSON keys are a public interface: keys are added, never renamed or dropped.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from __future__ import annotations
 import math
 
 from controller.scenario.model import Scenario
-from controller.scenario.run import Result
+from controller.scenario.run import ProgramRecord, Result
 
 
 def _f(x: float | None, places: int = 6) -> float | None:
@@ -55,6 +58,9 @@ def to_json(res: Result) -> dict[str, object]:
                     "pressure_kpa": _f(a.pressure_kpa, 3)} for a in res.alarms],
         "refusals": [{"at_s": t / 1000, "event": e, "reason": r} for t, e, r in res.refusals],
         "boluses": [{"at_s": t / 1000, "kind": k, "volume_ml": _f(v)} for t, k, v in res.boluses],
+        "programs": [{"at_s": r.at_ms / 1000, "basic_infusion": r.basic, "care_area": r.care_area,
+                      "drug": r.drug, "entry_code": r.entry_code} for r in res.programs],
+        "new_lines": [{"at_s": t / 1000} for t in res.new_lines],
         "occlusions": res.occlusions,
         "occlusion_releases": releases,
         "power": [{"at_s": t / 1000, "what": w} for t, w in res.power],
@@ -118,6 +124,14 @@ def verdict(sc: Scenario, res: Result) -> list[str]:
     return out
 
 
+def _label(r: ProgramRecord) -> str:
+    if not r.basic:
+        return f"{r.drug or 'library drug'} (library entry {r.entry_code})"
+    if r.care_area is None:
+        return "BASIC INFUSION, no drug selected (no library: pump limits only)"
+    return f"BASIC INFUSION, no drug selected (care area {r.care_area}'s limits)"
+
+
 def summary(sc: Scenario, res: Result, failures: list[str]) -> str:
     p = res.plant
     assert p is not None
@@ -127,6 +141,10 @@ def summary(sc: Scenario, res: Result, failures: list[str]) -> str:
         f"  final state {res.final_state}; delivered {p.delivered_ul / 1000:.4f} mL"
         f" (accounted {res.accounted_ml:.4f} mL); max pressure {p.max_kpa:.1f} kPa",
     ]
+    for r in res.programs:
+        lines.append(f"  {r.at_ms / 1000:10.1f} s  program: {_label(r)}")
+    for t in res.new_lines:
+        lines.append(f"  {t / 1000:10.1f} s  new patient line: the dose history of the old one ends")
     for a in res.alarms:
         cleared = f", cleared {a.cleared_ms / 1000:g} s" if a.cleared_ms is not None else ""
         lines.append(f"  {a.at_ms / 1000:10.1f} s  alarm {a.alarm} ({a.priority}){cleared}")

@@ -11,7 +11,9 @@ time so that every event happens exactly when the file says; core events go thro
 
 After every core step (a ``Shell.on_step`` hook) the runner checks every invariant of
 ``specs/invariants.py`` (``specs.checker.check_step``) unless the scenario turns it off, and
-records alarms, refusals and boluses. After every period it checks physical truth: no
+records alarms, refusals, boluses, every program it accepted - labelled a library drug or a
+basic infusion with its care area (``ProgramRecord``) - and every new patient line. After
+every period it checks physical truth: no
 flow commanded in a stop-flow state, and the volume the mechanism pushed during therapy
 never beyond the VTBI plus the tolerance stated in ``therapy_tolerance_ul``.
 
@@ -45,9 +47,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from controller.clinical.programs import BuiltProgram
 from controller.core import alarms as A
 from controller.core.commands import ClearAlarm, Command, RaiseAlarm
 from controller.core.events import Actor, ev
+from controller.core.libbounds import BASIC
 from controller.core.machine import Controller, Step
 from controller.core.state import NO_FLOW, THERAPY, Vars
 from controller.core.units import VU_PER_ML, VU_PER_UL
@@ -76,6 +80,17 @@ class AlarmRecord:
 
 
 @dataclass
+class ProgramRecord:
+    """A program the core accepted, and what it is: a library drug or a basic infusion (issue 10 point 3)."""
+
+    at_ms: int
+    basic: bool  # no drug selected: the care area's basic-infusion limits, or the pump's without a library
+    care_area: str | None  # the care area whose limits a basic infusion runs under (None: no library)
+    drug: str | None  # the library entry's drug (None: basic)
+    entry_code: int  # the core's entry code (0: basic)
+
+
+@dataclass
 class Result:
     name: str
     path: str
@@ -93,6 +108,8 @@ class Result:
     n_physical_violations: int = 0
     power: list[tuple[int, str]] = field(default_factory=list)
     occlusions: list[dict[str, object]] = field(default_factory=list)
+    programs: list[ProgramRecord] = field(default_factory=list)
+    new_lines: list[int] = field(default_factory=list)  # times a clinician's new_line was accepted (DEC-035)
     steps: int = 0
     accounted_ml: float = 0.0
     wall_s: float = 0.0
@@ -159,6 +176,7 @@ class Runner:
         self.stall_until = -1
         self.wall0 = time.perf_counter()
         self.snapshot: tuple[str, Vars, int] | None = None
+        self.built: BuiltProgram | None = None  # the program event being submitted, as built at the edge
         self.snapshot_seq: int | str = "memory"
         if store is not None:
             store.clock = self.clock.now_ms
@@ -298,6 +316,7 @@ class Runner:
                 self.open.pop(cmd.alarm).cleared_ms = t
         kind = step.event.kind
         if kind == "program":
+            self._program_record(t, step)
             self.therapy_ul = 0.0
             self.vtbi_ul = step.vars.prog.vtbi / VU_PER_UL
             self.plant.set_container(step.vars.prog.reservoir_vol / VU_PER_UL)
@@ -309,6 +328,16 @@ class Runner:
         elif kind in ("patient_bolus", "clinician_bolus"):
             b = step.vars.bolus
             res.boluses.append((t, kind.split("_")[0], b.rate * (b.until - step.vars.flow.clock) / VU_PER_ML))
+        elif kind == "new_line":
+            res.new_lines.append(t)
+
+    def _program_record(self, t: int, step: Step) -> None:
+        """Label the accepted program: a drug from the library, or a basic infusion and its care area."""
+        built, p = self.built, step.vars.prog
+        basic = p.drug == BASIC
+        entry = built.entry if built is not None and built.program == p else None
+        care_area = built.care_area if built is not None and built.program == p else None
+        self.res.programs.append(ProgramRecord(t, basic, care_area, entry.drug if entry is not None else None, p.drug))
 
     # --- events ------------------------------------------------------------------------------
 
@@ -323,8 +352,9 @@ class Runner:
                 r = self.gate.program(e.values, self.sc.limits, self.clock.t_ms, actor)
                 self._gate_result(kind, r)
                 if r.event is not None:  # only a checked program reaches the core
-                    program_event = r.event
+                    program_event, self.built = r.event, r.built
                     self._call(lambda: self.shell.submit(program_event))
+                    self.built = None
                 return
             if kind == "program" and e.program is None:
                 self.res.refusals.append((self.clock.t_ms, kind, e.refusal or "invalid_program"))
@@ -335,7 +365,9 @@ class Runner:
             elif kind == "prime":
                 payload["flag"] = bool(v.get("line_disconnected", True))
             core_event = ev(CORE_TYPES[kind], e.actor, **payload)
+            self.built = e.program if kind == "program" else None
             self._call(lambda: self.shell.submit(core_event))
+            self.built = None
             return
         t = self.clock.t_ms
         if kind == "occlude_downstream":
