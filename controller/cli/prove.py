@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,12 +58,18 @@ def _prove(args: argparse.Namespace) -> int:
     for only in args.only or []:
         if only not in known:
             raise ConfigurationError("--only", only, "an obligation id: " + ", ".join(sorted(known)))
+    stop: list[Callable[[], object]] = []
     with Progress() as progress, ThreadPoolExecutor(1) as background:
-        contracts_run = None if args.no_crosshair or args.only else _crosshair(progress, background,
-                                                                               args.crosshair_timeout)
-        result = run(only=args.only, depth=args.depth, kmax=args.kmax, timeout_ms=args.timeout * 1000,
-                     jobs=args.jobs, progress=progress.step)
-        contracts = None if contracts_run is None else contracts_run.result()
+        try:
+            contracts_run = None if args.no_crosshair or args.only else _crosshair(progress, background,
+                                                                                   args.crosshair_timeout, stop)
+            result = run(only=args.only, depth=args.depth, kmax=args.kmax, timeout_ms=args.timeout * 1000,
+                         jobs=args.jobs, progress=progress.step)
+            contracts = None if contracts_run is None else contracts_run.result()
+        except BaseException:  # Ctrl-C: CrossHair is stopped, not waited for
+            for kill in stop:
+                kill()
+            raise
         progress.stop()
         print_run(result, contracts)
         if args.cex_dir:
@@ -74,13 +81,16 @@ def _prove(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def _crosshair(progress: Progress, background: ThreadPoolExecutor, timeout_s: int) -> Future[Any]:
+def _crosshair(progress: Progress, background: ThreadPoolExecutor, timeout_s: int,
+               stop: list[Callable[[], object]]) -> Future[Any]:
     """CrossHair in its own process from the start, waited for in a thread, so its end (and its
-    time, beside the proofs) is reported when it happens."""
+    time, beside the proofs) is reported when it happens; ``stop`` gets what kills it."""
     from proofs.contracts import finish_crosshair, start_crosshair
 
     progress.step("contracts", 0, 1, "CrossHair in the background")
     started = start_crosshair(timeout_s)
+    if started[0] is not None:
+        stop.append(started[0].kill)
     done = background.submit(finish_crosshair, started, timeout_s)
     done.add_done_callback(lambda f: progress.step("contracts", 1, 1, f.result().claim if not f.exception() else
                                                    f"failed: {f.exception()}"))

@@ -148,29 +148,35 @@ def collect(opts: Options, say: Progress = print, step: Step = A.quiet) -> dict[
     cat = load()
     check_table()
     items: A.Items = []
-    with ThreadPoolExecutor(2) as waiters:  # a thread waits for each background process (rule: its own time)
-        tests_run = _start_tests(opts, waiters, say, step)
-        contracts_run = _start_contracts(waiters, step)
-        mutants_run = _start_mutants(opts, step, timings)
-        t0 = time.perf_counter()
-        proofs = run(progress=step)
-        timings["proofs"] = time.perf_counter() - t0
-        say(f"proofs: {sum(v.verdict == 'proved' for v in proofs.verdicts)}/{len(proofs.verdicts)} proved")
-        _proof_items(proofs, items)
-        scenarios = A.scenarios(items, timings, say, step) if opts.scenarios else []
-        bench = A.bench(out, items, timings, say, step) if opts.bench else {
-            "accuracy": None, "occlusion": None, "plots": {"trumpet": None, "occlusion": None}}
-        walk = A.walk(opts.walk_steps, opts.seed, items, timings, say, step)
-        A.inspections(items)
-        mutants = mutants_run()
-        if opts.mutants:
-            say(f"mutants: {sum(m['killed'] for m in mutants)}/{len(mutants)} killed")
-        _mutant_items(mutants, proofs, items)
-        contracts = contracts_run.result()
-        timings["crosshair"] = contracts.seconds  # its result was said when it ended
-        _contract_items(contracts, items)
-        tests = _finish_tests(opts, tests_run, timings, say)
-        A.test_items(tests, items)
+    stop: list[Callable[[], object]] = []  # kills the background work if this run is interrupted
+    with ThreadPoolExecutor(2) as waiters:  # a thread waits for each background process (its own time)
+        try:
+            tests_run = _start_tests(opts, waiters, say, step, stop)
+            contracts_run = _start_contracts(waiters, step, stop)
+            mutants_run = _start_mutants(opts, step, timings, stop)
+            t0 = time.perf_counter()
+            proofs = run(progress=step)
+            timings["proofs"] = time.perf_counter() - t0
+            say(f"proofs: {sum(v.verdict == 'proved' for v in proofs.verdicts)}/{len(proofs.verdicts)} proved")
+            _proof_items(proofs, items)
+            scenarios = A.scenarios(items, timings, say, step) if opts.scenarios else []
+            bench = A.bench(out, items, timings, say, step) if opts.bench else {
+                "accuracy": None, "occlusion": None, "plots": {"trumpet": None, "occlusion": None}}
+            walk = A.walk(opts.walk_steps, opts.seed, items, timings, say, step)
+            A.inspections(items)
+            mutants = mutants_run()
+            if opts.mutants:
+                say(f"mutants: {sum(m['killed'] for m in mutants)}/{len(mutants)} killed")
+            _mutant_items(mutants, proofs, items)
+            contracts = contracts_run.result()
+            timings["crosshair"] = contracts.seconds  # its result was said when it ended
+            _contract_items(contracts, items)
+            tests = _finish_tests(opts, tests_run, timings, say)
+            A.test_items(tests, items)
+        except BaseException:  # Ctrl-C or a failure: no process left running, no thread left waiting
+            for kill in stop:
+                kill()
+            raise
     proofs_json = run_to_json(proofs, contracts)
     settings = {"walk_steps": opts.walk_steps, **SETTINGS}
     runs = {"tests": tests, "mutants": mutants, "scenarios": scenarios, "walk": walk,
@@ -196,14 +202,15 @@ def collect(opts: Options, say: Progress = print, step: Step = A.quiet) -> dict[
     return evidence
 
 
-def _start_tests(opts: Options, waiters: ThreadPoolExecutor, say: Progress, step: Step
-                 ) -> Future[tuple[str, str]] | None:
+def _start_tests(opts: Options, waiters: ThreadPoolExecutor, say: Progress, step: Step,
+                 stop: list[Callable[[], object]]) -> Future[tuple[str, str]] | None:
     """The requirement-tagged pytest run in the background (unless skipped or taken from --junit)."""
     if not opts.tests or opts.junit is not None:
         say(f"tests: results taken from {opts.junit}" if opts.junit is not None else "tests: skipped")
         return None
     step("tests", 0, 1, "pytest -m req in the background")
     proc = A.start_tests(opts.out)
+    stop.append(proc.kill)
     done = waiters.submit(proc.communicate)
     done.add_done_callback(lambda f: step("tests", 1, 1, f"pytest exit status {proc.returncode}"))
     return done
@@ -226,18 +233,22 @@ def _finish_tests(opts: Options, tests_run: Future[tuple[str, str]] | None, timi
     return tests
 
 
-def _start_contracts(waiters: ThreadPoolExecutor, step: Step) -> Future[Any]:
+def _start_contracts(waiters: ThreadPoolExecutor, step: Step, stop: list[Callable[[], object]]) -> Future[Any]:
     from proofs.contracts import finish_crosshair, start_crosshair
 
     step("contracts", 0, 1, "CrossHair in the background")
     per_condition = SETTINGS["crosshair_per_condition_s"]
-    done = waiters.submit(finish_crosshair, start_crosshair(per_condition), per_condition)
+    started = start_crosshair(per_condition)
+    if started[0] is not None:
+        stop.append(started[0].kill)
+    done = waiters.submit(finish_crosshair, started, per_condition)
     done.add_done_callback(lambda f: step("contracts", 1, 1, f"CrossHair: {f.result().claim}" if f.exception() is None
                                           else f"failed: {f.exception()}"))
     return done
 
 
-def _start_mutants(opts: Options, step: Step, timings: dict[str, float]) -> Callable[[], list[dict[str, Any]]]:
+def _start_mutants(opts: Options, step: Step, timings: dict[str, float],
+                   stop: list[Callable[[], object]]) -> Callable[[], list[dict[str, Any]]]:
     """Every mutant in one spawned process from the start (patches never leak into this one);
     returns the function that waits for them, in the order of ``MUTANTS``."""
     if not opts.mutants:
@@ -256,6 +267,7 @@ def _start_mutants(opts: Options, step: Step, timings: dict[str, float]) -> Call
 
     step("mutants", 0, len(ids), "in a second process, each must be refuted")
     pool = multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=8)
+    stop.append(pool.terminate)
     pending = [pool.apply_async(evaluate_mutant, (i,), callback=each) for i in ids]
 
     def wait() -> list[dict[str, Any]]:
