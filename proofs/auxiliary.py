@@ -24,9 +24,8 @@ from controller.core import alarms as A
 from controller.core import annunciation as AN
 from controller.core import windows
 from controller.core.flow import command, mode_of
-from controller.core.guards import POST_TIMEOUT_MS
 from controller.core.libbounds import MAX_WINDOW_MS, N_BUCKETS
-from controller.core.limits import limits_ok
+from controller.core.limits import POST_TIMEOUT_MS, limits_ok
 from controller.core.logic import all_of, any_of, implies, not_, pick, same
 from controller.core.program import N_WINDOWS, NO_PROGRAM, program_ok
 from controller.core.state import STATES, BolusKind, Vars

@@ -49,7 +49,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "specs" / "mutation-campaign.json"
 EQUIVALENT = ROOT / "specs" / "mutants_equivalent.toml"
 TARGETS: dict[str, tuple[str, ...]] = {
-    "controller.core.guards": ("tick_ok", "post_timed_out", "no_stop_condition", "vtbi_left", "reservoir_has_volume",
+    "controller.core.guards": ("tick_ok", "tick_ok_or_quiet", "post_timed_out", "no_stop_condition", "vtbi_left",
+                          "reservoir_has_volume",
                           "line_disconnected", "prime_volume_ok", "lockout_over", "boluses_last_hour",
                           "under_hourly_count", "room_for", "clin_bolus_ok", "third_repeat", "bubble_limit",
                           "air_stops", "reservoir_empties", "vtbi_completes", "bolus_ends", "prime_completes",

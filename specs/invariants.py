@@ -35,6 +35,7 @@ from controller.core.flow import (
     waiting,
 )
 from controller.core.guards import boluses_last_hour, third_repeat
+from controller.core.horizon import quiet
 from controller.core.limits import SILENCE_MAX_MS, limits_ok
 from controller.core.logic import all_of, any_of, implies, ite, maximum, minimum, not_, pick, same
 from controller.core.program import N_WINDOWS, kvo_rate, program_ok, rate_cap, soft_exceeded, within_library
@@ -352,9 +353,13 @@ STEP_INVARIANTS: tuple[StepInv, ...] = (
                 all_of(s1.is_("RUNNING"), s0.is_("READY", "STOPPED", "PAUSED")),
                 all_of(any_of(e.actor == Actor.CLINICIAN, e.actor == Actor.ADMIN),
                        not_(AN.stop_cause(v0.alarm)), not_(AN.stop_active(v0.alarm))))),
-    StepInv("STEP-CFG-002", ("REQ-CFG-002",), "time advances only by ticks of 1 ms to max_tick_ms",
-            lambda s0, v0, e, s1, v1: implies(v1.flow.clock != v0.flow.clock,
-                                              all_of(e.kind == "tick", 1 <= e.dt_ms, e.dt_ms <= v0.cfg.max_tick_ms))),
+    StepInv("STEP-CFG-002", ("REQ-CFG-002",),
+            "time advances only by ticks of 1 ms to max_tick_ms, or by longer ones only inside the state's quiet "
+            "horizon (no deadline, bucket end, alarm cause or cap inside them)",
+            lambda s0, v0, e, s1, v1: implies(v1.flow.clock != v0.flow.clock, all_of(
+                e.kind == "tick", 1 <= e.dt_ms,
+                any_of(e.dt_ms <= v0.cfg.max_tick_ms,
+                       *(all_of(s0.is_(s), quiet(v0, s, e.dt_ms)) for s in STATES))))),
     StepInv("STEP-ROL-003", ("REQ-ROL-003",), "sensor-held causes change only on events from the pump itself",
             lambda s0, v0, e, s1, v1: implies(
                 any_of(*(v1.alarm.cause[i] != v0.alarm.cause[i] for i in _SENSED)), e.actor == Actor.SYSTEM)),

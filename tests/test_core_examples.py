@@ -649,7 +649,7 @@ def ex_refusals_change_nothing() -> list[Step]:
     c = running()
     steps = []
     for e in (ev("start"), ev("prime", volume=ML, flag=True), ev("confirm_soft_limit"), ev("patient_bolus"),
-              tick(0), tick(5000), ev("tick", Actor.PATIENT, dt_ms=10), ev("silence"), ev("acknowledge")):
+              tick(0), tick(10**7), ev("tick", Actor.PATIENT, dt_ms=10), ev("silence"), ev("acknowledge")):
         before_state, before = c.state, c.vars
         s = c.handle(e)
         assert not s.accepted and s.vars is before and c.vars is before and c.state == before_state

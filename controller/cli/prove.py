@@ -50,11 +50,11 @@ def _prove(args: argparse.Namespace) -> int:
                             ("--jobs", args.jobs, 1), ("--crosshair-timeout", args.crosshair_timeout, 1)):
         at_least(name, value, lo)
     json_path = output_file("--json", args.json)
-    from proofs import edge, shortcuts
+    from proofs import edge, horizon, shortcuts
     from proofs.engine import obligations
     from proofs.prove import run
 
-    known = {inv.id for inv in obligations()} | set(shortcuts.IDS) | set(edge.IDS)
+    known = {inv.id for inv in obligations()} | set(shortcuts.IDS) | set(edge.IDS) | set(horizon.IDS)
     for only in args.only or []:
         if only not in known:
             raise ConfigurationError("--only", only, "an obligation id: " + ", ".join(sorted(known)))

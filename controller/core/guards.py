@@ -25,9 +25,10 @@ from controller.core import annunciation as AN
 from controller.core import windows
 from controller.core.events import Actor, Event
 from controller.core.flow import Mode, advance, basal_rate, dose_allowance, moved_in, reservoir_left, reservoir_used
+from controller.core.horizon import quiet
 from controller.core.libbounds import BASIC
-from controller.core.limits import limits_ok
-from controller.core.logic import all_of, any_of, count, not_, pick
+from controller.core.limits import POST_TIMEOUT_MS, limits_ok
+from controller.core.logic import all_of, any_of, branch, count, not_, pick
 from controller.core.program import (
     MAX_CLIN_BOLUS_MS,
     N_WINDOWS,
@@ -41,7 +42,6 @@ from controller.core.state import Vars
 from controller.core.units import MS_PER_H, MS_PER_S
 
 Pred = Callable[[Vars, Event, str], bool]
-POST_TIMEOUT_MS = 70 * MS_PER_S  # REQ-FLT-001 (GIP 3.4: POST within 70 s)
 REPEAT_WINDOW_MS = 10 * 60 * MS_PER_S  # REQ-OCC-006 (OPCA R6.5.0(18): three cycles within 10 min)
 
 
@@ -98,9 +98,21 @@ def by_patient_or_clinician(v: Vars, e: Event, s: str) -> bool:
 
 # --- time ------------------------------------------------------------------------------------
 
-@cond("tick_out_of_range: a tick is 1 ms to max_tick_ms long", "REQ-CFG-002")
+@cond("tick_out_of_range: a tick is 1 ms to max_tick_ms long, or longer only inside the quiet horizon",
+      "REQ-CFG-002")
 def tick_ok(v: Vars, e: Event, s: str) -> bool:
+    """A tick of 1 ms to ``max_tick_ms`` (every tick row but the common one)."""
     return all_of(e.dt_ms >= 1, e.dt_ms <= v.cfg.max_tick_ms)
+
+
+@cond("tick_out_of_range: a tick is 1 ms to max_tick_ms long, or longer only inside the quiet horizon",
+      "REQ-CFG-002")
+def tick_ok_or_quiet(v: Vars, e: Event, s: str) -> bool:
+    """The common tick row also takes a longer tick in which nothing can happen but the linear
+    counters (``horizon.quiet``: proved equal to the shorter ticks it replaces, DEC-040). A long
+    tick that is not quiet fires no row (the other tick rows take short ticks only)."""
+    dt = e.dt_ms
+    return branch(dt <= v.cfg.max_tick_ms, lambda: dt >= 1, lambda: quiet(v, s, dt))
 
 
 @cond("post_running: self-test still within its time limit", "REQ-FLT-001")

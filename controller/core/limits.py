@@ -44,6 +44,7 @@ SILENCE_MAX_MS = 2 * MS_PER_MIN  # REQ-ALM-006
 PUMP_MAX_RATE = 1_200 * RATE_PER_ML_H  # the mechanism's physical ceiling for any configuration
 PUMP_MAX_VTBI = 9_999 * VU_PER_ML
 TICK_MAX_MS = 10 * MS_PER_S
+POST_TIMEOUT_MS = 70 * MS_PER_S  # REQ-FLT-001 (GIP 3.4: POST within 70 s)
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,13 +62,15 @@ class Row:
         return f"{self.trigger}[{conds}]" if conds else self.trigger
 
 
-_ROLE_CONDS = frozenset({"by_system", "by_clinician", "by_admin", "by_patient_or_clinician", "tick_ok"})
+_ROLE_CONDS = frozenset({"by_system", "by_clinician", "by_admin", "by_patient_or_clinician", "tick_ok",
+                         "tick_ok_or_quiet"})
 ALL = STATES
 NOT_FLOWING = tuple(s for s in STATES if s not in FLOWING)
 NOT_BOLUS = tuple(s for s in STATES if s != "BOLUS")
 SYS = (G.by_system,)
 CLIN = (G.by_clinician,)
 TICK = (G.by_system, G.tick_ok)
+QUIET_TICK = (G.by_system, G.tick_ok_or_quiet)  # the common tick row of each state (DEC-040)
 START_OK = (G.by_clinician, G.confirmed, G.no_stop_condition, G.vtbi_left, G.reservoir_has_volume)
 
 
@@ -80,16 +82,16 @@ def _r(trigger: str, sources: str | tuple[str, ...], dest: str | None, conds: tu
 
 TABLE: tuple[Row, ...] = (
     # --- time: the common case first (disjoint from the special rows after it) ----------
-    _r("tick", "POST", None, (*TICK, G.unless(G.post_timed_out)), E.tick, "REQ-FLT-001"),
-    _r("tick", "PRIMING", None, (*TICK, G.unless(G.reservoir_empties, G.prime_completes)), E.tick,
+    _r("tick", "POST", None, (*QUIET_TICK, G.unless(G.post_timed_out)), E.tick, "REQ-FLT-001"),
+    _r("tick", "PRIMING", None, (*QUIET_TICK, G.unless(G.reservoir_empties, G.prime_completes)), E.tick,
        "REQ-PRM-002", "REQ-RES-001"),
-    _r("tick", "RUNNING", None, (*TICK, G.unless(G.reservoir_empties, G.vtbi_completes)), E.tick,
+    _r("tick", "RUNNING", None, (*QUIET_TICK, G.unless(G.reservoir_empties, G.vtbi_completes)), E.tick,
        "REQ-DEL-001", "REQ-DEL-003", "REQ-DOS-004"),
     _r("tick", "BOLUS", None,
-       (*TICK, G.unless(G.reservoir_empties, G.vtbi_completes, G.bolus_ends, G.tick_raises_alarm)), E.tick,
+       (*QUIET_TICK, G.unless(G.reservoir_empties, G.vtbi_completes, G.bolus_ends, G.tick_raises_alarm)), E.tick,
        "REQ-DEL-001", "REQ-BOL-001", "REQ-BOL-004", "REQ-DOS-004"),
-    _r("tick", "KVO", None, (*TICK, G.unless(G.reservoir_empties)), E.tick, "REQ-DEL-007", "REQ-DOS-005"),
-    _r("tick", tuple(s for s in ALL if s not in ("POST", *FLOWING)), None, TICK, E.tick, "REQ-DEL-004"),
+    _r("tick", "KVO", None, (*QUIET_TICK, G.unless(G.reservoir_empties)), E.tick, "REQ-DEL-007", "REQ-DOS-005"),
+    _r("tick", tuple(s for s in ALL if s not in ("POST", *FLOWING)), None, QUIET_TICK, E.tick, "REQ-DEL-004"),
     # --- time: completions and time-outs -----------------------------------------------------
     _r("tick", "POST", "FAILED", (*TICK, G.post_timed_out), E.chain(E.tick, E.set_cause(A.SELF_TEST_FAILED, True)),
        "REQ-FLT-001", note="self-test did not report in time"),
