@@ -55,9 +55,6 @@ from tests.redteam_timeline import Timeline
 FLOWING = ("RUNNING", "BOLUS", "KVO")
 THERAPY = ("RUNNING", "BOLUS")
 HOUR_MS = 3_600_000
-KNOWN = {  # gaps the red team found that are not fixed yet: counted and reported, never hidden
-    "ramp_soft": "F1 a ramp whose plateau is over the soft maximum starts unconfirmed when its taper is within",
-}
 
 
 def random_pump(rng: random.Random) -> tuple[Limits, Pump]:
@@ -78,8 +75,15 @@ class Run:
         self.rng = rng = random.Random(seed)
         self.limits, pump = random_pump(rng)
         patient = random_patient(rng)
-        data = random_library(rng, patient, int(pump.max_rate), pump.tick_s)
-        self.library = Library.from_data(data)
+        for _ in range(20):  # a library the pump refuses at load is not this red team's subject: draw again
+            data = random_library(rng, patient, int(pump.max_rate), pump.tick_s)
+            try:
+                self.library = Library.from_data(data)
+                break
+            except ConfigurationError as exc:
+                refused = exc
+        else:
+            raise refused
         self.drugs = drugs_of(data, patient)
         self.table, self.restore_fn = table, restore_fn
         self.ctl = Controller(self.limits, table=table)
@@ -243,10 +247,7 @@ class Run:
             return
         unconfirmed = life.soft + (["a rate change over the change factor"] if self.big_change() else [])
         if unconfirmed and not life.confirmed:
-            if life.plan.kind == "ramp" and all(s.startswith(("step 0 ", "step 1 ")) for s in unconfirmed):
-                life.findings.append(f"{KNOWN['ramp_soft']}: {unconfirmed}")
-            else:
-                life.bad(f"{kind} with unconfirmed soft limits: {unconfirmed}")
+            life.bad(f"{kind} with unconfirmed soft limits: {unconfirmed}")
         life.ref = (life.plan.drug.name, cmd(life.plan.maint))
 
     def patient_bolus(self) -> None:

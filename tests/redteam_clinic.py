@@ -130,7 +130,7 @@ def random_entry(rng: random.Random, name: str, patient: Patient, pump_ml_h: int
                               ("intermittent_ml", 0.4, (Fraction(1, 20), Fraction(1, 5))),
                               ("vtbi_ml", 0.4, (Fraction(1, 2), 2, 8))):
         if rng.random() < share:
-            entry[key] = _bounds(rng, target * pick(rng, *scale))
+            entry[key] = _bounds(rng, max(target * pick(rng, *scale), Fraction(1, 20)))
     if rng.random() < 0.3:
         entry["routes"] = sorted(rng.sample(ROUTES, rng.randint(1, 3)), key=ROUTES.index)
     if rng.random() < 0.75:
@@ -149,7 +149,7 @@ def random_area(rng: random.Random, pump_ml_h: int, tick_s: int) -> dict[str, An
     area: dict[str, Any] = {"name": "general", "basic": rng.random() < 0.7,
                             "rate_ml_h": _bounds(rng, target), "vtbi_ml": _bounds(rng, target * pick(rng, 1, 3))}
     if rng.random() < 0.5:
-        area["bolus_ml"] = _bounds(rng, target / pick(rng, 20, 50))
+        area["bolus_ml"] = _bounds(rng, max(target / pick(rng, 20, 50), Fraction(1, 20)))
     if rng.random() < 0.3:
         window = tick_s * pick(rng, 60, 120)
         area["limit_window_s"], area["limit_ml"] = window, num(dec(target * window / 3600 * Fraction(2, 5)))

@@ -45,7 +45,6 @@ class Life:
     drugs_on_line: set[str] = field(default_factory=set)
     alarms: set[str] = field(default_factory=set)  # what the pump shows (from its commands)
     violations: list[str] = field(default_factory=list)
-    findings: list[str] = field(default_factory=list)  # known gaps, reported apart (see ``KNOWN``)
     events: int = 0
     handled: int = 0  # core steps, ticks included
     stats: Counter[str] = field(default_factory=Counter)

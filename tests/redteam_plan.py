@@ -119,7 +119,7 @@ def random_plan(rng: random.Random, d: Drug, pump: Pump) -> Plan:
         vtbi = dec(max(target, Fraction(2)) * pick(rng, Fraction(1, 4), 1, 1, 3))
     req["vtbi_ml"] = num(vtbi)
     if kind == "pca":
-        rate, mode = Fraction(0), "rate"
+        rate = Fraction(0)
         req["rate_ml_h"] = 0
     elif mode == "dose":
         dose = dec(target / d.dose_rate(Fraction(1)), 4)

@@ -28,7 +28,7 @@ from controller.core.table import TABLE
 from controller.library import file as libfile
 from controller.library.gate import LibraryGate
 from controller.library.sign import sign_file
-from tests.redteam import KNOWN, run_sequence
+from tests.redteam import run_sequence
 from tests.store.helpers import TODAY, copy_example
 
 CHUNKS, PER_CHUNK = 20, 40  # 800 sequences in the suite; benchmarks/bench_redteam.py runs more
@@ -45,7 +45,6 @@ def test_no_library_bound_or_window_is_ever_exceeded(chunk: int) -> None:
     for seed in range(chunk * PER_CHUNK, (chunk + 1) * PER_CHUNK):
         life = run_sequence(seed)
         assert not life.violations, (seed, life.violations[:5])
-        assert all(f.startswith(tuple(KNOWN.values())) for f in life.findings), (seed, life.findings)
         stats.update(life.stats)
         stats["delivering_lives"] += bool(life.stats["delivering_ticks"])
     assert stats["delivering_lives"] > PER_CHUNK // 2, "the red team must actually deliver in most sequences"

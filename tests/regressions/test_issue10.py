@@ -1,8 +1,8 @@
 """Regression tests for issue 10 that had none: scenario ``type``/``actor`` of the wrong TOML type,
 the defect-4a slot move, and the point-6 defaults (a 100 mL/h pump, an undeclared container,
-``accounted_ml`` as a running total). Also, marked ``xfail(strict=True)``, the two gaps the red
-team found that are not fixed yet: when one is fixed its test passes, the strict mark fails the
-suite, and the mark must go.
+``accounted_ml`` as a running total); and the two gaps the red team found: F1 (a ramp's plateau
+over a soft limit started unconfirmed; fixed) and F2 (marked ``xfail(strict=True)`` while it is not
+fixed: when it is, its test passes, the strict mark fails the suite, and the mark must go).
 """
 
 from __future__ import annotations
@@ -140,12 +140,12 @@ def test_a_limit_moved_into_a_ring_that_aged_out_over_a_shorter_window_keeps_its
 
 
 @pytest.mark.req("REQ-DRG-003")
-@pytest.mark.xfail(strict=True, reason="red-team finding F1 (not fixed: controller/core/program.py soft_exceeded "
-                   "and the edge's soft_checks look at the maintenance step and rate_ml_h only)")
 def test_a_ramp_whose_plateau_is_over_the_dose_soft_maximum_needs_a_confirmation() -> None:
-    """A ramp programmed by rate: plateau 8 mL/h over a dose soft max of 5 mL/h (1 mg/mL, soft 5 mg/h),
-    ramp-up and taper at 4 mL/h (within). The plateau is most of the infusion, so it must be
-    confirmed like any other setting outside a soft limit (REQ-DRG-003: in every mode)."""
+    """Red-team finding F1: a ramp programmed by rate, plateau 8 mL/h over a dose soft max of 5 mL/h
+    (1 mg/mL, soft 5 mg/h), ramp-up and taper at 4 mL/h (within). It started unconfirmed: the core
+    compared only the last step (the taper) and the edge only ``rate_ml_h`` with the rate bounds.
+    The plateau is most of the infusion, so it must be confirmed like any other setting outside a
+    soft limit (REQ-DRG-003: in every mode)."""
     lib = Library.from_data({"drug": [{"drug": "m", "concentration": 1, "concentration_unit": "mg/mL",
                                        "dose_unit": "mg/h", "dose": {"soft_max": 5, "hard_max": 10}}]})
     built = build_program({"drug": "m", "kind": "ramp", "rate_ml_h": 8, "ramp_up_s": 600, "taper_s": 600,
