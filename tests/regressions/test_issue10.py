@@ -1,8 +1,9 @@
 """Regression tests for issue 10 that had none: scenario ``type``/``actor`` of the wrong TOML type,
 the defect-4a slot move, and the point-6 defaults (a 100 mL/h pump, an undeclared container,
-``accounted_ml`` as a running total); and the two gaps the red team found: F1 (a ramp's plateau
-over a soft limit started unconfirmed; fixed) and F2 (marked ``xfail(strict=True)`` while it is not
-fixed: when it is, its test passes, the strict mark fails the suite, and the mark must go).
+``accounted_ml`` as a running total); and the gaps the red team found: F1 (a ramp's plateau over
+a soft limit started unconfirmed; fixed), F2 and F3 (one mechanism: a ring re-armed with a longer
+window forgets what that window still covers; marked ``xfail(strict=True)`` while not fixed: when
+one is, its test passes, the strict mark fails the suite, and the mark must go).
 """
 
 from __future__ import annotations
@@ -137,6 +138,41 @@ def test_a_limit_moved_into_a_ring_that_aged_out_over_a_shorter_window_keeps_its
     if step.accepted:
         line.run(HOUR_MS)
     assert window_max(line.pieces[start:], [], 4 * HOUR_MS) <= 10 * VU_PER_ML
+
+
+@pytest.mark.req("REQ-DOS-006", "REQ-DOS-007")
+@pytest.mark.xfail(strict=True, reason="red-team finding F3, F2's mechanism (not fixed: controller/core): a drug "
+                   "at another concentration waits only until the old entry's shorter window has aged out")
+def test_a_new_concentration_of_the_same_drug_counts_what_its_window_still_covers() -> None:
+    """DEC-035: a new container of another concentration waits until the line's history has aged
+    out. Heparin 100 U/mL (general: 1000 U per 10 min), given with a 10-minute clinician window, ages
+    out of both rings 11 minutes after it stops; heparin 1000 U/mL (ICU: 1000 U per hour) then
+    starts with an empty history although 1000 U went in within that hour: 1500 U of heparin in
+    one hour under a 1000 U/h limit."""
+    lib = Library.from_data({"drug": [
+        {"drug": "heparin", "care_area": "general", "concentration": 100, "concentration_unit": "U/mL",
+         "dose_unit": "U/h", "dose": {"hard_max": 10_000}, "limit_dose": 1000, "limit_window_s": 600},
+        {"drug": "heparin", "care_area": "icu", "concentration": 1000, "concentration_unit": "U/mL",
+         "dose_unit": "U/h", "dose": {"hard_max": 10_000}, "limit_dose": 1000, "limit_window_s": 3600}]})
+    line = Line()
+    units: list[tuple[int, Fraction, int]] = []
+
+    def give(per_ml: int, minutes: int, **req: Any) -> None:
+        step = line.handle(ev("program", program=build_program({"drug": "heparin", "vtbi_ml": 50, **req}, LIMITS,
+                                                                lib).program))
+        if step.accepted:
+            line.handle(ev("confirm_soft_limit"))
+            line.handle(ev("start"))
+        done = len(line.pieces)
+        line.run(minutes * 60_000)
+        units.extend((a, b, r * per_ml) for a, b, r in line.pieces[done:])
+        line.handle(ev("stop"))
+        line.handle(ev("clear"))
+
+    give(100, 10, rate_ml_h=60, limit_ml=10, limit_window_s=600)  # 1000 U in 10 min
+    line.run(12 * 60_000)
+    give(1000, 30, care_area="icu", rate_ml_h=6)
+    assert window_max(units, [], HOUR_MS) / VU_PER_ML <= 1000
 
 
 @pytest.mark.req("REQ-DRG-003")
