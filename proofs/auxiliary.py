@@ -28,7 +28,7 @@ from controller.core.libbounds import MAX_WINDOW_MS, N_BUCKETS
 from controller.core.limits import POST_TIMEOUT_MS, limits_ok
 from controller.core.logic import all_of, any_of, implies, not_, pick, same
 from controller.core.program import N_WINDOWS, NO_PROGRAM, program_ok
-from controller.core.state import STATES, BolusKind, Vars
+from controller.core.state import ALARMABLE, STATES, BolusKind, Vars
 from specs.invariants import StateInv, StateView
 
 LOADED_STATES = ("READY", "PRIMING", "RUNNING", "BOLUS", "PAUSED", "KVO", "STOPPED", "ALARM")
@@ -50,7 +50,7 @@ def _command_matches(v: Vars, s: str) -> bool:
 
 def _causes_match(v: Vars, s: str) -> bool:
     derived = AN.derived_causes(v, s)
-    allowed = AN._ALLOWED_IN[s in AN.ALARMABLE]
+    allowed = AN._ALLOWED_IN[s in ALARMABLE]
     return all_of(
         *(v.alarm.cause[i] == c for i, c in zip(AN.DERIVED, derived, strict=True)),
         *(v.alarm.active[i] == AN.next_active(v.alarm.cause[i], v.alarm.active[i], allowed[i], A.LATCHING[i])

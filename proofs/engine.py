@@ -61,7 +61,7 @@ class TraceStep:
     state: str
     event: Event | PowerCycle | None  # the event that led here (None for the initial state)
     vars: Vars
-    ghosts: Ghosts = ()
+    ghosts: Ghosts | tuple[()] = ()  # () when a trace carries no ghosts
 
 
 @dataclass
@@ -97,8 +97,15 @@ def holds_after(inv: Inv, f: E.Frame, s: E.StepVars, x: E.Fired | None, dest: An
     if isinstance(inv, StepInv):
         if x is not None and x.power and not inv.power:
             return True  # a claim about controller steps only
-        return inv.pred(f.st, f.v, s.e, dest, post)
+        return inv.pred(f.st, f.v, E.as_event(s.e), dest, post)
     return pre_holds(inv, dest, post, post_gh)
+
+
+def _full(gh: Ghosts | tuple[()]) -> Ghosts:
+    """The ghosts of a trace step that must carry them (every step the engine builds does)."""
+    if not isinstance(gh, Ghosts):
+        raise ValueError("this trace step carries no ghosts")
+    return gh
 
 
 def _bool(x: object) -> z3.BoolRef:
@@ -106,7 +113,7 @@ def _bool(x: object) -> z3.BoolRef:
 
 
 def _unsat(r: z3.CheckSatResult) -> bool:
-    return r == z3.unsat
+    return bool(r == z3.unsat)
 
 
 @dataclass
@@ -143,18 +150,18 @@ class Engine:
         e = post.event
         if not isinstance(e, Event):
             raise TypeError("agrees() checks events of the table; a power cycle is checked by REC-001")
-        sides = ((self.f0.leaves, E.frame_values(pre.state, pre.vars, pre.ghosts)),
+        sides = ((self.f0.leaves, E.frame_values(pre.state, pre.vars, _full(pre.ghosts))),
                  (self.e0.leaves, [E.KIND_CODE[e.kind], *(leaf for name in E.SymEvent._fields[1:]
                                                           for leaf in E.flatten(getattr(e, name)))]),
-                 (self.g0.leaves, E.frame_values(post.state, post.vars, post.ghosts)))
+                 (self.g0.leaves, E.frame_values(post.state, post.vars, _full(post.ghosts))))
         pairs = [(leaf, z3.BoolVal(bool(value)) if z3.is_bool(leaf) else z3.IntVal(int(value)))
                  for leaves, values in sides for leaf, value in zip(leaves, values, strict=True)]
         verdict = z3.simplify(z3.substitute(self.relation, *pairs))
         if z3.is_true(verdict) or z3.is_false(verdict):
-            return z3.is_true(verdict)
+            return bool(z3.is_true(verdict))
         sol = self.solver()  # not decided by simplification alone (it always is on ground terms so far)
         sol.add(verdict)
-        return sol.check() == z3.sat
+        return bool(sol.check() == z3.sat)
 
     # --- inductive step, k = 1 -------------------------------------------------------------
     def inductive_step(self, assumed: Sequence[Inv] | None = None,
@@ -310,7 +317,7 @@ class Engine:
         sol = self.solver()
         if prefix:
             last = prefix[-1]
-            sol.add(E.domain(frames[0]), E.pinned(frames[0], last.state, last.vars, last.ghosts))
+            sol.add(E.domain(frames[0]), E.pinned(frames[0], last.state, last.vars, _full(last.ghosts)))
         else:
             sol.add(E.domain(frames[0]), E.init(frames[0]))
         found: dict[str, Verdict] = {}
@@ -353,14 +360,14 @@ class Engine:
         if not isinstance(inv, StepInv):
             return pre_holds(inv, f.st, f.v, f.gh)
         p, e = frames[d - 1], steps[d - 1].e
-        goal = inv.pred(p.st, p.v, e, f.st, f.v)
+        goal = inv.pred(p.st, p.v, E.as_event(e), f.st, f.v)
         return goal if inv.power else z3.Or(e.kind.term == E.KIND_CODE[POWER_CYCLE], _bool(goal))
 
     def _trace(self, m: z3.ModelRef, frames: list[E.Frame], steps: list[E.StepVars]) -> list[TraceStep]:
         template = initial_vars()
         out = []
         for i, f in enumerate(frames):
-            state = STATES[m.eval(f.st.term, model_completion=True).as_long()]  # type: ignore[union-attr]
+            state = STATES[m.eval(f.st.term, model_completion=True).as_long()]
             v = E.concrete(template, f.v, m)
             gh = E.concrete(E.GHOST_TEMPLATE, f.gh, m)
             event = None if i == 0 else concrete_event(m, steps[i - 1])
@@ -396,7 +403,7 @@ class Engine:
 
 
 def concrete_event(m: z3.ModelRef, s: E.StepVars) -> Event | PowerCycle:
-    kind = E.PROOF_KINDS[m.eval(s.e.kind.term, model_completion=True).as_long()]  # type: ignore[union-attr]
+    kind = E.PROOF_KINDS[m.eval(s.e.kind.term, model_completion=True).as_long()]
     tmpl = E.EVENT_TEMPLATE
     values = {f: E.concrete(getattr(tmpl, f), getattr(s.e, f), m) for f in E.SymEvent._fields[1:]}
     if kind == POWER_CYCLE:
@@ -421,7 +428,7 @@ def run_prefix(cfg: Limits, events: Sequence[Event], table: tuple[Row, ...] = TA
     return out
 
 
-def run_trace(trace: list[TraceStep], table: tuple[Row, ...]) -> list[tuple[str, Vars, Ghosts]]:
+def run_trace(trace: list[TraceStep], table: tuple[Row, ...]) -> list[tuple[str, Vars, Ghosts | tuple[()]]]:
     """The runtime's own (state, vars, ghosts) after each step of the trace's events: the
     controller for events, ``recovery.restore`` and a new controller for a power cycle, and the
     ghosts recomputed along the way (``specs.timeline.ghost_step`` on concrete values)."""
@@ -453,7 +460,9 @@ def replay(trace: list[TraceStep], table: tuple[Row, ...], inv: Inv) -> bool:
     if isinstance(inv, StepInv):
         p_state, p_vars, _ = states[-2]
         return not inv.pred(At(p_state), p_vars, trace[-1].event, At(state), v)  # type: ignore[arg-type]
-    return not pre_holds(inv, At(state), v, gh)
+    if isinstance(inv, TimelineInv):
+        return not pre_holds(inv, At(state), v, _full(gh))
+    return not pre_holds(inv, At(state), v, E.GHOST_TEMPLATE)  # a state obligation reads no ghosts
 
 
 _WORKER: tuple[Engine, z3.Solver, list[Any], list[Inv], dict[str, z3.BoolRef]] | None = None

@@ -130,8 +130,8 @@ def additive(assumed: Sequence[Inv] | None = None, timeout_ms: int = 30_000, sta
         # (1) a quiet tick is the common row, and its result is the linear advance
         base.push()
         base.add(dt >= 1, is_tick, E._b(quiet(f.v, s, dt)))
-        result, lin = row.apply(f.v, e.e, s), linear(f.v, s, dt)
-        goals = [E._b(row.guard(f.v, e.e, s)),
+        result, lin = row.apply(f.v, E.as_event(e.e), s), linear(f.v, s, dt)
+        goals = [E._b(row.guard(f.v, E.as_event(e.e), s)),
                  *(E._eq(x, y) for x, y in zip(E.flatten(result), E.flatten(lin), strict=True)
                    if not E._same_ast(x, y))]
         verdict, detail = _run(base, goals, timeout_ms)

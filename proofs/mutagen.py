@@ -159,7 +159,8 @@ class _Mutate(ast.NodeTransformer):
 
 def _original(module: str, name: str) -> Callable[..., Any]:
     obj = getattr(importlib.import_module(module), name)
-    return obj.pred if hasattr(obj, "pred") else obj  # a guard condition holds its predicate
+    fn: Callable[..., Any] = obj.pred if hasattr(obj, "pred") else obj  # a guard condition holds its predicate
+    return fn
 
 
 def apply(site: Site) -> Callable[[], None]:

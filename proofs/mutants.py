@@ -121,11 +121,11 @@ def _rate_cap_no_route(p: Any, c: Any) -> int:
     return minimum(c.max_rate, p.rate_hard_max)
 
 
-def _lockout_off_by_one(v: Any, e: Any, s: str) -> bool:
+def _lockout_off_by_one(v: Any, e: Any, s: str) -> Any:
     return v.flow.clock - v.bolus.times[0] >= v.prog.lockout_ms - 1
 
 
-def _overheat_strict(v: Any, e: Any, s: str) -> bool:
+def _overheat_strict(v: Any, e: Any, s: str) -> Any:
     return e.level > v.cfg.overheat_c10
 
 
@@ -199,7 +199,7 @@ def _site(site_id: str) -> Callable[[], list[Patch]]:
     return patches
 
 
-def _bubble_limit_iv(v: Any) -> int:
+def _bubble_limit_iv(v: Any) -> Any:
     return pick(0, v.cfg.bubble_limit_nl)
 
 
@@ -227,7 +227,7 @@ def _intermittent_dose_given() -> tuple[Limits, list[Event]]:
     return Limits(), [*events, *(tick(1_000) for _ in range(59))]
 
 
-def _therapy_rate_uncapped(v: Any) -> int:
+def _therapy_rate_uncapped(v: Any) -> Any:
     intended = F.basal_rate(v) + ite(F.bolus_active(v), v.bolus.rate, 0)
     return ite(F.kvo_limited(v), minimum(intended, P.kvo_rate(v.prog, v.cfg)), intended)
 
@@ -265,7 +265,7 @@ MUTANTS: tuple[Mutant, ...] = (
            lambda t: tuple(replace(r, change=_silence_too_long) if r.trigger == "silence" else r for r in t),
            expect=("INV-ALM-006",)),
     Mutant("M13-ack-ignores-cause", "acknowledge clears latched alarms whose cause persists",
-           lambda: [(EF.AN, "acknowledge", _ack_ignores_cause)], expect=("STEP-ALM-005",)),
+           lambda: [(AN, "acknowledge", _ack_ignores_cause)], expect=("STEP-ALM-005",)),
     Mutant("M14-no-hourly-count", "patient bolus count per hour not checked", lambda: [],
            _drop_cond(G.under_hourly_count, "patient_bolus"), expect=("STEP-BOL-003",)),
     Mutant("M15-lockout-off-by-one", "lockout compared one millisecond early", lambda: [],

@@ -82,9 +82,9 @@ def run(table: tuple[Row, ...] = TABLE, *, only: list[str] | None = None, depth:
         inductive, dropped, spent_total = eng.houdini(jobs)
     except VacuousStep as exc:
         progress("proofs inductive step", 1, 1, f"vacuous: {exc}")
-        verdicts = [Verdict(inv.id, inv.reqs, inv.text, inv.safety, "unknown", None, 0.0, str(exc))
-                    for inv in eng.invs if not only or inv.id in only]
-        return ProofRun(verdicts, None, z3.get_version_string(), time.perf_counter() - t_start, timings)
+        vacuous = [Verdict(inv.id, inv.reqs, inv.text, inv.safety, "unknown", None, 0.0, str(exc))
+                   for inv in eng.invs if not only or inv.id in only]
+        return ProofRun(vacuous, None, z3.get_version_string(), time.perf_counter() - t_start, timings)
     timings["inductive step"] = spent_total
     progress("proofs inductive step", 1, 1, f"{len(inductive)} of {len(eng.invs)} inductive at k=1")
     share = spent_total / max(1, len(eng.invs))
@@ -201,7 +201,7 @@ def check_wellformed(eng: Engine, depth: int) -> WellFormed:
 
 
 def _guard_of(eng: Engine, x: E.Fired) -> z3.BoolRef:
-    g = eng.table[x.row].guard(eng.f0.v, eng.e0.e, x.source)
+    g = eng.table[x.row].guard(eng.f0.v, E.as_event(eng.e0.e), x.source)
     return g if isinstance(g, z3.BoolRef) else z3.BoolVal(bool(g))
 
 

@@ -158,14 +158,14 @@ def check_links(cat: Catalog) -> None:
         for d in r.decisions:
             if d not in decs:
                 raise ConfigurationError(f"{r.id}.decisions", d, "an id from decisions.toml")
-    for h in cat.hazards:
-        for c in h.controls:
+    for hazard in cat.hazards:
+        for c in hazard.controls:
             if c not in cat.ids:
-                raise ConfigurationError(f"{h.id}.controls", c, "an id from requirements.toml")
-            if h.id not in cat.requirement(c).hazards:
-                raise ConfigurationError(f"{c}.hazards", list(cat.requirement(c).hazards), f"a list containing {h.id}",
-                                         f"{h.id} names {c} as a control")
-    for d in cat.decisions:
-        for rid in d.requirements:
+                raise ConfigurationError(f"{hazard.id}.controls", c, "an id from requirements.toml")
+            if hazard.id not in cat.requirement(c).hazards:
+                raise ConfigurationError(f"{c}.hazards", list(cat.requirement(c).hazards),
+                                         f"a list containing {hazard.id}", f"{hazard.id} names {c} as a control")
+    for decision in cat.decisions:
+        for rid in decision.requirements:
             if rid not in cat.ids:
-                raise ConfigurationError(f"{d.id}.requirements", rid, "an id from requirements.toml")
+                raise ConfigurationError(f"{decision.id}.requirements", rid, "an id from requirements.toml")

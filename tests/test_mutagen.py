@@ -39,7 +39,7 @@ def test_a_mutant_is_installed_for_every_caller_and_undone() -> None:
 
 
 def test_the_battery_kills_a_real_mutant() -> None:
-    out = mutagen.judge("guards.tick_ok:off-by-one:e.dt_ms >= 1")
+    out = mutagen.judge("guards.tick_ok_or_quiet:off-by-one:dt >= 1")
     assert out.verdict == "killed-by-test" and out.by
 
 
