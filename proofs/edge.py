@@ -266,41 +266,33 @@ def compiled(fam: Family, given: dict[str, tuple[str, ...]], window: str | None 
     return build
 
 
-def rate_max_cases() -> Iterator[Case]:
+def _rate_cases(what: str, keys: tuple[str, ...], goals: Callable[[Family, bool, bool], tuple[Goal, ...]]
+                ) -> Iterator[Case]:
+    """Every rate unit family, with the entry's dose and rate limits ``keys`` given or absent."""
     for fam in RATE_FAMILIES:
         for d, r in _presence(2):
-            given = {"dose": ("hard_max",) * d, "rate": ("hard_max",) * r}
-            goals = (at_most("dose_rate_max", pump_rate, *_opt(r, ml_h_max("rate_ml_h.hard_max")),
-                             *_opt(d, dose_max(fam, "dose.hard_max"))),
-                     at_most("rate_max", pump_rate, *_opt(r, ml_h_max("rate_ml_h.hard_max"))))
-            yield Case(f"{fam}, dose hard max {'given' if d else 'absent'}, rate hard max {'given' if r else 'absent'}",
-                       compiled(fam, given),
-                       goals)
+            given = {"dose": keys * d, "rate": keys * r}
+            yield Case(f"{fam}, dose {what} {'given' if d else 'absent'}, rate {what} {'given' if r else 'absent'}",
+                       compiled(fam, given), goals(fam, d, r))
+
+
+def rate_max_cases() -> Iterator[Case]:
+    return _rate_cases("hard max", ("hard_max",), lambda fam, d, r: (
+        at_most("dose_rate_max", pump_rate, *_opt(r, ml_h_max("rate_ml_h.hard_max")),
+                *_opt(d, dose_max(fam, "dose.hard_max"))),
+        at_most("rate_max", pump_rate, *_opt(r, ml_h_max("rate_ml_h.hard_max")))))
 
 
 def rate_min_cases() -> Iterator[Case]:
-    for fam in RATE_FAMILIES:
-        for d, r in _presence(2):
-            given = {"dose": ("hard_min",) * d, "rate": ("hard_min",) * r}
-            goals = (at_least("rate_min", *_opt(r, ml_h_min("rate_ml_h.hard_min")),
-                              *_opt(d, dose_min(fam, "dose.hard_min"))),)
-            yield Case(f"{fam}, dose hard min {'given' if d else 'absent'}, rate hard min {'given' if r else 'absent'}",
-                       compiled(fam, given),
-                       goals)
+    return _rate_cases("hard min", ("hard_min",), lambda fam, d, r: (
+        at_least("rate_min", *_opt(r, ml_h_min("rate_ml_h.hard_min")), *_opt(d, dose_min(fam, "dose.hard_min"))),))
 
 
 def soft_rate_cases() -> Iterator[Case]:
-    for fam in RATE_FAMILIES:
-        for d, r in _presence(2):
-            given = {"dose": ("soft_min", "soft_max") * d, "rate": ("soft_min", "soft_max") * r}
-            goals = (at_most("rate_soft_max", pump_rate, *_opt(r, ml_h_max("rate_ml_h.soft_max")),
-                             *_opt(d, dose_max(fam, "dose.soft_max"))),
-                     at_least("rate_soft_min", *_opt(r, ml_h_min("rate_ml_h.soft_min")),
-                              *_opt(d, dose_min(fam, "dose.soft_min"))))
-            yield Case(f"{fam}, dose soft limits {'given' if d else 'absent'}, rate soft limits "
-                       f"{'given' if r else 'absent'}",
-                       compiled(fam, given),
-                       goals)
+    return _rate_cases("soft limits", ("soft_min", "soft_max"), lambda fam, d, r: (
+        at_most("rate_soft_max", pump_rate, *_opt(r, ml_h_max("rate_ml_h.soft_max")),
+                *_opt(d, dose_max(fam, "dose.soft_max"))),
+        at_least("rate_soft_min", *_opt(r, ml_h_min("rate_ml_h.soft_min")), *_opt(d, dose_min(fam, "dose.soft_min")))))
 
 
 VOLUMES = (("bolus", "bolus_ml", "bolus_max", "bolus_soft_max"),

@@ -106,3 +106,23 @@ def test_edge_verdicts_are_evidence_labelled_as_validities_not_table_proofs() ->
     assert label(edge_item, {}, {}) == ("proved", "Z3 validity over every value of its inputs, on the code the "
                                                   "runtime runs")
     assert "k-induction (k=1)" in str(table_item["scope_detail"])
+
+
+def test_pumpctl_prove_runs_the_edge_obligations() -> None:
+    """proofs.prove.run reports the edge obligations beside the table's (an engine with no table
+    obligations stands in for the encoding, which this test does not need)."""
+    from proofs.prove import run
+
+    class NoTable:
+        invs: tuple[object, ...] = ()
+        timeout_ms = 30_000
+
+        def bmc(self, depth: int, only: object = None) -> dict[str, object]:
+            return {}
+
+        def houdini(self, jobs: int) -> tuple[list[object], dict[str, str], float]:
+            return [], {}, 0.0
+
+    result = run(engine=NoTable(), only=["EDGE-RND-004"], wellformed=False)  # type: ignore[arg-type]
+    assert [(v.id, v.verdict) for v in result.verdicts] == [("EDGE-RND-004", "proved")]
+    assert "edge" in result.timings

@@ -60,7 +60,8 @@ def test_dose_rate_round_trip_is_exact(dose: Fraction, weight: Fraction) -> None
 def test_soft_limit_needs_confirmation() -> None:
     b = build(drug="Dopamine", care_area="ICU", dose=25, weight_kg=70, vtbi_ml=250)
     assert b.needs_confirmation and b.program.needs_confirm
-    assert "dose = 25 is outside 2 to 20 mcg/kg/min (soft limits)" in str(b.soft[0])
+    assert str(b.soft[0]).startswith("dose = 25 is outside 2 to 20 mcg/kg/min, 5.25 to 52.5 mL/h for this patient "
+                                     "(soft limits of Dopamine: dose 2 to 20 mcg/kg/min at 70 kg")
     c = Controller()
     c.handle(ev("self_test", flag=True))
     assert c.handle(ev("program", program=b.program)).accepted
@@ -81,11 +82,12 @@ def test_soft_limit_needs_confirmation() -> None:
     ({"rate_ml_h": float("inf")}, "rate_ml_h", "a finite number"),
     ({"rate_ml_h": -1}, "rate_ml_h", ">= 0"),
     ({"rate_ml_h": "fast"}, "rate_ml_h", "a number (not text"),
-    ({"rate_ml_h": 5000}, "rate_ml_h", "at most 999 mL/h"),
+    ({"rate_ml_h": 5000}, "rate_ml_h", "0.1 to 999 mL/h (this pump's max_rate"),
     ({"drug": "Morphine", "dose": 15}, "dose", "10 mg/h (hard"),
     # issue 10 defect 1: a rate is held to the dose hard max (10 mg/h at 1 mg/mL), not only to the rate's 20 mL/h
-    ({"drug": "Morphine", "rate_ml_h": 15}, "rate_ml_h", "at most 10 mL/h (the library's dose hard limit"),
-    ({"drug": "Morphine", "vtbi_ml": 15, "duration_s": 3600}, "duration_s", "at most 10 mL/h"),
+    ({"drug": "Morphine", "rate_ml_h": 15}, "rate_ml_h", "0.1 to 10 mL/h (the library's dose hard limit for this"),
+    ({"drug": "Morphine", "vtbi_ml": 15, "duration_s": 3600}, "duration_s", "5400 to 540000 s for vtbi_ml = 15 "
+     "(0.1 to 10 mL/h) (the library's dose hard limit"),
     ({"drug": "Morphine", "rate_ml_h": 1, "clinician_bolus_max_ml": 20}, "clinician_bolus_max_ml", "4 mL (hard"),
     ({"drug": "Dopamine", "care_area": "ICU", "rate_ml_h": 5}, "weight_kg", "every programming mode"),
     ({"drug": "Dopamine", "care_area": "ICU", "rate_ml_h": 5, "weight_kg": 400}, "weight_kg", "350 kg (hard"),
@@ -103,7 +105,7 @@ def test_soft_limit_needs_confirmation() -> None:
     ({"rate_ml_h": 1, "route": "intrathecal"}, "route", "intravenous"),
     ({"rate_ml_h": 1, "kind": "bolus"}, "kind", "continuous"),
     ({"rate_ml_h": 1, "rate": 2}, "rate", "rate_ml_h"),
-    ({"rate_ml_h": 50, "route": "epidural"}, "step_rate[0]", "25.000 mL/h"),
+    ({"rate_ml_h": 50, "route": "epidural"}, "rate_ml_h", "0.1 to 25 mL/h (the epidural route's cap)"),
     ({"rate_ml_h": 1, "kind": "intermittent", "dose_ml": 10}, "interval_s", "seconds"),
     ({"rate_ml_h": 1, "bolus_ml": 1}, "lockout_s", "PCA lockout"),
     ({"rate_ml_h": 1, "bolus_ml": 1, "lockout_s": 600, "max_boluses_per_h": 13}, "max_boluses_per_h", "1 to 12"),

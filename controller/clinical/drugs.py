@@ -23,7 +23,14 @@ Rules
 3. Unknown keys are refused (a typo must never silently drop a limit).
 4. Limits that contradict the pump are refused at load, with values printed as decimals (never
    as 300-digit fractions): a rate hard max above the pump maximum, a window or weight hard
-   max of zero, an absurd concentration (REQ-DRG-001).
+   max of zero, an absurd concentration (REQ-DRG-001), and any maximum (hard or soft) of a rate,
+   a volume, a dose or a window below what the pump can resolve: 0.001 mL/h, 0.001 mL, and for a
+   dose or ``limit_dose`` at the entry's concentration for the largest patient the entry allows
+   (its weight hard max, else 500 kg; 5 m2). A per-patient shortfall is refused where the entry
+   is compiled for the patient, as is a rate hard max above this pump's configured ``max_rate``
+   (``controller.clinical.dosebounds``: the configuration is not known when a library loads).
+5. Dose limits need a dose *rate* unit (ending in /min or /h): in a per-dose unit they would bind
+   nothing, so they are refused (give volume limits: bolus, loading, intermittent).
 """
 
 from __future__ import annotations
@@ -33,7 +40,14 @@ from dataclasses import dataclass
 from fractions import Fraction
 from itertools import pairwise
 
-from controller.clinical.doses import AMOUNTS, DoseUnit, parse_concentration_unit, parse_dose_unit
+from controller.clinical.doses import (
+    AMOUNTS,
+    DoseUnit,
+    amount_to_ml,
+    dose_to_ml_h,
+    parse_concentration_unit,
+    parse_dose_unit,
+)
 from controller.core.limits import PUMP_MAX_RATE, PUMP_MAX_VTBI, ROUTE_NAMES
 from controller.core.units import RATE_PER_ML_H, VU_PER_ML, to_fraction
 from controller.errors import ConfigurationError
@@ -43,6 +57,9 @@ MAX_PUMP_ML = Fraction(PUMP_MAX_VTBI, VU_PER_ML)
 CONCENTRATION_RANGE = (Fraction(1, 10**9), Fraction(10**9))  # per mL, in the concentration's own unit
 WINDOW_RANGE_S = (Fraction(60), Fraction(86_400))
 WEIGHT_MAX_KG = Fraction(500)
+BSA_MAX_M2 = Fraction(5)  # no patient's body surface is larger: the most a per-m2 limit can give
+RATE_RESOLUTION_ML_H = Fraction(1, RATE_PER_ML_H)  # the core's rate unit, 1 uL/h
+VOLUME_RESOLUTION_ML = Fraction(1, 1000)  # the smallest volume the pump shows (1 uL)
 
 
 def show(x: Fraction | int | None) -> str:
@@ -161,8 +178,9 @@ def _bounds(raw: object, field: str, source: str) -> Bounds:
     return Bounds(**vals)
 
 
-def _within(field: str, b: Bounds, top: Fraction, unit: str, source: str) -> Bounds:
-    """Rule 4: a maximum above what the pump can do, or a zero maximum, contradicts the pump."""
+def _within(field: str, b: Bounds, top: Fraction, unit: str, source: str, least: Fraction | None = None) -> Bounds:
+    """Rule 4: a maximum above what the pump can do, a zero maximum, or one below the pump's
+    resolution (``least``) contradicts the pump."""
     for k in BOUND_KEYS:
         x = getattr(b, k)
         if x is not None and x > top:
@@ -171,7 +189,50 @@ def _within(field: str, b: Bounds, top: Fraction, unit: str, source: str) -> Bou
     if b.hard_max is not None and b.hard_max <= 0:
         raise ConfigurationError(f"{field}.hard_max", show(b.hard_max), f"more than 0 {unit}",
                                  "a zero hard maximum allows nothing", source=source)
+    for k in ("soft_max", "hard_max"):
+        x = getattr(b, k)
+        if least is not None and x is not None and x < least:
+            raise ConfigurationError(f"{field}.{k}", show(x), f"at least {show(least)} {unit} (the pump's "
+                                     "resolution)", "a maximum the pump cannot resolve allows nothing", source=source)
     return b
+
+
+def _reachable(e: DrugEntry, source: str) -> DrugEntry:
+    """Rules 4 and 5 for the limits in the drug's own unit: at the entry's concentration, for the
+    largest patient it allows, each maximum must come to at least the pump's resolution."""
+    unit, name = e.dose_unit, e.drug
+    if unit.per_time is None and not e.dose.empty:
+        raise ConfigurationError(f"{name}.dose", unit.text, "dose limits in a dose rate unit (ending in /min or /h)",
+                                 "a dose per dose binds nothing here: give the volume limits (bolus_ml, loading_ml, "
+                                 "intermittent_ml)", source=source)
+    weight = e.weight.hard_max if e.weight.hard_max is not None else WEIGHT_MAX_KG
+    body = (f" for the largest patient ({show(weight)} kg)" if unit.per_body == "kg" else
+            f" for the largest patient ({show(BSA_MAX_M2)} m2)" if unit.per_body == "m2" else "")
+    where = f" at {show(e.concentration)} {e.concentration_amount}/mL{body}"
+    args = (unit, e.concentration, e.concentration_amount, weight, BSA_MAX_M2)
+    if unit.per_time is not None:
+        for k in ("soft_max", "hard_max"):
+            x = getattr(e.dose, k)
+            if x is not None and dose_to_ml_h(x, *args) < RATE_RESOLUTION_ML_H:
+                least = RATE_RESOLUTION_ML_H / dose_to_ml_h(Fraction(1), *args)
+                raise ConfigurationError(f"{name}.dose.{k}", show(x), f"at least {show(least)} {unit.text} "
+                                         f"({show(RATE_RESOLUTION_ML_H)} mL/h, the pump's rate resolution,{where})",
+                                         "a maximum the pump cannot resolve allows nothing", source=source)
+    if e.limit_dose is not None and amount_to_ml(e.limit_dose, *args) < VOLUME_RESOLUTION_ML:
+        least = VOLUME_RESOLUTION_ML / amount_to_ml(Fraction(1), *args)
+        raise ConfigurationError(f"{name}.limit_dose", show(e.limit_dose), f"at least {show(least)} "
+                                 f"{unit.amount}{'/' + unit.per_body if unit.per_body else ''} "
+                                 f"({show(VOLUME_RESOLUTION_ML)} mL{where})", "a window limit that rounds to "
+                                 "nothing would drop the window", source=source)
+    return e
+
+
+def _limit_ml(limit_ml: Fraction | None, field: str, source: str) -> Fraction | None:
+    if limit_ml is not None and limit_ml < VOLUME_RESOLUTION_ML:
+        raise ConfigurationError(field, show(limit_ml), f"at least {show(VOLUME_RESOLUTION_ML)} mL (the pump's "
+                                 "resolution)", "a window limit that rounds to nothing would drop the window",
+                                 source=source)
+    return limit_ml
 
 
 def _window(raw: Mapping[str, object], name: str, source: str, *amounts: str
@@ -227,20 +288,21 @@ def parse_entry(raw: Mapping[str, object], source: str = "") -> DrugEntry:
     limit_ml, limit_dose, window = _window(raw, name, source, "limit_dose")
 
     def vol(key: str) -> Bounds:
-        return _within(f"{name}.{key}", _bounds(raw.get(key), f"{name}.{key}", source), MAX_PUMP_ML, "mL", source)
-    return DrugEntry(
+        return _within(f"{name}.{key}", _bounds(raw.get(key), f"{name}.{key}", source), MAX_PUMP_ML, "mL", source,
+                       VOLUME_RESOLUTION_ML)
+    return _reachable(DrugEntry(
         drug=name.strip(), care_area=area.strip(), concentration=conc, concentration_amount=conc_amount,
         dose_unit=unit, routes=tuple(routes_raw),
         rate=_within(f"{name}.rate_ml_h", _bounds(raw.get("rate_ml_h"), f"{name}.rate_ml_h", source),
-                     MAX_PUMP_ML_H, "mL/h", source),
+                     MAX_PUMP_ML_H, "mL/h", source, RATE_RESOLUTION_ML_H),
         dose=_bounds(raw.get("dose"), f"{name}.dose", source),
         bolus=vol("bolus_ml"),
         weight=_within(f"{name}.weight_kg", _bounds(raw.get("weight_kg"), f"{name}.weight_kg", source),
                        WEIGHT_MAX_KG, "kg", source),
-        limit_ml=limit_ml, limit_window_s=window,
+        limit_ml=_limit_ml(limit_ml, f"{name}.limit_ml", source), limit_window_s=window,
         clinician_bolus=vol("clinician_bolus_ml"), loading=vol("loading_ml"), intermittent=vol("intermittent_ml"),
         vtbi=vol("vtbi_ml"), limit_dose=limit_dose,
-    )
+    ), source)
 
 
 def parse_care_area(raw: Mapping[str, object], source: str = "") -> CareArea:
@@ -260,12 +322,12 @@ def parse_care_area(raw: Mapping[str, object], source: str = "") -> CareArea:
     return CareArea(
         name=name.strip(), basic=basic,
         rate=_within(f"{where}.rate_ml_h", _bounds(raw.get("rate_ml_h"), f"{where}.rate_ml_h", source),
-                     MAX_PUMP_ML_H, "mL/h", source),
+                     MAX_PUMP_ML_H, "mL/h", source, RATE_RESOLUTION_ML_H),
         vtbi=_within(f"{where}.vtbi_ml", _bounds(raw.get("vtbi_ml"), f"{where}.vtbi_ml", source),
-                     MAX_PUMP_ML, "mL", source),
+                     MAX_PUMP_ML, "mL", source, VOLUME_RESOLUTION_ML),
         bolus=_within(f"{where}.bolus_ml", _bounds(raw.get("bolus_ml"), f"{where}.bolus_ml", source),
-                      MAX_PUMP_ML, "mL", source),
-        limit_ml=limit_ml, limit_window_s=window,
+                      MAX_PUMP_ML, "mL", source, VOLUME_RESOLUTION_ML),
+        limit_ml=_limit_ml(limit_ml, f"{where}.limit_ml", source), limit_window_s=window,
     )
 
 

@@ -20,7 +20,11 @@ slot 0; without one the request is a *basic infusion* under the pump's care area
 allow it), or, with no library at all, under the pump limits only (a simulation and bench
 path, labelled ``basic``). Hard limits are refused here with the clinician's own numbers, and
 the core refuses them again on the integers (``PROGRAM_CHECKS``), so anything built here is
-accepted by the core and nothing the library forbids is.
+accepted by the core and nothing the library forbids is. Every refusal names the request's
+field, value and range (``controller.clinical.refusals``), and the soft limits the program
+crosses are listed from the same integers the core checks, in every entry mode
+(``controller.clinical.softlimits``): the list is non-empty exactly when the core asks for a
+confirmation.
 
 Rules
 1. Every input gets an explicit answer (REQ-PRG-002): unknown fields, contradictory fields (a
@@ -33,6 +37,10 @@ Rules
    intervals and windows round up (REQ-DRG-004).
 3. A clinician may only tighten a library limit: the program's hard max is the library's,
    its bolus maxima are at most the library's, and the library's window is kept (REQ-DRG-005).
+4. Every default is valid for every valid setting (issue 10 point 6): the bolus rate is the most
+   the program's caps leave on top of its highest rate (at most 100 mL/h; refused naming
+   ``bolus_rate_ml_h`` when nothing is left). The route is intravenous unless given; for a drug
+   never given intravenously it must be given (the line is a fact, not a default).
 """
 
 from __future__ import annotations
@@ -42,12 +50,14 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from fractions import Fraction
 
-from controller.clinical import dosebounds
+from controller.clinical import dosebounds, refusals, softlimits
 from controller.clinical.dosebounds import Compiled, Patient, compile_care_area, soft_checks
 from controller.clinical.doses import dose_to_ml_h, parse_dose_unit
 from controller.clinical.drugs import CareArea, DrugEntry, Library, SoftViolation, show
+from controller.clinical.wording import Mode
+from controller.clinical.wording import ml_h as fmt_rate
 from controller.core import units as U
-from controller.core.libbounds import N_BUCKETS, NO_BOUNDS, LibBounds
+from controller.core.libbounds import N_BUCKETS, NO_BOUNDS
 from controller.core.limits import ROUTE_NAMES, Limits
 from controller.core.program import (
     LIB_WINDOW,
@@ -57,6 +67,8 @@ from controller.core.program import (
     PROGRAM_CHECKS,
     Kind,
     Program,
+    max_step_rate,
+    rate_cap,
     soft_exceeded,
 )
 from controller.core.validation import raise_first
@@ -79,6 +91,7 @@ KINDS = ("continuous", "loading", "ramp", "intermittent")
 KIND_CODE = {"continuous": Kind.CONTINUOUS, "loading": Kind.LOADING, "ramp": Kind.RAMP,
              "intermittent": Kind.INTERMITTENT}
 DEFAULT_BOLUS_RATE_ML_H = 100
+OWN_WINDOWS = (("limit_ml", "limit_window_s"), ("limit2_ml", "limit2_window_s"))  # the clinician's own windows
 _STEP_NAMES = {"continuous": ("rate_ml_h",), "loading": ("loading_rate_ml_h", "rate_ml_h"),
                "ramp": ("rate_ml_h", "rate_ml_h", "rate_ml_h"), "intermittent": ("rate_ml_h",)}
 
@@ -214,6 +227,31 @@ def _source(req: Mapping[str, object], limits: Limits, library: Library | None,
     return area, compile_care_area(area, limits), patient
 
 
+def _route(req: Mapping[str, object], entry: DrugEntry | None) -> str:
+    """The route given, or intravenous. The route is a fact of the patient's line, never guessed:
+    a drug never given intravenously needs it said, and the refusal names the field."""
+    given = req.get("route")
+    if given is None and entry is not None and "intravenous" not in entry.routes:
+        raise ConfigurationError("route", None, "one of " + ", ".join(entry.routes) + f" for {entry.drug} (the "
+                                 "default, intravenous, is not a route of this drug: say which route)")
+    name = _text(req, "route", "intravenous")
+    if name not in ROUTE_NAMES:
+        raise ConfigurationError("route", name, ", ".join(ROUTE_NAMES))
+    if entry is not None and name not in entry.routes:
+        raise ConfigurationError("route", name, ", ".join(entry.routes) + f" for {entry.drug}")
+    return name
+
+
+def _mode(req: Mapping[str, object], rate: Fraction, vtbi: Fraction, entry: DrugEntry | None,
+          patient: Patient) -> Mode:
+    """How the rate was entered: a dose, a duration over the VTBI, or a rate (``wording.Mode``)."""
+    for field in ("dose", "duration_s"):
+        value = _num(req, field)
+        if value is not None:
+            return Mode(field, value, vtbi, entry, patient)
+    return Mode("rate_ml_h", rate, vtbi, entry, patient)
+
+
 def build_program(req: Mapping[str, object], limits: Limits, library: Library | None = None,
                   care_area: str = "general") -> BuiltProgram:
     """Validate a request and build the core program (see the module docstring). ``care_area`` is
@@ -224,30 +262,21 @@ def build_program(req: Mapping[str, object], limits: Limits, library: Library | 
     if kind not in KINDS:
         raise ConfigurationError("kind", kind, ", ".join(KINDS))
     _check_fields(req, kind)
-    route_name = _text(req, "route", "intravenous")
-    if route_name not in ROUTE_NAMES:
-        raise ConfigurationError("route", route_name, ", ".join(ROUTE_NAMES))
+    _text(req, "route", "intravenous")
     source, compiled, patient = _source(req, limits, library, care_area)
     entry = source if isinstance(source, DrugEntry) else None
-    if entry is not None and route_name not in entry.routes:
-        raise ConfigurationError("route", route_name, ", ".join(entry.routes) + f" for {entry.drug}")
+    route_name = _route(req, entry)
     vtbi = _positive(req, "vtbi_ml", "volume to be infused")
     rate = _rate_ml_h(req, entry, patient)
+    mode = _mode(req, rate, vtbi, entry, patient)
     steps = _steps(req, kind, rate, vtbi)
     lib = compiled.bounds if compiled is not None else NO_BOUNDS
-    values = {"rate_ml_h": rate, "vtbi_ml": vtbi}
+    values = {"vtbi_ml": vtbi, **({"rate_ml_h": rate} if mode.field == "rate_ml_h" else {})}
     for key in ("bolus_ml", "clinician_bolus_max_ml", "loading_ml", "dose_ml", "dose"):
         if _num(req, key) is not None:
             values[key] = _num(req, key)  # type: ignore[assignment]
-    dose_soft = []
-    if "dose" in values and source is not None:  # a dose is refused in the clinician's own unit first
-        dose_soft = soft_checks(source, {"dose": values.pop("dose")})
-    step_rate = [U.ml_h_to_rate(r, "rate_ml_h") for r, _ in steps]
-    step_vol = [U.ml_to_vu(v, "step volume") for _, v in steps]
-    _check_rates(req, kind, steps, step_rate, lib, limits, entry)
-    soft = [*(compiled.soft if compiled else ()), *dose_soft,
-            *(soft_checks(source, values) if source is not None else [])]
-    pca = _pca(req)
+    if source is not None:  # hard limits refused in the clinician's own numbers first; the soft list comes
+        soft_checks(source, values)  # from the integers the core checks (softlimits)
     end = _text(req, "end_action", "kvo")
     if end not in ("kvo", "stop"):
         raise ConfigurationError("end_action", end, "kvo or stop")
@@ -255,13 +284,14 @@ def build_program(req: Mapping[str, object], limits: Limits, library: Library | 
         if kind == "intermittent" else 0
     clin = _num(req, "clinician_bolus_max_ml")
     reservoir = _num(req, "reservoir_ml")
+    step_rate = [U.ml_h_to_rate(r, "rate_ml_h") for r, _ in steps]
+    step_vol = [U.ml_to_vu(v, "step volume") for _, v in steps]
     program = Program(
         loaded=True, route=int(ROUTE_NAMES[route_name]), n_steps=len(steps),
         step_rate=tuple(step_rate + [0] * (N_STEPS - len(steps))),
         step_vol=tuple(step_vol + [0] * (N_STEPS - len(steps))),
         interval_ms=interval, vtbi=U.ml_to_vu(vtbi, "vtbi_ml"), rate_hard_max=min(limits.max_rate, lib.rate_max),
         end_kvo=(end == "kvo"),
-        pca_vol=pca[0], pca_rate=pca[1], pca_ms=pca[2], lockout_ms=pca[3], pca_max_h=pca[4],
         clin_bolus_max=U.ml_to_vu(clin, "clinician_bolus_max_ml") if clin is not None else 0,
         lim_vol=(0,) * N_WINDOWS, lim_bucket_ms=Program().lim_bucket_ms,
         # an undeclared container is not tracked by volume: the reservoir sensor guards it (DEC-036)
@@ -269,57 +299,63 @@ def build_program(req: Mapping[str, object], limits: Limits, library: Library | 
         kind=KIND_CODE[kind], drug=compiled.code if compiled is not None else 0, lib=lib,
     )
     vols, buckets = _windows(req, lib.win_vol, lib.win_bucket_ms)
-    program = replace(program, lim_vol=vols, lim_bucket_ms=buckets)
+    program = _with_pca(replace(program, lim_vol=vols, lim_bucket_ms=buckets), req, limits)
+    edge = softlimits.edge_only(program, mode, source, compiled.soft if compiled else (), values)
+    program = replace(program, lib=replace(lib, soft_edge=bool(edge)))
+    soft = softlimits.crossed(program, mode, source, edge, values)
     program = replace(program, needs_confirm=bool(soft) or soft_exceeded(program))
-    if pca[0] > 0 and pca[1] == 0:  # bolus rate rounded to nothing
-        raise ConfigurationError("bolus_rate_ml_h", req.get("bolus_rate_ml_h"), "at least 0.001 mL/h")
-    raise_first(PROGRAM_CHECKS, program, limits)
-    return BuiltProgram(program, tuple(soft), entry, source.name if isinstance(source, CareArea) else None)
+    words = refusals.words_for(req, kind, mode, _STEP_NAMES[kind], OWN_WINDOWS, lib.win_vol, source)
+    refusals.check(program, limits, words)
+    try:
+        raise_first(PROGRAM_CHECKS, program, limits)
+    except ConfigurationError as exc:
+        raise refusals.reworded(exc, words) from None
+    return BuiltProgram(program, soft, entry, source.name if isinstance(source, CareArea) else None)
 
 
-def _check_rates(req: Mapping[str, object], kind: str, steps: list[tuple[Fraction, Fraction]], step_rate: list[int],
-                 lib: LibBounds, limits: Limits, entry: DrugEntry | None) -> None:
-    """Every step within its library bound for this patient, said in mL/h and naming the field the
-    clinician used (the core refuses the same program again on the integers)."""
-    given = "dose" if req.get("dose") is not None else "duration_s" if req.get("duration_s") is not None \
-        else "rate_ml_h"
-    names = [given if n == "rate_ml_h" else n for n in _STEP_NAMES[kind]]
-    for i, ((r, _), rate_uh, name) in enumerate(zip(steps, step_rate, names, strict=True)):
-        loading = kind == "loading" and i == 0
-        cap = min(limits.max_rate, lib.rate_max if loading else lib.dose_rate_max)
-        if rate_uh > cap:
-            what = (f"the library's {'rate' if loading else 'dose'} hard limit for {entry.drug} for this patient"
-                    if entry else "the pump's and care area's maximum")
-            raise ConfigurationError(name, show(r), f"at most {show(Fraction(cap, 1000))} mL/h ({what})",
-                                     "hard limits cannot be overridden, whatever the entry mode")
+def default_bolus_rate(p: Program, limits: Limits) -> int:
+    """The bolus rate a clinician gets without giving one (uL/h): the most the program's caps leave
+    on top of its highest rate - min(pump max, drug rate hard max, route cap) less the basal -
+    never above DEFAULT_BOLUS_RATE_ML_H; 0 when nothing is left (issue 10 point 6)."""
+    return max(0, min(DEFAULT_BOLUS_RATE_ML_H * U.RATE_PER_ML_H, rate_cap(p, limits) - max_step_rate(p)))
 
 
-def _pca(req: Mapping[str, object]) -> tuple[int, ...]:
-    """(volume vu, rate uL/h, duration ms, lockout ms, max per hour); all 0 without PCA."""
+def _with_pca(p: Program, req: Mapping[str, object], limits: Limits) -> Program:
+    """The patient bolus settings (volume vu, rate uL/h, duration ms, lockout ms, max per hour)."""
     bolus = _num(req, "bolus_ml")
     if bolus is None or bolus == 0:
-        return (0, 0, 0, 0, 0)
+        return p
     vol = U.ml_to_vu(bolus, "bolus_ml")
     rate_ml_h = _num(req, "bolus_rate_ml_h")
-    rate = U.ml_h_to_rate(rate_ml_h if rate_ml_h is not None else DEFAULT_BOLUS_RATE_ML_H, "bolus_rate_ml_h")
-    if rate <= 0:
-        raise ConfigurationError("bolus_rate_ml_h", req.get("bolus_rate_ml_h"), "more than 0 mL/h")
+    if rate_ml_h is None:
+        rate = default_bolus_rate(p, limits)
+        if rate <= 0:
+            raise ConfigurationError("bolus_rate_ml_h", None, "a rate for the bolus on top of the basal, but this "
+                                     f"program leaves none: its highest rate {fmt_rate(max_step_rate(p))} mL/h is "
+                                     f"already its rate cap {fmt_rate(rate_cap(p, limits))} mL/h (pump max, the "
+                                     "drug's rate hard max and the route cap)", "lower the rate, or give no bolus_ml")
+    else:
+        rate = U.ml_h_to_rate(rate_ml_h, "bolus_rate_ml_h")
+        if rate <= 0:
+            raise ConfigurationError("bolus_rate_ml_h", req.get("bolus_rate_ml_h"), "at least 0.001 mL/h")
     duration = vol // rate  # rate x duration <= volume: never more than the bolus
+    if duration <= 0:
+        raise ConfigurationError("bolus_ml", req.get("bolus_ml"), f"at least {show(Fraction(rate, U.VU_PER_ML))} mL "
+                                 f"(a bolus of at least 1 ms at {fmt_rate(rate)} mL/h)")
     lockout = U.s_to_ms(_need(req, "lockout_s", "PCA lockout"), "lockout_s")
     per_h = req.get("max_boluses_per_h", MAX_PCA)
     if isinstance(per_h, bool) or not isinstance(per_h, int) or not 1 <= per_h <= MAX_PCA:
         raise ConfigurationError("max_boluses_per_h", per_h, f"a whole number from 1 to {MAX_PCA}")
-    return (vol, rate, duration, max(lockout, duration), per_h)
+    return replace(p, pca_vol=vol, pca_rate=rate, pca_ms=duration, lockout_ms=max(lockout, duration), pca_max_h=per_h)
 
 
 def _windows(req: Mapping[str, object], lib_vol: int, lib_bucket: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """The library's window in slot 0 (rule 3); the clinician's own windows in the free slots."""
     vols, buckets = [0] * N_WINDOWS, list(Program().lim_bucket_ms)
-    free = list(range(N_WINDOWS))
+    free = refusals.free_slots(lib_vol)
     if lib_vol > 0:
         vols[LIB_WINDOW], buckets[LIB_WINDOW] = lib_vol, lib_bucket
-        free.remove(LIB_WINDOW)
-    for vname, wname in (("limit_ml", "limit_window_s"), ("limit2_ml", "limit2_window_s")):
+    for vname, wname in OWN_WINDOWS:
         vol = _num(req, vname)
         if vol is None:
             continue

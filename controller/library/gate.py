@@ -154,7 +154,8 @@ class LibraryGate:
                    "basic": built.basic, "care_area": built.care_area if built.basic else None,
                    "entry_code": built.program.drug,
                    "soft_limits": [str(s) for s in built.soft], "request": req}
-        result = self._accept("program checked" + (" (soft limits to confirm)" if built.soft else ""),
+        soft = "; ".join(str(s) for s in built.soft)  # which soft limits, in every entry mode
+        result = self._accept("program checked" + (f" (soft limits to confirm: {soft})" if soft else ""),
                               "program_checked", payload, at_ms)
         return GateResult(True, result.message, ev("program", actor, program=built.program), built, None,
                           result.commands, "ok", result.log_error)
