@@ -39,9 +39,9 @@ def _emulate(args: argparse.Namespace) -> int:
     interruptible()
     from fractions import Fraction
 
+    from controller.drivers.errors import ProtocolError
     from controller.drivers.pty_emulator import parse_fault
     from controller.drivers.registry import MODELS
-    from controller.drivers.serial_link import ProtocolError
 
     family = MODELS.get(args.model)
     if family is None:

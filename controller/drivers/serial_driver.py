@@ -39,8 +39,8 @@ from controller.core.commands import SetFlow, StopMotor
 from controller.core.events import Event, ev
 from controller.core.units import VU_PER_UL
 from controller.drivers.base import ACCEPTED, MotorCommand, Reply
+from controller.drivers.errors import Disconnected, LinkFault, ProtocolError
 from controller.drivers.odometer import Leg, Odometer
-from controller.drivers.serial_link import Disconnected, LinkFault, ProtocolError
 
 MAX_BACKOFF_MS = 10_000
 

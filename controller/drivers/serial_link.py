@@ -1,17 +1,13 @@
-"""What every serial pump link shares: typed wire errors, link faults and the bounded byte layer.
+"""What every serial pump link shares: the bounded byte layer, retries and the serial settings.
 
 Theory of operation
 -------------------
 A pump driver talks to its pump through a ``SerialPort`` (``serial.Serial`` or a fake). The
 byte layer here (``ByteLink``) writes packets, pulls whatever bytes arrived into the model's
 streaming decoder, and waits for a quiet line; a model's link (NE-1000 ``Link``, Harvard
-``UltraLink``) adds its framing, its reply grammar and its retry rules on top, and raises one of
-the ``LinkFault``s below when a command got no usable reply.
-
-The errors are one family: ``ProtocolError`` (bytes or arguments that do not fit a protocol,
-naming the field, the value and what is allowed) with ``FrameError`` (not a packet) and
-``ReplyError`` (a packet that is not a valid reply); ``LinkFault`` (a command without a usable
-reply, with the ``base.REASONS`` code a refusal carries).
+``UltraLink``) adds its framing, its reply grammar and its retry rules on top, and raises
+a ``LinkFault`` when a command got no usable reply. The wire errors (``ProtocolError``,
+``FrameError``, ``ReplyError``) and the link faults are in ``controller.drivers.errors``.
 
 Rules
 1. Every wait is bounded: a quiet wait never lasts longer than four reply times.
@@ -30,46 +26,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Protocol, TypeVar
 
-from controller.errors import ConfigurationError, PumpError
-
-
-class ProtocolError(PumpError, ValueError):
-    """Bytes or arguments that do not fit the protocol (a field, its value, what is allowed)."""
-
-    def __init__(self, field: str, value: object, allowed: str) -> None:
-        self.field, self.value, self.allowed = field, value, allowed
-        shown = value[:40] if isinstance(value, (bytes, str)) else value
-        super().__init__(f"{field} = {shown!r} is not allowed; allowed: {allowed}")
-
-
-class FrameError(ProtocolError):
-    """Bytes that do not form a packet (noise, bad length, bad checksum, missing terminator, overlong)."""
-
-
-class ReplyError(ProtocolError):
-    """A well-framed packet whose content is not a valid reply."""
-
-
-class LinkFault(PumpError):
-    """A command that did not get a usable reply; ``reason`` is one of ``base.REASONS``."""
-
-    reason = "timeout"
-
-    def __init__(self, command: str, detail: str) -> None:
-        self.command, self.detail = command, detail
-        super().__init__(f"{command or '(status)'}: {detail}")
-
-
-class ReplyTimeout(LinkFault):
-    pass
-
-
-class Garbled(LinkFault):
-    pass
-
-
-class Disconnected(LinkFault):
-    reason = "not_connected"
+from controller.drivers.errors import Disconnected, FrameError, Garbled, LinkFault, ReplyError, ReplyTimeout
+from controller.errors import ConfigurationError
 
 
 class SerialPort(Protocol):

@@ -13,9 +13,9 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
+    from controller.drivers.errors import FrameError, ReplyError
     from controller.drivers.harvard import framing
     from controller.drivers.harvard import protocol as P
-    from controller.drivers.serial_link import FrameError, ReplyError
 
 
 def one_input(data: bytes) -> None:

@@ -12,6 +12,7 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
+    from controller.drivers.errors import FrameError, ReplyError
     from controller.drivers.ne1000 import framing as F
     from controller.drivers.ne1000 import protocol as P
 
@@ -29,9 +30,9 @@ def one_input(data: bytes) -> None:
                         reply = P.parse_reply(item)
                         if reply.data:
                             P.parse_dispensed(reply.data)
-                    except P.ReplyError:
+                    except ReplyError:
                         pass
-                elif not isinstance(item, P.FrameError):
+                elif not isinstance(item, FrameError):
                     raise TypeError(f"decoder returned {type(item).__name__}")
             if dec.pending > F.MAX_PENDING:
                 raise AssertionError(f"decoder holds {dec.pending} bytes")

@@ -16,9 +16,10 @@ from fractions import Fraction
 from controller.core.events import Event
 from controller.core.machine import Controller, Step
 from controller.drivers.clocks import SimClock
+from controller.drivers.errors import FrameError
 from controller.drivers.pty_emulator import Firmware, PtyServer
 from controller.drivers.registry import FAMILIES, Family, HardwareConfig, HardwareDriver
-from controller.drivers.serial_link import Decoder, FrameError
+from controller.drivers.serial_link import Decoder
 from controller.runtime.shell import Shell
 from specs.checker import check_step
 

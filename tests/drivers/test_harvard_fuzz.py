@@ -15,11 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from controller.drivers.errors import LinkFault, ProtocolError, ReplyError
 from controller.drivers.harvard import framing
 from controller.drivers.harvard import protocol as P
 from controller.drivers.harvard.firmware import HarvardFirmware
 from controller.drivers.harvard.link import UltraLink, one_line
-from controller.drivers.serial_link import LinkFault, ProtocolError, ReplyError
 from tests.drivers.helpers import HostilePort, feed_checked
 
 pytestmark = pytest.mark.req("REQ-DRV-004")

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from controller.drivers.errors import FrameError, ProtocolError, ReplyError
 from controller.drivers.harvard import framing
 from controller.drivers.harvard import protocol as P
 from controller.drivers.harvard.protocol import Prompt
 from controller.drivers.provenance import STATUSES, markdown_rows
-from controller.drivers.serial_link import FrameError, ProtocolError, ReplyError
 
 pytestmark = pytest.mark.req("REQ-DRV-004")
 

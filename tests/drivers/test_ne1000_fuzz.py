@@ -15,11 +15,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from controller.drivers.errors import LinkFault, ReplyError
 from controller.drivers.ne1000 import framing as F
 from controller.drivers.ne1000 import protocol as P
 from controller.drivers.ne1000.firmware import NE1000Firmware
-from controller.drivers.ne1000.link import Link, LinkFault, ProtocolMode
-from controller.drivers.ne1000.protocol import PumpReply, ReplyError
+from controller.drivers.ne1000.link import Link, ProtocolMode
+from controller.drivers.ne1000.protocol import PumpReply
 from tests.drivers.helpers import HostilePort, feed_checked
 
 pytestmark = pytest.mark.req("REQ-DRV-003")

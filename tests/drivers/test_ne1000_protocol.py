@@ -6,9 +6,10 @@ from fractions import Fraction
 
 import pytest
 
+from controller.drivers.errors import FrameError, ProtocolError, ReplyError
 from controller.drivers.ne1000 import framing as F
 from controller.drivers.ne1000 import protocol as P
-from controller.drivers.ne1000.protocol import Alarm, CommandError, FrameError, Prompt, ProtocolError, ReplyError
+from controller.drivers.ne1000.protocol import Alarm, ErrorCode, Prompt
 
 pytestmark = pytest.mark.req("REQ-DRV-003")
 
@@ -87,7 +88,7 @@ def test_parse_reply_statuses_alarms_and_errors() -> None:
     r = P.parse_reply(b"00A?S")
     assert r.alarm is Alarm.STALL and r.prompt is None
     assert P.parse_reply(b"07A?R").address == 7
-    for code in CommandError:
+    for code in ErrorCode:
         r = P.parse_reply(f"00S?{code.value}".encode())
         assert r.error is code and r.data == ""
     assert P.parse_reply(b"00SI1.234W0.000ML").data == "I1.234W0.000ML"

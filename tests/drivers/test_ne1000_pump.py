@@ -55,15 +55,15 @@ def test_stp_pauses_then_stops_and_run_resumes_the_same_target() -> None:
 def test_errors_for_out_of_range_not_applicable_and_unknown() -> None:
     pump = ready("4.78")  # a 1 mL syringe: uL units
     assert ask(pump, "VOL").data.endswith("UL")
-    assert ask(pump, "RAT 2000 MH").error is P.CommandError.OUT_OF_RANGE
-    assert ask(pump, "RAT 0.0001 UH").error is P.CommandError.OUT_OF_RANGE
-    assert ask(pump, "FOO").error is P.CommandError.UNRECOGNIZED
-    assert ask(pump, "DIR STK").error is P.CommandError.NOT_APPLICABLE
+    assert ask(pump, "RAT 2000 MH").error is P.ErrorCode.OUT_OF_RANGE
+    assert ask(pump, "RAT 0.0001 UH").error is P.ErrorCode.OUT_OF_RANGE
+    assert ask(pump, "FOO").error is P.ErrorCode.UNRECOGNIZED
+    assert ask(pump, "DIR STK").error is P.ErrorCode.NOT_APPLICABLE
     ask(pump, "RAT 100 UH")
     ask(pump, "RUN")
-    assert ask(pump, "DIA 10").error is P.CommandError.NOT_APPLICABLE
-    assert ask(pump, "VOL 5").error is P.CommandError.NOT_APPLICABLE
-    assert ask(pump, "RAT 50 MH").error is P.CommandError.NOT_APPLICABLE  # units cannot change while pumping
+    assert ask(pump, "DIA 10").error is P.ErrorCode.NOT_APPLICABLE
+    assert ask(pump, "VOL 5").error is P.ErrorCode.NOT_APPLICABLE
+    assert ask(pump, "RAT 50 MH").error is P.ErrorCode.NOT_APPLICABLE  # units cannot change while pumping
     assert ask(pump, "RAT 50 UH").error is None  # the rate can
     assert pump.handle(b"7DIS", 0, False) is None  # another pump's address: no answer
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from controller.drivers.harvard import protocol as P
+from controller.drivers.harvard import protocol
 from controller.drivers.serial_link import (
     COMMON_RANGES,
     SerialPumpConfig,
@@ -31,19 +31,19 @@ from controller.drivers.serial_link import (
 )
 from controller.errors import ConfigurationError
 
-_INTS = {"address": (0, P.MAX_ADDRESS), "leg_ms": (0, 600_000), **COMMON_RANGES}
+_INTS = {"address": (0, protocol.MAX_ADDRESS), "leg_ms": (0, 600_000), **COMMON_RANGES}
 DIAMETER_MM = (Fraction(1, 10), Fraction(33))  # PROTOCOL['diameter.range']
 
 
 @dataclass(frozen=True, slots=True)
 class HarvardConfig(SerialPumpConfig):
-    baudrate: int = P.DEFAULT_BAUD
+    baudrate: int = protocol.DEFAULT_BAUD
     leg_ms: int = 2_000  # the host-silence bound: no run carries more than this much flow
 
     def __post_init__(self) -> None:
         check_ranges(self, _INTS)
-        check_choice("baudrate", self.baudrate, P.BAUDS)
-        check_diameter(self.diameter_mm, *DIAMETER_MM, lambda d: P.format_down(d, "diameter_mm")[1] == d,
+        check_choice("baudrate", self.baudrate, protocol.BAUDS)
+        check_diameter(self.diameter_mm, *DIAMETER_MM, lambda d: protocol.format_down(d, "diameter_mm")[1] == d,
                        "at most 4 significant digits")
         if 0 < self.leg_ms < 4 * self.reply_timeout_ms:
             raise ConfigurationError("leg_ms", self.leg_ms, f"0 (no leg bound) or at least four reply times "

@@ -55,14 +55,14 @@ from fractions import Fraction
 from controller.core.commands import SetFlow
 from controller.core.units import VU_PER_UL
 from controller.drivers.base import ACCEPTED, Reply
-from controller.drivers.harvard import framing
-from controller.drivers.harvard import protocol as P
+from controller.drivers.errors import DeviceRefused, Disconnected, Garbled, LinkFault, ProtocolError, ReplyError
+from controller.drivers.harvard import framing, protocol
 from controller.drivers.harvard.config import HarvardConfig
-from controller.drivers.harvard.link import Check, DeviceRefused, UltraLink, one_line, run_reply, status_only
+from controller.drivers.harvard.link import Check, UltraLink, one_line, run_reply, status_only
 from controller.drivers.harvard.protocol import STANDING, Prompt, Quantity, UltraReply
 from controller.drivers.odometer import MS_PER_H, Leg
 from controller.drivers.serial_driver import SerialPumpDriver
-from controller.drivers.serial_link import Disconnected, Garbled, LinkFault, ProtocolError, ReplyError, SerialPort
+from controller.drivers.serial_link import SerialPort
 
 __all__ = ["HarvardConfig", "HarvardDriver"]
 MAX_TARGET_UL = Fraction(9_999_000)  # 9999 ml: the largest target the wire carries
@@ -95,11 +95,11 @@ class HarvardDriver(SerialPumpDriver):
             self.link.drain()
             self.version = self.link.command("ver", one_line).data
             self._stop_fully()
-            self._set("diameter", P.format_down(self.cfg.diameter, "diameter")[0], P.parse_diameter)
+            self._set("diameter", protocol.format_down(self.cfg.diameter, "diameter")[0], protocol.parse_diameter)
             self.link.command("ctvolume")
             self.link.command("cvolume")
             for name in ("ivolume", "wvolume"):
-                shown = P.parse_volume(self.link.command(name, self._volume_check(standing=True)).data)
+                shown = protocol.parse_volume(self.link.command(name, self._volume_check(standing=True)).data)
                 if shown.value:
                     raise LinkFault("cvolume", f"{name} reads {shown.value} uL after cvolume")
         finally:
@@ -137,15 +137,15 @@ class HarvardDriver(SerialPumpDriver):
     def relieve(self, max_vu: int) -> Reply:
         """Back off at most min(max_vu, relief_ul) by a withdraw the pump stops at its target."""
         volume = min(Fraction(max_vu, VU_PER_UL), Fraction(self.cfg.relief_ul))
-        if volume < P.MIN_TARGET_UL or self.link is None or self.lost:
+        if volume < protocol.MIN_TARGET_UL or self.link is None or self.lost:
             return Reply(False, "device_error", "pressure relief disabled or not possible now")
         try:
             self._stop_fully()
-            text, value = P.volume_text(volume)
-            rate_text, rate = P.rate_text(self.cfg.relief_rate_ul_h)
+            text, value = protocol.volume_text(volume)
+            rate_text, rate = protocol.rate_text(self.cfg.relief_rate_ul_h)
             self.link.command("cwvolume")
-            self._set("wrate", rate_text, P.parse_rate)
-            self._set("tvolume", text, P.parse_volume, always=True)
+            self._set("wrate", rate_text, protocol.parse_rate)
+            self._set("tvolume", text, protocol.parse_volume, always=True)
             reply = self.link.command("wrun", run_reply, retries=0)
             if reply.prompt is not Prompt.WITHDRAWING:
                 raise LinkFault("wrun", f"the pump shows {reply.prompt.value} after wrun")
@@ -169,7 +169,7 @@ class HarvardDriver(SerialPumpDriver):
                 return
         raise LinkFault("stp", "the pump does not show the motor standing after three stp")
 
-    def _set(self, name: str, arg: str, parse: P.Parser, always: bool = False) -> None:
+    def _set(self, name: str, arg: str, parse: protocol.Parser, always: bool = False) -> None:
         """Write ``name arg`` and read it back: the pump must show exactly that value (rule 1).
         Written again only when it changed or something went wrong; ``always`` reads it back
         every time (the target: a power cycle clears it silently)."""
@@ -197,19 +197,19 @@ class HarvardDriver(SerialPumpDriver):
     def _start_leg(self) -> None:
         assert self.link is not None and isinstance(self._cmd, SetFlow)
         self._stop_fully()
-        last = P.parse_volume(self._read_counter(standing=True).data)
+        last = protocol.parse_volume(self._read_counter(standing=True).data)
         self.odo.rebase(last)  # the counter is cleared next: carry on from this reading's bounds
         self.link.command("civolume")
         self.link.command("ivolume", self._volume_check(standing=True, zero=True))
         volume = min(self._remaining_ul(), MAX_TARGET_UL)
         if self.cfg.leg_ms:  # at a very low rate a leg is the smallest target the wire carries instead
-            volume = min(volume, max(Fraction(self._cmd.rate * self.cfg.leg_ms, MS_PER_H), P.MIN_TARGET_UL))
-        if volume < P.MIN_TARGET_UL:  # nothing the wire can carry is left to deliver
+            volume = min(volume, max(Fraction(self._cmd.rate * self.cfg.leg_ms, MS_PER_H), protocol.MIN_TARGET_UL))
+        if volume < protocol.MIN_TARGET_UL:  # nothing the wire can carry is left to deliver
             return
-        target_text, target = P.volume_text(volume)
-        rate_text, rate = P.rate_text(self._cmd.rate)
-        self._set("irate", rate_text, P.parse_rate)
-        self._set("tvolume", target_text, P.parse_volume, always=True)
+        target_text, target = protocol.volume_text(volume)
+        rate_text, rate = protocol.rate_text(self._cmd.rate)
+        self._set("irate", rate_text, protocol.parse_rate)
+        self._set("tvolume", target_text, protocol.parse_volume, always=True)
         self.odo.max_rate = max(self.odo.max_rate, rate)
         try:
             reply = self.link.command("irun", run_reply, retries=0)
@@ -271,7 +271,7 @@ class HarvardDriver(SerialPumpDriver):
         assert self.link is not None
         reply = self.link.command("ivolume", self._volume_check(standing))
         rate = self._leg.rate_ul_h if self._leg is not None else Fraction(0)
-        self.odo.accept(P.parse_volume(reply.data), self.now_ms, rate)  # never lowers the odometer
+        self.odo.accept(protocol.parse_volume(reply.data), self.now_ms, rate)  # never lowers the odometer
         return reply
 
     def _volume_check(self, standing: bool, zero: bool = False) -> Check:
@@ -284,7 +284,7 @@ class HarvardDriver(SerialPumpDriver):
             if shape is not None:
                 return shape
             try:
-                q = P.parse_volume(r.data)
+                q = protocol.parse_volume(r.data)
             except ReplyError as exc:
                 return str(exc)
             if standing and r.prompt not in STANDING:

@@ -28,10 +28,10 @@ from collections.abc import Callable
 from fractions import Fraction
 
 from controller.drivers import syringe
-from controller.drivers.harvard import protocol as P
+from controller.drivers.errors import ProtocolError
+from controller.drivers.harvard import protocol
 from controller.drivers.harvard.framing import encode_reply
 from controller.drivers.harvard.protocol import Prompt
-from controller.drivers.serial_link import ProtocolError
 from controller.drivers.syringe import INFUSE, WITHDRAW, Plunger, Truth
 
 MIN_SPEED_MM_H = Fraction(39, 10_000)  # 0.54 pL/min on a 0.103 mm (0.5 uL) syringe
@@ -51,8 +51,11 @@ ALIASES = {"stp": "stop"}
 Handler = Callable[[str], list[str]]
 
 
-class CommandError(Exception):
-    """The reply is this error text (PROTOCOL['error.*']); the command is not carried out."""
+class _ErrorReply(Exception):
+    """Ends the command being interpreted: the emulated pump replies with this error text
+    (PROTOCOL['error.*']) and does not carry the command out (rule 2). Raised by the command
+    handlers and caught in ``handle``, so it never leaves this module; it is not a ``PumpError``
+    because nothing went wrong in the controller: the pump said no, which is its job."""
 
 
 def lookup(word: str) -> str | None:
@@ -66,13 +69,13 @@ def lookup(word: str) -> str | None:
 def shown(volume_ul: Fraction) -> str:
     """A volume as the emulated display shows it (MECHANISM['DISPLAY'])."""
     unit, per = ("ul", Fraction(1)) if volume_ul < 1_000 else ("ml", Fraction(1_000))
-    return f"{P.format_down(volume_ul / per, 'volume')[0]} {unit}"
+    return f"{protocol.format_down(volume_ul / per, 'volume')[0]} {unit}"
 
 
 class HarvardFirmware:
     def __init__(self, address: int = 0, diameter_mm: Fraction = Fraction("26.59"), now_ms: int = 0) -> None:
-        if not 0 <= address <= P.MAX_ADDRESS:
-            raise ProtocolError("address", address, f"0 to {P.MAX_ADDRESS}")
+        if not 0 <= address <= protocol.MAX_ADDRESS:
+            raise ProtocolError("address", address, f"0 to {protocol.MAX_ADDRESS}")
         if not DIAMETER_MM[0] <= diameter_mm <= DIAMETER_MM[1]:
             raise ProtocolError("diameter_mm", float(diameter_mm), "0.1 to 33 mm")
         self.address = address
@@ -142,9 +145,9 @@ class HarvardFirmware:
             name = lookup(word)
             try:
                 if name is None:
-                    raise CommandError("Unknown command")
+                    raise _ErrorReply("Unknown command")
                 lines = self._handler(name)(arg.strip().lower())
-            except CommandError as exc:
+            except _ErrorReply as exc:
                 lines = [str(exc)]
             except ProtocolError:
                 lines = ["Argument error"]
@@ -156,7 +159,7 @@ class HarvardFirmware:
 
     def _standing(self) -> None:
         if self.plunger.moving:
-            raise CommandError("Command error")
+            raise _ErrorReply("Command error")
 
     def _rate(self, side: int, arg: str) -> list[str]:
         low, high = self.plunger.rate_range()
@@ -166,9 +169,9 @@ class HarvardFirmware:
             return [f"{shown_rate(low)} to {shown_rate(high)}"]
         rate = {"max": high, "min": low}.get(arg)
         if rate is None:
-            rate = P.parse_quantity(arg, P.READ_RATE_UNITS, "rate").value
+            rate = protocol.parse_quantity(arg, protocol.READ_RATE_UNITS, "rate").value
         if not low <= rate <= high:
-            raise CommandError("Out of range")
+            raise _ErrorReply("Out of range")
         self.rates[side] = rate
         direction = WITHDRAW if side else INFUSE
         if self.plunger.direction == direction:
@@ -183,10 +186,10 @@ class HarvardFirmware:
 
     def _cmd_tvolume(self, arg: str) -> list[str]:
         if not arg:
-            return [P.NOT_SET if self.target is None else shown(self.target)]
-        volume = P.parse_volume(arg).value
+            return [protocol.NOT_SET if self.target is None else shown(self.target)]
+        volume = protocol.parse_volume(arg).value
         if volume <= 0 or volume > 10**7:
-            raise CommandError("Out of range")
+            raise _ErrorReply("Out of range")
         self.target, self.reached = volume, False
         return []
 
@@ -196,7 +199,7 @@ class HarvardFirmware:
 
     def _counter(self, side: int, arg: str) -> list[str]:
         if arg:
-            raise CommandError("Argument error")
+            raise _ErrorReply("Argument error")
         return [shown(self.plunger.volume_ul(side))]
 
     def _cmd_ivolume(self, arg: str) -> list[str]:
@@ -253,12 +256,12 @@ class HarvardFirmware:
 
     def _cmd_diameter(self, arg: str) -> list[str]:
         if not arg:
-            return [f"{P.format_down(self.plunger.diameter, 'diameter')[0]} mm"]
+            return [f"{protocol.format_down(self.plunger.diameter, 'diameter')[0]} mm"]
         self._standing()
         number = arg.removesuffix("mm").strip()
-        value = P.parse_quantity(f"{number} mm", {"mm": Fraction(1)}, "diameter").value
+        value = protocol.parse_quantity(f"{number} mm", {"mm": Fraction(1)}, "diameter").value
         if not DIAMETER_MM[0] <= value <= DIAMETER_MM[1]:
-            raise CommandError("Out of range")
+            raise _ErrorReply("Out of range")
         self.plunger.diameter = value
         return []
 
@@ -274,7 +277,7 @@ class HarvardFirmware:
         if not arg:
             return [self.poll.capitalize()]
         if arg not in ("on", "off", "remote"):
-            raise CommandError("Argument error")
+            raise _ErrorReply("Argument error")
         self.poll = arg
         return []
 
@@ -288,4 +291,4 @@ class HarvardFirmware:
 
 def shown_rate(rate_ul_h: Fraction) -> str:
     unit = "ul/min" if rate_ul_h < 60_000 else "ml/min"
-    return f"{P.format_down(rate_ul_h / P.RATE_UNITS[unit], 'rate')[0]} {unit}"
+    return f"{protocol.format_down(rate_ul_h / protocol.RATE_UNITS[unit], 'rate')[0]} {unit}"

@@ -20,8 +20,9 @@ Rules
 
 from __future__ import annotations
 
+from controller.drivers.errors import FrameError, ProtocolError
 from controller.drivers.harvard.protocol import CR, LF, MAX_ADDRESS, XON
-from controller.drivers.serial_link import BufferedDecoder, FrameError, Item, ProtocolError
+from controller.drivers.serial_link import BufferedDecoder, Item
 
 MAX_REPLY = 512  # a 'metrics' reply is about 20 lines of 40 bytes; nothing the driver reads is near
 MAX_COMMAND = 96

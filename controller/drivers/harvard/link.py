@@ -21,7 +21,8 @@ Rules
 1. Every wait is bounded: an exchange never takes longer than one reply time of reading, a
    quiet wait never longer than four, and a command never more than ``retries + 1`` exchanges
    and quiet waits (``serial_link.failsafe_bound`` adds them up).
-2. Port errors become ``Disconnected`` at once and are never retried (``serial_link``).
+2. Port errors become ``Disconnected`` at once and are never retried (``serial_link``; the faults are
+   in ``controller.drivers.errors``).
 3. A reply is accepted only if ``check`` finds it plausible for the command sent (there is no
    checksum: the grammar, the shape of each reply and the read-backs are the only defence).
 """
@@ -31,18 +32,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from controller.drivers.errors import DeviceRefused
 from controller.drivers.harvard import framing
 from controller.drivers.harvard.protocol import STANDING, Prompt, UltraReply, parse_reply
-from controller.drivers.serial_link import ByteLink, LinkFault, SerialPort, Verdict
+from controller.drivers.serial_link import ByteLink, SerialPort, Verdict
 
 Check = Callable[[UltraReply], str | None]  # None: plausible; else why not
-
-
-class DeviceRefused(LinkFault):
-    def __init__(self, command: str, error: str) -> None:
-        self.error = error
-        self.reason = "out_of_range" if error == "Out of range" else "device_error"
-        super().__init__(command, f"pump answered {error!r}")
 
 
 def status_only(r: UltraReply) -> str | None:
@@ -81,7 +76,7 @@ class UltraLink(ByteLink):
 
         def judge(reply: UltraReply) -> Verdict:
             if reply.error is not None:
-                return DeviceRefused(command, reply.error)
+                return DeviceRefused(command, repr(reply.error), out_of_range=reply.error == "Out of range")
             return self.implausible(command, check(reply))
 
         return self.retrying(command, self.retries if retries is None else retries, self.exchange, judge)

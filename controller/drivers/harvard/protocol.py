@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from enum import Enum
 from fractions import Fraction
 
+from controller.drivers.errors import ProtocolError, ReplyError
 from controller.drivers.provenance import Item, assumed, checked, secondary
-from controller.drivers.serial_link import ProtocolError, ReplyError
 
 LF, CR, XON = 0x0A, 0x0D, 0x11
 MAX_ADDRESS = 99

@@ -19,7 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from controller.drivers.ne1000 import protocol as P
+from controller.drivers.errors import ProtocolError
+from controller.drivers.ne1000 import protocol
 from controller.drivers.odometer import Leg, Odometer
 from controller.drivers.serial_link import (
     COMMON_RANGES,
@@ -31,19 +32,19 @@ from controller.drivers.serial_link import (
 )
 
 __all__ = ["Leg", "NE1000Config", "Odometer", "same_setting"]
-_INTS = {"address": (0, P.MAX_ADDRESS), "safe_timeout_s": (0, P.SAF_MAX_S), **COMMON_RANGES}
+_INTS = {"address": (0, protocol.MAX_ADDRESS), "safe_timeout_s": (0, protocol.SAF_MAX_S), **COMMON_RANGES}
 
 
 @dataclass(frozen=True, slots=True)
 class NE1000Config(SerialPumpConfig):
-    baudrate: int = P.DEFAULT_BAUD
+    baudrate: int = protocol.DEFAULT_BAUD
     safe_timeout_s: int = 2  # SAF n; 0 = basic mode, with no pump-side watchdog
 
     def __post_init__(self) -> None:
         check_ranges(self, _INTS)
-        check_choice("baudrate", self.baudrate, P.BAUDS)
+        check_choice("baudrate", self.baudrate, protocol.BAUDS)
         check_diameter(self.diameter_mm, Fraction(1, 10), Fraction(50),
-                       lambda d: P.format_down(d, "diameter_mm")[1] == d, "at most 4 digits")
+                       lambda d: protocol.format_down(d, "diameter_mm")[1] == d, "at most 4 digits")
 
     def stop_bounds(self, period_ms: int) -> tuple[int, int | None]:
         """(controller in FAILSAFE, plunger standing) after a communication fault, in wall-clock ms
@@ -64,6 +65,6 @@ def same_setting(data: str, want: str) -> bool:
     if not n2:
         return not n1
     try:
-        return P.parse_number(n1, "read-back").value == P.parse_number(n2, "read-back").value
-    except P.ProtocolError:
+        return protocol.parse_number(n1, "read-back").value == protocol.parse_number(n2, "read-back").value
+    except ProtocolError:
         return False

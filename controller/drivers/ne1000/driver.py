@@ -57,11 +57,10 @@ from controller.core.commands import SetFlow
 from controller.core.events import ev
 from controller.core.units import VU_PER_UL
 from controller.drivers.base import ACCEPTED, Reply
-from controller.drivers.ne1000 import framing as F
-from controller.drivers.ne1000 import link as L
-from controller.drivers.ne1000 import protocol as P
+from controller.drivers.errors import AlarmRaised, DeviceRefused, Disconnected, LinkFault, ReplyError
+from controller.drivers.ne1000 import framing, protocol
 from controller.drivers.ne1000.config import Leg, NE1000Config, same_setting
-from controller.drivers.ne1000.link import AlarmRaised, Disconnected, Link, LinkFault, ProtocolMode, SerialPort
+from controller.drivers.ne1000.link import Link, ProtocolMode, SerialPort, run_reply, stp_reply
 from controller.drivers.ne1000.protocol import Alarm, Prompt, PumpReply
 from controller.drivers.serial_driver import SerialPumpDriver
 
@@ -75,7 +74,7 @@ class NE1000Driver(SerialPumpDriver):
         self.cfg = config
         self._given_port = port
         self.link: Link | None = None
-        self.unit = P.default_volume_unit(config.diameter)
+        self.unit = protocol.default_volume_unit(config.diameter)
         self._alarm: Alarm | None = None  # the alarm instance being reported (dedupe)
 
     # --- life cycle ----------------------------------------------------------------------------
@@ -89,22 +88,22 @@ class NE1000Driver(SerialPumpDriver):
         self.now_ms = self.last_ok_ms = now_ms
         self._opening = True
         try:
-            saf0 = F.encode_safe(b"SAF0")  # PROTOCOL['safe.saf0_packet']; twice: the first may only
-            self.link.write(saf0 + saf0 + bytes([P.CR]))  # acknowledge an alarm; CR flushes basic mode
+            saf0 = framing.encode_safe(b"SAF0")  # PROTOCOL['safe.saf0_packet']; twice: the first may only
+            self.link.write(saf0 + saf0 + bytes([protocol.CR]))  # acknowledge an alarm; CR flushes basic mode
             self._settle()
             self.version = self.link.command("VER", lambda r: None if r.data else "VER without text").data
             self._stop_fully()
-            self._set("DIA", P.format_down(self.cfg.diameter, "diameter_mm")[0])
+            self._set("DIA", protocol.format_down(self.cfg.diameter, "diameter_mm")[0])
             self._set_units()
             self._set("DIR", "INF")
             self.link.command("CLD INF")
             self.link.command("CLD WDR")
             if self.cfg.safe_timeout_s:
-                saf = F.command_data(self.cfg.address, f"SAF{self.cfg.safe_timeout_s}")
-                self.link.write(F.encode_basic_command(saf))
+                saf = framing.command_data(self.cfg.address, f"SAF{self.cfg.safe_timeout_s}")
+                self.link.write(framing.encode_basic_command(saf))
                 self._settle()
                 self.link.set_mode(ProtocolMode.SAFE)
-            reading = P.parse_dispensed(self.link.command("DIS", self._check_dis).data)
+            reading = protocol.parse_dispensed(self.link.command("DIS", self._check_dis).data)
             if reading.infused.value or reading.withdrawn.value:
                 raise LinkFault("CLD", f"counters not cleared: {reading}")
         finally:
@@ -128,7 +127,7 @@ class NE1000Driver(SerialPumpDriver):
         if self.link is not None:
             if stopped and self.link.mode is ProtocolMode.SAFE:  # the pump is stopped: no need for its watchdog
                 with contextlib.suppress(LinkFault):
-                    self.link.write(F.encode_safe(F.command_data(self.cfg.address, "SAF0")))
+                    self.link.write(framing.encode_safe(framing.command_data(self.cfg.address, "SAF0")))
             self.link.close()
 
     # --- SerialPumpDriver hooks ------------------------------------------------------------------
@@ -155,8 +154,8 @@ class NE1000Driver(SerialPumpDriver):
 
     def relieve(self, max_vu: int) -> Reply:
         """Back off at most min(max_vu, relief_ul) by a withdraw the pump stops by itself."""
-        volume = Fraction(min(max_vu, self.cfg.relief_ul * VU_PER_UL), VU_PER_UL) / P.VOLUME_UNITS[self.unit]
-        text, value = P.format_down(min(volume, Fraction(9_999)), "relief")
+        volume = Fraction(min(max_vu, self.cfg.relief_ul * VU_PER_UL), VU_PER_UL) / protocol.VOLUME_UNITS[self.unit]
+        text, value = protocol.format_down(min(volume, Fraction(9_999)), "relief")
         if value == 0 or self.link is None or self.lost:
             return Reply(False, "device_error", "pressure relief disabled or not possible now")
         try:
@@ -164,7 +163,7 @@ class NE1000Driver(SerialPumpDriver):
             self._set("DIR", "WDR")
             self._set_rate(self.cfg.relief_rate_ul_h)
             self._set("VOL", text, text + self.unit)
-            self.link.command("RUN", L.run_reply, resend_after_alarm=False, retries=0)
+            self.link.command("RUN", run_reply, resend_after_alarm=False, retries=0)
         except LinkFault as fault:
             self._stop_quietly()
             return Reply(False, fault.reason, fault.detail)
@@ -176,7 +175,7 @@ class NE1000Driver(SerialPumpDriver):
         assert self.link is not None
         self._leg, self._relieving = None, False
         for _ in range(3):  # STP pauses a running pump; a second STP stops it (PROTOCOL['cmd.STP.pause'])
-            reply = self.link.command("STP", L.stp_reply, retries=retries)
+            reply = self.link.command("STP", stp_reply, retries=retries)
             if reply.prompt is Prompt.STOPPED:
                 return
         raise LinkFault("STP", "the pump does not report stopped after three STP")
@@ -194,7 +193,7 @@ class NE1000Driver(SerialPumpDriver):
         self._verified[name] = want
 
     def _set_rate(self, rate_ul_h: int) -> Fraction:
-        text, unit, exact = P.best_rate(rate_ul_h)
+        text, unit, exact = protocol.best_rate(rate_ul_h)
         self._set("RAT", f"{text} {unit}", text + unit)
         return exact
 
@@ -202,7 +201,7 @@ class NE1000Driver(SerialPumpDriver):
         assert self.link is not None and isinstance(self._cmd, SetFlow)
         self._stop_fully()
         base = self._reading(self._check_dis_stopped)
-        per = P.VOLUME_UNITS[self.unit]
+        per = protocol.VOLUME_UNITS[self.unit]
         remaining = self._remaining_ul() / per
         if remaining <= 0:
             return
@@ -211,7 +210,7 @@ class NE1000Driver(SerialPumpDriver):
             zero = self._reading(self._check_cleared)
             self.odo.rebase(base)
             base = zero
-        text, value = P.format_down(min(remaining, COUNTER_MAX - base.infused.value), "VOL")
+        text, value = protocol.format_down(min(remaining, COUNTER_MAX - base.infused.value), "VOL")
         if value == 0:  # rule 1: VOL 0 would pump for ever
             return
         self._set("DIR", "INF")
@@ -219,20 +218,20 @@ class NE1000Driver(SerialPumpDriver):
         self._set("VOL", text, text + self.unit)
         self.odo.max_rate = max(self.odo.max_rate, rate)
         try:
-            self.link.command("RUN", L.run_reply, resend_after_alarm=False, retries=0)
+            self.link.command("RUN", run_reply, resend_after_alarm=False, retries=0)
         except LinkFault as fault:
-            if isinstance(fault, (Disconnected, AlarmRaised, L.DeviceRefused)):
+            if isinstance(fault, (Disconnected, AlarmRaised, DeviceRefused)):
                 raise
             status = self.link.command("")  # rule 1: did the RUN happen? ask, do not resend
             if status.prompt is not Prompt.INFUSING:
                 raise
         self._leg = Leg(self.odo.low, value * per, rate)
 
-    def _reading(self, check: Callable[[PumpReply], str | None]) -> P.Dispensed:
+    def _reading(self, check: Callable[[PumpReply], str | None]) -> protocol.Dispensed:
         assert self.link is not None
         reply = self.link.command("DIS", check)
         self._accept_dis(reply)
-        return P.parse_dispensed(reply.data)
+        return protocol.parse_dispensed(reply.data)
 
     def _follow(self, reply: PumpReply, dis: bool) -> None:
         """What the pump's status means for the leg under way (``dis``: with a fresh reading)."""
@@ -257,8 +256,8 @@ class NE1000Driver(SerialPumpDriver):
     def _check_dis(self, r: PumpReply) -> str | None:
         """Shape, units, and rule 3 (``Odometer.problem``)."""
         try:
-            d = P.parse_dispensed(r.data)
-        except P.ReplyError as exc:
+            d = protocol.parse_dispensed(r.data)
+        except ReplyError as exc:
             return str(exc)
         if d.unit != self.unit:
             return f"DIS in {d.unit}, expected {self.unit}"
@@ -267,8 +266,8 @@ class NE1000Driver(SerialPumpDriver):
     def _check_cleared(self, r: PumpReply) -> str | None:
         """After CLD INF: standing, and the infused counter at 0."""
         try:
-            d = P.parse_dispensed(r.data)
-        except P.ReplyError as exc:
+            d = protocol.parse_dispensed(r.data)
+        except ReplyError as exc:
             return str(exc)
         if r.prompt not in (Prompt.STOPPED, Prompt.PAUSED) or d.unit != self.unit or d.infused.value != 0:
             return f"DIS after CLD INF reads {r.data!r} while {r.prompt}"
@@ -283,7 +282,7 @@ class NE1000Driver(SerialPumpDriver):
 
     def _accept_dis(self, reply: PumpReply) -> None:
         rate = self._leg.rate_ul_h if self._leg is not None else Fraction(0)
-        self.odo.accept(P.parse_dispensed(reply.data), self.now_ms, rate)  # never lowers the odometer
+        self.odo.accept(protocol.parse_dispensed(reply.data), self.now_ms, rate)  # never lowers the odometer
 
     # --- events ---------------------------------------------------------------------------------
     def _on_alarm(self, alarm: Alarm) -> None:

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from controller.drivers.errors import FrameError
 from controller.drivers.ne1000.firmware import NE1000Firmware
 from controller.drivers.ne1000.framing import BasicCommandDecoder, SafeDecoder, encode_basic_reply, encode_safe
-from controller.drivers.ne1000.protocol import FrameError
 from controller.drivers.pty_emulator import FAULT_KINDS, Fault, PtyServer, parse_fault, wall_ms
 
 __all__ = ["FAULT_KINDS", "INTERBYTE_MS", "EmulatorServer", "Fault", "parse_fault"]

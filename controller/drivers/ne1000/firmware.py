@@ -29,8 +29,9 @@ from __future__ import annotations
 from fractions import Fraction
 
 from controller.drivers import syringe
-from controller.drivers.ne1000 import protocol as P
-from controller.drivers.ne1000.protocol import Alarm, CommandError, Prompt, ProtocolError
+from controller.drivers.errors import ProtocolError
+from controller.drivers.ne1000 import protocol
+from controller.drivers.ne1000.protocol import Alarm, ErrorCode, Prompt
 from controller.drivers.syringe import INFUSE, WITHDRAW, Plunger, Truth
 
 MIN_SPEED_MM_H = Fraction(407, 10_000)  # 0.73 uL/h on a 4.78 mm (1 mL) syringe
@@ -50,15 +51,15 @@ __all__ = ["NE1000Firmware", "Truth"]
 
 class NE1000Firmware:
     def __init__(self, address: int = 0, diameter_mm: Fraction = Fraction("26.59"), now_ms: int = 0) -> None:
-        if not 0 <= address <= P.MAX_ADDRESS:
-            raise ProtocolError("address", address, f"0 to {P.MAX_ADDRESS}")
+        if not 0 <= address <= protocol.MAX_ADDRESS:
+            raise ProtocolError("address", address, f"0 to {protocol.MAX_ADDRESS}")
         if not DIAMETER_MM[0] <= diameter_mm <= DIAMETER_MM[1]:
             raise ProtocolError("diameter_mm", float(diameter_mm), "0.1 to 50.0 mm")
         self.address = address
         self.plunger = Plunger(diameter_mm, (MIN_SPEED_MM_H, MAX_SPEED_MM_H), now_ms)
         self.rate_text, self.rate_unit = "1.000", "MH"
         self.target = Fraction(0)  # in vol_unit; 0 = continuous
-        self.vol_unit = P.default_volume_unit(diameter_mm)
+        self.vol_unit = protocol.default_volume_unit(diameter_mm)
         self.direction = "INF"
         self.prompt = Prompt.STOPPED
         self.alarm: Alarm | None = Alarm.RESET  # a pump reports its power-up as a reset
@@ -103,9 +104,9 @@ class NE1000Firmware:
 
     def _sync(self) -> None:
         """The prompt follows the plunger: it stopped at its target, or a runaway started it."""
-        if not self.plunger.moving and self.prompt in P.MOVING:
+        if not self.plunger.moving and self.prompt in protocol.MOVING:
             self.prompt = Prompt.STOPPED
-        elif self.plunger.moving and self.prompt not in P.MOVING:
+        elif self.plunger.moving and self.prompt not in protocol.MOVING:
             self.prompt = Prompt.INFUSING
 
     def inject_stall(self, now_ms: int, on: bool = True) -> None:
@@ -141,7 +142,7 @@ class NE1000Firmware:
 
     def com_error(self) -> bytes:
         """The reply to a safe-mode packet that failed its CRC or framing."""
-        return self._status_payload("?" + CommandError.COMMUNICATION.value)
+        return self._status_payload("?" + ErrorCode.COMMUNICATION.value)
 
     def handle(self, payload: bytes, now_ms: int, safe: bool) -> bytes | None:
         """Answer one received packet (already unframed)."""
@@ -176,22 +177,22 @@ class NE1000Firmware:
 
     def _cmd_dia(self, arg: str) -> str:
         if not arg:
-            return P.format_down(self.diameter, "DIA")[0]
-        d = P.parse_number(arg, "DIA").value
+            return protocol.format_down(self.diameter, "DIA")[0]
+        d = protocol.parse_number(arg, "DIA").value
         if not self._stopped():
             return "?NA"
         if not DIAMETER_MM[0] <= d <= DIAMETER_MM[1]:
             return "?OOR"
-        self.plunger.diameter, self.vol_unit = d, P.default_volume_unit(d)
+        self.plunger.diameter, self.vol_unit = d, protocol.default_volume_unit(d)
         return ""
 
     def _cmd_rat(self, arg: str) -> str:
         if not arg:
             return self.rate_text + self.rate_unit
-        unit = arg[-2:] if arg[-2:] in P.RATE_UNITS else self.rate_unit
-        number = arg[:-2] if arg[-2:] in P.RATE_UNITS else arg
-        value = P.parse_number(number, "RAT").value
-        rate = value * P.RATE_UNITS[unit]
+        unit = arg[-2:] if arg[-2:] in protocol.RATE_UNITS else self.rate_unit
+        number = arg[:-2] if arg[-2:] in protocol.RATE_UNITS else arg
+        value = protocol.parse_number(number, "RAT").value
+        rate = value * protocol.RATE_UNITS[unit]
         low, high = self.plunger.rate_range()
         if not low <= rate <= high:
             return "?OOR"
@@ -203,13 +204,13 @@ class NE1000Firmware:
 
     def _cmd_vol(self, arg: str) -> str:
         if not arg:
-            return P.format_down(self.target, "VOL")[0] + self.vol_unit
+            return protocol.format_down(self.target, "VOL")[0] + self.vol_unit
         if not self._stopped():
             return "?NA"
-        if arg in P.VOLUME_UNITS:
+        if arg in protocol.VOLUME_UNITS:
             self.vol_unit = arg
         else:
-            self.target = P.parse_number(arg, "VOL").value
+            self.target = protocol.parse_number(arg, "VOL").value
         return ""
 
     def _cmd_dir(self, arg: str) -> str:
@@ -226,7 +227,7 @@ class NE1000Firmware:
         return ""
 
     def _start(self, prompt: Prompt, new_run: bool) -> None:
-        per = P.VOLUME_UNITS[self.vol_unit]
+        per = protocol.VOLUME_UNITS[self.vol_unit]
         self.plunger.target = int(self.target * per / self.ul_per_step) if self.target else None
         self.prompt = prompt
         direction = WITHDRAW if prompt is Prompt.WITHDRAWING else INFUSE
@@ -259,9 +260,9 @@ class NE1000Firmware:
     def _cmd_dis(self, arg: str) -> str:
         if arg:
             return "?NA"
-        per = self.ul_per_step / P.VOLUME_UNITS[self.vol_unit]
-        inf = P.format_down(min(self.counter[0] * per, Fraction(9_999)), "DIS")[0]
-        wdr = P.format_down(min(self.counter[1] * per, Fraction(9_999)), "DIS")[0]
+        per = self.ul_per_step / protocol.VOLUME_UNITS[self.vol_unit]
+        inf = protocol.format_down(min(self.counter[0] * per, Fraction(9_999)), "DIS")[0]
+        wdr = protocol.format_down(min(self.counter[1] * per, Fraction(9_999)), "DIS")[0]
         return f"I{inf}W{wdr}{self.vol_unit}"
 
     def _cmd_cld(self, arg: str) -> str:
@@ -276,7 +277,7 @@ class NE1000Firmware:
     def _cmd_saf(self, arg: str) -> str:
         if not arg:
             return str(self.saf_s)
-        if not arg.isdigit() or int(arg) > P.SAF_MAX_S:
+        if not arg.isdigit() or int(arg) > protocol.SAF_MAX_S:
             return "?OOR"
         self.saf_s, self.armed = int(arg), False
         return ""

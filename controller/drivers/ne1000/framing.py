@@ -21,7 +21,8 @@ Rules
 
 from __future__ import annotations
 
-from controller.drivers.ne1000.protocol import CR, ETX, MAX_ADDRESS, STX, FrameError, ProtocolError
+from controller.drivers.errors import FrameError, ProtocolError
+from controller.drivers.ne1000.protocol import CR, ETX, MAX_ADDRESS, STX
 from controller.drivers.serial_link import BufferedDecoder
 
 SAFE_OVERHEAD = 4  # length byte + CRC (2) + ETX, all counted by the length byte

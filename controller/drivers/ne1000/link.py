@@ -24,7 +24,7 @@ Rules
    wait never longer than ``4 x reply_timeout``, and a command never more than
    ``(retries + 1)`` exchanges and quiet waits (plus two alarm re-sends).
 2. Port errors become ``Disconnected`` at once and are never retried (the shared byte layer,
-   ``controller.drivers.serial_link``, which also holds the fault classes).
+   ``controller.drivers.serial_link``; the faults are in ``controller.drivers.errors``).
 3. A reply is accepted only if ``check`` finds it plausible for the command sent, so a late
    reply to an earlier command is retried, not believed.
 """
@@ -35,28 +35,12 @@ import time
 from collections.abc import Callable
 from enum import Enum
 
-from controller.drivers.ne1000 import framing as F
-from controller.drivers.ne1000.protocol import (
-    Alarm,
-    CommandError,
-    Prompt,
-    PumpReply,
-    ReplyError,
-    parse_reply,
-)
-from controller.drivers.serial_link import (
-    ByteLink,
-    Disconnected,
-    Garbled,
-    LinkFault,
-    ReplyTimeout,
-    Retry,
-    SerialPort,
-    Verdict,
-)
+from controller.drivers.errors import AlarmRaised, DeviceRefused, Garbled, ReplyError, ReplyTimeout
+from controller.drivers.ne1000 import framing
+from controller.drivers.ne1000.protocol import Alarm, ErrorCode, Prompt, PumpReply, parse_reply
+from controller.drivers.serial_link import ByteLink, Retry, SerialPort, Verdict
 
-__all__ = ["AlarmRaised", "DeviceRefused", "Disconnected", "Garbled", "Link", "LinkFault", "ProtocolMode",
-           "ReplyTimeout", "SerialPort"]
+__all__ = ["Link", "ProtocolMode", "SerialPort"]
 
 
 class ProtocolMode(Enum):
@@ -64,21 +48,6 @@ class ProtocolMode(Enum):
 
     BASIC = "basic"
     SAFE = "safe"
-
-
-class DeviceRefused(LinkFault):
-    def __init__(self, command: str, error: CommandError) -> None:
-        self.error = error
-        self.reason = "out_of_range" if error is CommandError.OUT_OF_RANGE else "device_error"
-        super().__init__(command, f"pump answered ?{error.value} ({error.name.lower()})")
-
-
-class AlarmRaised(LinkFault):
-    reason = "device_error"
-
-    def __init__(self, command: str, alarm: Alarm) -> None:
-        self.alarm = alarm
-        super().__init__(command, f"pump alarm {alarm.value} ({alarm.name.lower()}); command not executed")
 
 
 Check = Callable[[PumpReply], str | None]  # None: plausible; else why not
@@ -100,12 +69,12 @@ def run_reply(r: PumpReply) -> str | None:
 class Link(ByteLink):
     def __init__(self, port: SerialPort, address: int, reply_timeout_ms: int, retries: int,
                  on_alarm: Callable[[Alarm], None]) -> None:
-        super().__init__(port, F.BasicReplyDecoder(), address, reply_timeout_ms, retries)
+        super().__init__(port, framing.BasicReplyDecoder(), address, reply_timeout_ms, retries)
         self.on_alarm = on_alarm
         self.mode = ProtocolMode.BASIC
 
-    def _fresh_decoder(self) -> F.SafeDecoder | F.BasicReplyDecoder:
-        return F.SafeDecoder() if self.mode is ProtocolMode.SAFE else F.BasicReplyDecoder()
+    def _fresh_decoder(self) -> framing.SafeDecoder | framing.BasicReplyDecoder:
+        return framing.SafeDecoder() if self.mode is ProtocolMode.SAFE else framing.BasicReplyDecoder()
 
     def set_mode(self, mode: ProtocolMode) -> None:
         self.mode = mode
@@ -129,8 +98,9 @@ class Link(ByteLink):
     def exchange(self, command: str) -> PumpReply:
         """Steps 1-3 of the module docstring, once."""
         self.drain()
-        data = F.command_data(self.address, command)
-        self.write(F.encode_safe(data) if self.mode is ProtocolMode.SAFE else F.encode_basic_command(data), command)
+        data = framing.command_data(self.address, command)
+        packet = framing.encode_safe(data) if self.mode is ProtocolMode.SAFE else framing.encode_basic_command(data)
+        self.write(packet, command)
         self.stats["exchanges"] += 1
         reply = self.read_reply(command, time.monotonic() + self.timeout_s, parse_reply)
         if reply.alarm is not None and self.mode is ProtocolMode.SAFE:
@@ -155,10 +125,11 @@ class Link(ByteLink):
                     return AlarmRaised(command, reply.alarm)
                 alarms += 1  # the alarm is acknowledged now: send again, not counted as a retry
                 return Retry(AlarmRaised(command, reply.alarm), quiet=False, counts=False)
-            if reply.error is CommandError.COMMUNICATION:
+            if reply.error is ErrorCode.COMMUNICATION:
                 return Retry(Garbled(command, "pump answered ?COM (it got a corrupted packet)"), quiet=False)
             if reply.error is not None:
-                return DeviceRefused(command, reply.error)
+                return DeviceRefused(command, f"?{reply.error.value} ({reply.error.name.lower()})",
+                                     out_of_range=reply.error is ErrorCode.OUT_OF_RANGE)
             return self.implausible(command, check(reply))
 
         return self.retrying(command, self.retries if retries is None else retries, self.exchange, judge)

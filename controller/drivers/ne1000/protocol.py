@@ -32,10 +32,8 @@ from dataclasses import dataclass
 from enum import Enum
 from fractions import Fraction
 
+from controller.drivers.errors import ProtocolError, ReplyError
 from controller.drivers.provenance import Item, assumed, checked, secondary
-from controller.drivers.serial_link import FrameError as FrameError  # the shared wire errors, re-exported
-from controller.drivers.serial_link import ProtocolError as ProtocolError
-from controller.drivers.serial_link import ReplyError as ReplyError
 
 STX, ETX, CR = 0x02, 0x03, 0x0D
 MAX_DIGITS, MAX_DECIMALS = 4, 3  # <float>: 4 digits + 1 decimal point, <= 3 decimals
@@ -159,7 +157,9 @@ class Alarm(Enum):
     PHASE_RANGE = "O"
 
 
-class CommandError(Enum):
+class ErrorCode(Enum):
+    """The error a reply carries instead of data (``?<code>``): the pump did not carry the command out."""
+
     UNRECOGNIZED = ""
     NOT_APPLICABLE = "NA"
     OUT_OF_RANGE = "OOR"
@@ -186,7 +186,7 @@ class PumpReply:
     address: int
     prompt: Prompt | None  # None when an alarm is reported instead
     alarm: Alarm | None
-    error: CommandError | None
+    error: ErrorCode | None
     data: str  # the data after the status (empty for an error)
 
     @property
@@ -254,7 +254,7 @@ def best_rate(rate_ul_h: int) -> tuple[str, str, Fraction]:
 _REPLY = re.compile(r"(\d{1,2})(?:A\?([A-Z])|([A-Z]))(.*)", re.DOTALL)
 _PROMPTS = {p.value: p for p in Prompt}
 _ALARMS = {a.value: a for a in Alarm}
-_ERRORS = {e.value: e for e in CommandError}
+_ERRORS = {e.value: e for e in ErrorCode}
 
 
 def parse_reply(payload: bytes) -> PumpReply:
