@@ -7,7 +7,9 @@ Each function below is a thin, typed entry point into real controller code with 
 per-condition timeout; its outcome is labelled honestly as "no counterexample within N s"
 (CrossHair is a bounded symbolic search, not a proof). Covered: unit conversions and their
 rounding direction, dose conversion, clinician-bolus arithmetic, window-ring bookkeeping,
-the motor's per-tick volume, and program validation's rate caps.
+the motor's per-tick volume, and program validation's rate caps. The compiled library bounds are
+also *proved* to round toward less drug for every unit family and every positive rational
+(Z3, ``proofs/edge.py``, EDGE-RND-*); the contracts below check the same code on whole numbers.
 
 ``run_crosshair`` runs the check in a subprocess and parses what it reports.
 """
