@@ -68,7 +68,8 @@ def _log_args(p: argparse.ArgumentParser) -> None:
 
 @command("log", "the hash-chained event log: show its records or verify its chain")(_log_args)
 def _log(args: argparse.Namespace) -> int:
-    from controller.log.db import LogFileError, connect
+    from controller.log.db import connect
+    from controller.log.errors import LogFileError
     from controller.log.verify import check_expected_head, verify_connection
 
     if args.action == "show" and args.expect_head is not None:
@@ -97,7 +98,7 @@ def _log(args: argparse.Namespace) -> int:
 def _show(conn: object, args: argparse.Namespace) -> int:
     import sqlite3
 
-    from controller.log.db import LogFileError
+    from controller.log.errors import LogFileError
     from controller.log.eventlog import read_records
 
     assert isinstance(conn, sqlite3.Connection)

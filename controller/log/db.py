@@ -1,4 +1,4 @@
-"""The event log's storage: SQLite schema, record hashing, typed errors.
+"""The event log's storage: SQLite schema and record hashing.
 
 Theory of operation
 -------------------
@@ -18,9 +18,10 @@ of ``{"at_ms", "kind", "payload", "seq", "t_ms"}`` built from the stored payload
 verifier hashes exactly the bytes that are stored and never has to re-serialise anything.
 
 Rules
-1. Every ``sqlite3.Error`` leaves this package as a typed error: ``LogFileError`` (a
-   ``ConfigurationError``) when a file cannot be opened or is not a log, ``LogWriteError``
-   when an append fails (REQ-LOG-004: the shell raises a LOW alarm and delivery continues).
+1. Every ``sqlite3.Error`` leaves this package as a typed error (``controller.log.errors``):
+   ``LogFileError`` (a ``ConfigurationError``) when a file cannot be opened or is not a log,
+   ``LogWriteError`` when an append fails (REQ-LOG-004: the shell raises a LOW alarm and
+   delivery continues).
 2. Tables are STRICT, so a writer bug cannot store a wrongly typed column; the verifier still
    checks types, because an attacker can rebuild the tables.
 3. A read-only open never creates or changes a file.
@@ -35,9 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from controller.errors import ConfigurationError, PumpError
+from controller.log.errors import FORMAT, LogFileError
 
-FORMAT = "pumpctl-eventlog-1"
 GENESIS = "0" * 64
 COLUMNS = "seq, t_ms, at_ms, kind, payload, prev, hash"
 _TABLE = "(seq INTEGER PRIMARY KEY, t_ms INTEGER NOT NULL, at_ms INTEGER NOT NULL, kind TEXT NOT NULL," \
@@ -51,19 +51,6 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS record_kind ON record (kind, seq)",
 )
 REQUIRED_TABLES = frozenset({"meta", "record", "archive", "head"})
-
-
-class LogFileError(ConfigurationError):
-    """The file is missing, unreadable, corrupt, or not a pumpctl event log."""
-
-    def __init__(self, path: object, problem: str, fix: str = "") -> None:
-        super().__init__("log file", str(path), f"an SQLite event log in format {FORMAT}",
-                         f"{problem}{'. ' + fix if fix else ''}")
-        self.problem = problem
-
-
-class LogWriteError(PumpError):
-    """An append did not commit; nothing of it is in the log (REQ-LOG-004)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,11 +51,8 @@ from controller.errors import ConfigurationError
 from controller.log.canonical import canonical_json
 from controller.log.db import (
     COLUMNS,
-    FORMAT,
     GENESIS,
     Head,
-    LogFileError,
-    LogWriteError,
     Record,
     connect,
     read_head,
@@ -63,6 +60,7 @@ from controller.log.db import (
     record_hash,
     row_to_record,
 )
+from controller.log.errors import FORMAT, LogFileError, LogWriteError
 from controller.log.retention import prune
 from controller.log.steps import quiet_tick, step_records
 from controller.log.verify import VerifyResult, verify_connection

@@ -39,7 +39,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from controller.errors import ConfigurationError
-from controller.log.db import GENESIS, LogFileError, read_head, record_body, record_hash
+from controller.log.db import GENESIS, read_head, record_body, record_hash
+from controller.log.errors import LogFileError
 from controller.log.retention import archive_digest
 
 HEX64 = re.compile(r"[0-9a-f]{64}\Z")

@@ -184,11 +184,11 @@ def _program(shell: Shell, store: LogStore | None, request: dict[str, object], l
 
 def _restart(shell: Shell, call: Callable[[Callable[[], Step]], Step | None], confirm: bool) -> bool:
     """After a restore: report, and restart delivery only on the clinician's word (REQ-REC-003)."""
-    from controller.core import alarms as A
+    from controller.core import alarms
     from controller.core.events import ev
 
     v = shell.ctl.vars
-    active = [A.IDS[i] for i, on in enumerate(v.alarm.active) if on]
+    active = [alarms.IDS[i] for i, on in enumerate(v.alarm.active) if on]
     print(f"restored: state={shell.ctl.state} alarms={','.join(active) or '-'} delivered={_ml(v.flow.delivered)} mL",
           flush=True)
     if shell.ctl.state not in ("PAUSED", "READY"):

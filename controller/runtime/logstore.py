@@ -52,15 +52,12 @@ from controller.errors import ConfigurationError, PumpError
 from controller.log.db import Record
 from controller.log.eventlog import EventLog
 from controller.log.steps import command_record
+from controller.runtime.errors import SnapshotWriteError
 from controller.runtime.shell import Shell
 
 LOG_ALARM = "event_log"  # the shell's LOW alarm for a failed log write (the core has none)
 LOG_ALARM_PRIORITY = "low"
 T = TypeVar("T")
-
-
-class SnapshotWriteError(PumpError):
-    """A snapshot (the recovery record) could not be made durable: flow must stop (REQ-LOG-004)."""
 
 
 def _stderr(msg: str) -> None:

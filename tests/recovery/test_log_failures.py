@@ -10,7 +10,8 @@ import pytest
 
 from controller.core import alarms as A
 from controller.core.machine import Step
-from controller.log.db import LogWriteError, Record
+from controller.log.db import Record
+from controller.log.errors import LogWriteError
 from controller.log.eventlog import EventLog, Payload
 from controller.runtime.logstore import LogStore, latest
 from controller.scenario.model import load

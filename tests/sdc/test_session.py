@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from controller.drivers.clocks import SimClock
-from controller.log.db import LogWriteError
+from controller.log.errors import LogWriteError
 from controller.sdc.pumps import simulated
 from controller.sdc.roles import RoleMap
 from controller.sdc.session import Session

@@ -13,7 +13,8 @@ from controller import Controller, ev, tick
 from controller.clinical.programs import build_program
 from controller.core.limits import Limits
 from controller.errors import ConfigurationError
-from controller.log.db import GENESIS, LogFileError, LogWriteError, record_body
+from controller.log.db import GENESIS, record_body
+from controller.log.errors import LogFileError, LogWriteError
 from controller.log.eventlog import DAY_MS, EventLog
 from tests.store.helpers import TODAY, example_key, filled_log, raw
 

@@ -37,7 +37,8 @@ from controller.library.errors import LibraryError
 from controller.library.file import LibraryDocument, load_library_file, read_document
 from controller.library.gate import LibraryGate
 from controller.log.canonical import canonical_bytes
-from controller.log.db import LogFileError, Record, connect
+from controller.log.db import Record, connect
+from controller.log.errors import LogFileError
 from controller.log.eventlog import EventLog
 from controller.log.verify import VerifyResult, verify_connection
 from tests.store.helpers import EXAMPLE, ROOT, TODAY, example_key
