@@ -16,7 +16,7 @@ from controller.core.events import Actor
 from controller.core.units import fmt_ml
 from proofs.cex import to_toml
 from proofs.contracts import CrossHairRun
-from proofs.engine import TraceStep, Verdict
+from proofs.engine import TraceStep, Verdict, obligations
 from proofs.prove import ProofRun
 
 
@@ -66,8 +66,14 @@ def print_run(r: ProofRun, contracts: CrossHairRun | None) -> None:
         for line in contracts.failures:
             print(f"    {line}")
     print("timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in r.timings.items()) + f"; total {r.seconds:.1f} s")
+    over_table = {inv.id for inv in obligations()}
+    table = [v for v in r.verdicts if v.id in over_table]
+    rest = [v for v in r.verdicts if v.id not in over_table]
     proved = sum(v.verdict == "proved" for v in r.verdicts)
-    print(f"{proved}/{len(r.verdicts)} proved for every reachable state and every valid configuration")
+    print(f"{proved}/{len(r.verdicts)} proved: {sum(v.verdict == 'proved' for v in table)}/{len(table)} over the "
+          f"table for every reachable state and every valid configuration (k-induction), "
+          f"{sum(v.verdict == 'proved' for v in rest)}/{len(rest)} over every value of their inputs or every "
+          "reachable state (shortcuts, horizon, edge)")
 
 
 def _trace_json(trace: list[TraceStep]) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from controller.clinical.drugs import Library
 from controller.clinical.programs import DEFAULT_BOLUS_RATE_ML_H, build_program, default_bolus_rate
 from controller.core.commands import SetFlow
 from controller.core.events import ev
-from controller.core.limits import LIMIT_CHECKS, PUMP_MAX_RATE, ROUTE_NAMES, Limits, validate_limits
+from controller.core.limits import LIMIT_CHECKS, PUMP_MAX_RATE, ROUTE_NAMES, Limits, validate_limits, with_settings
 from controller.core.machine import Controller
 from controller.core.program import max_step_rate, rate_cap
 from controller.core.units import RATE_PER_ML_H
@@ -144,14 +144,25 @@ def _own_range_values(name: str) -> list[int]:
 
 
 SCALARS = [f.name for f in fields(Limits) if isinstance(getattr(Limits(), f.name), int)]
-KNOWN = {"battery_low_min": "battery_depleted_min defaults to 5: battery_low_min 1..5 is refused",
-         "overheat_c10": "temp_max_c10 defaults to 450: overheat_c10 400..450 is refused"}
+@pytest.mark.req("REQ-CFG-001")
+@pytest.mark.parametrize("name", SCALARS)
+def test_every_pump_default_is_valid_for_every_valid_setting_of_one_other_field(name: str) -> None:
+    """A user sets one field; every default of the others (a dependent one lowered just enough,
+    ``limits.with_settings``) is valid with it. Without the dependent defaults, battery_low_min
+    1..5 (battery_depleted_min defaults to 5) and overheat_c10 400..450 (temp_max_c10 defaults
+    to 450) were refused."""
+    for x in _own_range_values(name):
+        validate_limits(with_settings({name: x}))
 
 
 @pytest.mark.req("REQ-CFG-001")
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(
-    strict=True, reason=f"controller/core/limits.py (not the edge's): {KNOWN[n]}")) if n in KNOWN else n
-    for n in SCALARS])
-def test_every_pump_default_is_valid_for_every_valid_setting_of_one_other_field(name: str) -> None:
-    for x in _own_range_values(name):
-        validate_limits(replace(Limits(), **{name: x}))
+def test_a_dependent_default_is_lowered_only_when_needed_and_never_overrides_a_setting() -> None:
+    assert with_settings({"battery_low_min": 3}).battery_depleted_min == 2
+    assert with_settings({"battery_low_min": 30}).battery_depleted_min == Limits().battery_depleted_min
+    assert with_settings({"overheat_c10": 420}).temp_max_c10 == 419
+    both = with_settings({"battery_low_min": 3, "battery_depleted_min": 4})  # the user's own: judged, not fixed
+    assert both.battery_depleted_min == 4
+    with pytest.raises(ConfigurationError, match="battery_depleted_min"):
+        validate_limits(both)
+    with pytest.raises(ConfigurationError, match="battery_depleted_min"):  # without the rule: the old refusal
+        validate_limits(replace(Limits(), battery_low_min=3))

@@ -203,11 +203,10 @@ def _check_pump(b: LibBounds, limits: Limits, source: DrugEntry | CareArea, pati
         entry, name, limit = None, f"care_area[{source.name}]", source.limit_ml
         what = f"basic infusion in {source.name}"
     rate = source.rate
-    if rate.hard_max is not None and rate.hard_max * RATE_PER_ML_H > limits.max_rate:
-        raise ConfigurationError(f"{name}.rate_ml_h.hard_max", f"{show(rate.hard_max)} mL/h",
-                                 f"at most {_ml_h(limits.max_rate)} mL/h (this pump's configured max_rate)",
-                                 "the library was written for a pump that runs faster: load the library for "
-                                 "this pump, or configure its maximum rate", source=what)
+    # a rate hard max above this pump's configured max_rate is not refused: the tighter one binds
+    # (the program's rate_hard_max and the core's rate_cap take the minimum), so a pump configured
+    # lower than the library was written for still runs every entry within its own maximum;
+    # a library above the mechanism's physical maximum is refused at load (drugs.py)
     if b.rate_max < limits.min_rate:
         raise ConfigurationError(f"{name}.rate_ml_h.hard_max", f"{show(rate.hard_max)} mL/h",
                                  f"at least {_ml_h(limits.min_rate)} mL/h (this pump's minimum rate)", source=what)

@@ -27,8 +27,8 @@ Rules
    a volume, a dose or a window below what the pump can resolve: 0.001 mL/h, 0.001 mL, and for a
    dose or ``limit_dose`` at the entry's concentration for the largest patient the entry allows
    (its weight hard max, else 500 kg; 5 m2). A per-patient shortfall is refused where the entry
-   is compiled for the patient, as is a rate hard max above this pump's configured ``max_rate``
-   (``controller.clinical.dosebounds``: the configuration is not known when a library loads).
+   is compiled for the patient (``controller.clinical.dosebounds``); a rate hard max above this
+   pump's configured ``max_rate`` is not an error: the tighter of the two binds.
 5. Dose limits need a dose *rate* unit (ending in /min or /h): in a per-dose unit they would bind
    nothing, so they are refused (give volume limits: bolus, loading, intermittent).
 """

@@ -20,7 +20,8 @@ Rules
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from enum import IntEnum
 from typing import Any
 
@@ -136,6 +137,26 @@ LIMIT_CHECKS: tuple[Check, ...] = (
     Check("battery_depleted_min", lambda c: c.battery_depleted_min < c.battery_low_min,
           lambda c: f"< battery_low_min ({c.battery_low_min})", lambda c: c.battery_depleted_min, ("REQ-CFG-001",)),
 )
+
+# a field that must stay below another one: when a user sets the other and leaves this one alone,
+# its default is lowered just enough, so every default is valid for every valid setting of the
+# field it depends on (REQ-CFG-001)
+DEPENDENT_DEFAULTS: dict[str, str] = {"battery_depleted_min": "battery_low_min", "temp_max_c10": "overheat_c10"}
+
+
+def with_settings(settings: Mapping[str, Any], base: Limits | None = None) -> Limits:
+    """``base`` (default: the defaults) with a user's ``settings`` (core field names and units),
+    and each field of ``DEPENDENT_DEFAULTS`` the user did not set lowered to just below the field
+    it must stay below, if the user set that one lower than the default allows. Not validated:
+    ``validate_limits`` judges the result."""
+    b = base if base is not None else Limits()
+    out = dict(settings)
+    for field_name, above in DEPENDENT_DEFAULTS.items():
+        bound = out.get(above)
+        if field_name not in out and type(bound) is int:
+            out[field_name] = min(getattr(b, field_name), bound - 1)
+    return replace(b, **out)
+
 
 def limits_ok(c: Limits) -> bool:
     """Dual-use: the configuration is one the pump accepts (REQ-CFG-001)."""

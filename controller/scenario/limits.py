@@ -17,10 +17,9 @@ Rules
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 
 from controller.core import units as U
-from controller.core.limits import ROUTE_NAMES, Limits, validate_limits
+from controller.core.limits import ROUTE_NAMES, Limits, validate_limits, with_settings
 from controller.errors import ConfigurationError
 
 Conv = Callable[[object, str], int]
@@ -79,7 +78,7 @@ def build_limits(raw: Mapping[str, object], source: str = "") -> Limits:
                 out[core] = conv(value, field)
         except ConfigurationError as exc:
             raise ConfigurationError(exc.field, exc.value, exc.allowed, exc.fix, source=source) from None
-    limits = replace(base, **out)  # type: ignore[arg-type]
+    limits = with_settings(out, base)  # a default that depends on a setting follows it
     try:
         return validate_limits(limits)
     except ConfigurationError as exc:
