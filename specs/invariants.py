@@ -20,9 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from controller.core import alarms as A
-from controller.core import annunciation as AN
-from controller.core import windows
+from controller.core import alarms, annunciation, windows
 from controller.core.commands import relief_vu
 from controller.core.events import KINDS, USER_KINDS, Actor, Event
 from controller.core.flow import (
@@ -116,14 +114,14 @@ STATE_INVARIANTS: tuple[StateInv, ...] = (
                                    all_of(*(_window_ok(v, j) for j in range(N_WINDOWS))))),
     StateInv("INV-DOS-005", ("REQ-DOS-005",),
              "with the dose-limit alarm active the rate is at most the KVO rate",
-             lambda st, v: implies(all_of(st.is_("RUNNING", "BOLUS"), v.alarm.active[A.DOSE_LIMIT]),
+             lambda st, v: implies(all_of(st.is_("RUNNING", "BOLUS"), v.alarm.active[alarms.DOSE_LIMIT]),
                                    v.flow.rate <= kvo_rate(v.prog, v.cfg))),
     StateInv("INV-BOL-004", ("REQ-BOL-004",),
              "no bolus runs while any alarm is active",
-             lambda st, v: implies(st.is_("BOLUS"), not_(AN.any_active(v.alarm)))),
+             lambda st, v: implies(st.is_("BOLUS"), not_(annunciation.any_active(v.alarm)))),
     StateInv("INV-ALM-004", ("REQ-ALM-004",),
              "in ALARM a stop-flow alarm is active and the motor is stopped",
-             lambda st, v: implies(st.is_("ALARM"), all_of(AN.stop_active(v.alarm), v.flow.rate == 0))),
+             lambda st, v: implies(st.is_("ALARM"), all_of(annunciation.stop_active(v.alarm), v.flow.rate == 0))),
     StateInv("INV-ALM-006", ("REQ-ALM-006",),
              "audio is never paused for more than 2 minutes",
              lambda st, v: v.alarm.silence_until <= v.flow.clock + SILENCE_MAX_MS),
@@ -132,7 +130,7 @@ STATE_INVARIANTS: tuple[StateInv, ...] = (
              lambda st, v: _annunciation_ok(v)),
     StateInv("INV-FLT-001", ("REQ-FLT-001",),
              "after a failed self-test the pump is in FAILED or FAILSAFE, never anywhere else",
-             lambda st, v: implies(v.alarm.cause[A.SELF_TEST_FAILED], st.is_("FAILED", "FAILSAFE"))),
+             lambda st, v: implies(v.alarm.cause[alarms.SELF_TEST_FAILED], st.is_("FAILED", "FAILSAFE"))),
     StateInv("INV-DRG-003", ("REQ-DRG-003",),
              "a program outside a soft limit of its library bounds (whatever the mode it was entered in) never "
              "delivers unconfirmed",
@@ -160,56 +158,58 @@ STATE_INVARIANTS: tuple[StateInv, ...] = (
                              "REQ-RES-001", "REQ-PWR-002"),
              "a stop-flow cause in a state that annunciates is an active alarm",
              lambda st, v: implies(st.is_(*ALARMABLE),
-                                   all_of(*(implies(v.alarm.cause[i], v.alarm.active[i]) for i in A.STOP_ALARMS)))),
+                                   all_of(*(implies(v.alarm.cause[i], v.alarm.active[i])
+                                            for i in alarms.STOP_ALARMS)))),
     StateInv("INV-PWR-001", ("REQ-PWR-001",), "below the low-battery threshold on battery, low_battery is active",
-             lambda st, v: implies(AN.battery_low(v.marks.on_mains, v.marks.battery_min, v.cfg),
-                                   v.alarm.active[A.LOW_BATTERY])),
+             lambda st, v: implies(annunciation.battery_low(v.marks.on_mains, v.marks.battery_min, v.cfg),
+                                   v.alarm.active[alarms.LOW_BATTERY])),
     StateInv("INV-DEL-006", ("REQ-DEL-005", "REQ-DEL-006"),
              "in KVO the VTBI is delivered and vtbi_complete is active; near the end near_end is active",
              lambda st, v: all_of(
-                 implies(st.is_("KVO"), all_of(v.flow.delivered >= v.prog.vtbi, v.alarm.active[A.VTBI_COMPLETE])),
+                 implies(st.is_("KVO"), all_of(v.flow.delivered >= v.prog.vtbi, v.alarm.active[alarms.VTBI_COMPLETE])),
                  implies(all_of(st.is_("RUNNING", "BOLUS"), basal_rate(v) > 0,
                                 v.prog.vtbi - v.flow.delivered <= basal_rate(v) * v.cfg.near_end_ms),
-                         v.alarm.active[A.NEAR_END]))),
+                         v.alarm.active[alarms.NEAR_END]))),
     StateInv("INV-PRG-003", ("REQ-PRG-003", "REQ-PRG-004"),
              "unattended programming and a long pause are annunciated",
              lambda st, v: all_of(
                  implies(all_of(st.is_("READY"), v.flow.clock - v.marks.touched_at >= v.cfg.callback_ms),
-                         v.alarm.active[A.CALLBACK]),
+                         v.alarm.active[alarms.CALLBACK]),
                  implies(all_of(st.is_("PAUSED"), v.flow.clock - v.marks.paused_at >= v.cfg.paused_limit_ms),
-                         v.alarm.active[A.PAUSED_TOO_LONG]))),
+                         v.alarm.active[alarms.PAUSED_TOO_LONG]))),
     StateInv("INV-RES-002", ("REQ-RES-002", "REQ-RES-001"),
              "when the container lasts no longer than near_end_ms at the programmed (or KVO) rate, "
              "reservoir_low is active",
              lambda st, v: all_of(
                  implies(all_of(st.is_("RUNNING", "BOLUS"), basal_rate(v) > 0,
                                 reservoir_left(v) <= basal_rate(v) * v.cfg.near_end_ms),
-                         v.alarm.active[A.RESERVOIR_LOW]),
+                         v.alarm.active[alarms.RESERVOIR_LOW]),
                  implies(all_of(st.is_("KVO"), reservoir_left(v) <= kvo_rate(v.prog, v.cfg) * v.cfg.near_end_ms,
                                 kvo_rate(v.prog, v.cfg) > 0),
-                         v.alarm.active[A.RESERVOIR_LOW]))),
+                         v.alarm.active[alarms.RESERVOIR_LOW]))),
     StateInv("INV-OCC-006", ("REQ-OCC-006",),
              "while a review of repeated stop-flow alarms is due nothing flows",
-             lambda st, v: implies(v.alarm.cause[A.REPEATED_STOPS], not_(st.is_(*FLOWING)))),
+             lambda st, v: implies(v.alarm.cause[alarms.REPEATED_STOPS], not_(st.is_(*FLOWING)))),
     StateInv("INV-TMP-001", ("REQ-TMP-001",),
              "nothing flows with the mechanism at or above the overheat threshold or with overheat active; "
              "where alarms annunciate, overheat is then active; outside the operating range "
              "temperature_range is active",
              lambda st, v: all_of(
-                 implies(st.is_(*FLOWING), all_of(not_(AN.overheated(v.marks.temp_c10, v.cfg)),
-                                                  not_(v.alarm.active[A.OVERHEAT]))),
-                 implies(AN.overheated(v.marks.temp_c10, v.cfg),
-                         all_of(v.flow.rate == 0, implies(st.is_(*ALARMABLE), v.alarm.active[A.OVERHEAT]))),
+                 implies(st.is_(*FLOWING), all_of(not_(annunciation.overheated(v.marks.temp_c10, v.cfg)),
+                                                  not_(v.alarm.active[alarms.OVERHEAT]))),
+                 implies(annunciation.overheated(v.marks.temp_c10, v.cfg),
+                         all_of(v.flow.rate == 0, implies(st.is_(*ALARMABLE), v.alarm.active[alarms.OVERHEAT]))),
                  implies(all_of(st.is_(*ALARMABLE), any_of(v.marks.temp_c10 < v.cfg.temp_min_c10,
                                                            v.marks.temp_c10 > v.cfg.temp_max_c10)),
-                         v.alarm.active[A.TEMPERATURE_RANGE]))),
+                         v.alarm.active[alarms.TEMPERATURE_RANGE]))),
     StateInv("INV-UND-001", ("REQ-THR-001", "REQ-THR-002", "REQ-DEL-007"),
              "no silent under-infusion: an intermittent program never waits past its interval; a basal step that "
              "should flow flows at its rate with room to move unless an alarm is active; KVO runs at the KVO rate",
              lambda st, v: all_of(
                  implies(all_of(st.is_("RUNNING", "BOLUS"), v.prog.interval_ms > 0, waiting(v)),
                          v.flow.clock < v.marks.cycle_start + v.prog.interval_ms),
-                 implies(all_of(st.is_("RUNNING"), not_(waiting(v)), basal_rate(v) > 0, not_(AN.any_active(v.alarm))),
+                 implies(all_of(st.is_("RUNNING"), not_(waiting(v)), basal_rate(v) > 0,
+                                not_(annunciation.any_active(v.alarm))),
                          all_of(v.flow.rate >= minimum(basal_rate(v), rate_cap(v.prog, v.cfg)),
                                 # room to move, or a finished step that the next tick ends (after a restore)
                                 any_of(v.flow.cap > v.flow.odo,
@@ -240,19 +240,21 @@ def _changed(s0: StateView, v0: Vars, s1: StateView, v1: Vars) -> bool:
 
 
 def _annunciation_ok(v: Vars) -> bool:
-    ann = AN.annunciated(v.alarm)
+    ann = annunciation.annunciated(v.alarm)
     conds = []
-    for j in range(A.N_ALARMS):
-        higher_active = any_of(*(v.alarm.active[i] for i in range(A.N_ALARMS) if A.PRIORITY[i] > A.PRIORITY[j]))
+    for j in range(alarms.N_ALARMS):
+        higher_active = any_of(*(v.alarm.active[i] for i in range(alarms.N_ALARMS)
+                                 if alarms.PRIORITY[i] > alarms.PRIORITY[j]))
         conds.append(implies(ann == j, all_of(v.alarm.active[j], not_(higher_active))))
-    return all_of(implies(ann == -1, not_(AN.any_active(v.alarm))), *conds)
+    return all_of(implies(ann == -1, not_(annunciation.any_active(v.alarm))), *conds)
 
 
 def _bolus_started(pre: Vars, post: Vars) -> bool:
     return post.bolus.times[0] != pre.bolus.times[0]
 
 
-_SENSED = (A.OCC_DOWN, A.OCC_UP, A.AIR, A.DOOR, A.MOTOR_FAULT, A.WATCHDOG, A.SELF_TEST_FAILED)
+_SENSED = (alarms.OCC_DOWN, alarms.OCC_UP, alarms.AIR, alarms.DOOR, alarms.MOTOR_FAULT, alarms.WATCHDOG,
+           alarms.SELF_TEST_FAILED)
 
 
 def _window_used(v: Vars, j: int) -> int:
@@ -285,18 +287,18 @@ STEP_INVARIANTS: tuple[StepInv, ...] = (
     StepInv("STEP-BOL-004", ("REQ-BOL-004",),
             "no bolus starts while any alarm is active",
             lambda s0, v0, e, s1, v1: implies(all_of(s1.is_("BOLUS"), not_(s0.is_("BOLUS"))),
-                                              not_(AN.any_active(v0.alarm)))),
+                                              not_(annunciation.any_active(v0.alarm)))),
     StepInv("STEP-ALM-004", ("REQ-ALM-004",),
             "a stop-flow alarm stops the motor in the step it is raised",
             lambda s0, v0, e, s1, v1: implies(
-                any_of(*(all_of(v1.alarm.active[i], not_(v0.alarm.active[i])) for i in A.STOP_ALARMS)),
+                any_of(*(all_of(v1.alarm.active[i], not_(v0.alarm.active[i])) for i in alarms.STOP_ALARMS)),
                 all_of(v1.flow.rate == 0, v1.flow.cap == v1.flow.odo))),
     StepInv("STEP-ALM-005", ("REQ-ALM-005",),
             "a latched alarm clears only by acknowledge and only once its cause is gone",
             lambda s0, v0, e, s1, v1: all_of(*(
                 implies(all_of(v0.alarm.active[i], not_(v1.alarm.active[i])),
                         all_of(e.kind == "acknowledge", not_(v0.alarm.cause[i])))
-                for i in range(A.N_ALARMS) if A.LATCHING[i]))),
+                for i in range(alarms.N_ALARMS) if alarms.LATCHING[i]))),
     StepInv("STEP-ALM-006", ("REQ-ALM-006",),
             "the audio-pause deadline moves later only on a clinician's silence request (with INV-ALM-006: "
             "audio returns within 2 minutes of the last request while the cause persists)",
@@ -309,7 +311,7 @@ STEP_INVARIANTS: tuple[StepInv, ...] = (
             "clinician's review clears the review-due flag",
             lambda s0, v0, e, s1, v1: all_of(
                 implies(all_of(s0.is_("ALARM"), e.kind == "acknowledge", third_repeat(v0)), s1.is_("ALARM")),
-                implies(all_of(v0.alarm.cause[A.REPEATED_STOPS], not_(v1.alarm.cause[A.REPEATED_STOPS])),
+                implies(all_of(v0.alarm.cause[alarms.REPEATED_STOPS], not_(v1.alarm.cause[alarms.REPEATED_STOPS])),
                         all_of(e.kind == "review", any_of(e.actor == Actor.CLINICIAN, e.actor == Actor.ADMIN))))),
     StepInv("STEP-FLT-001", ("REQ-FLT-001",),
             "nothing leaves FAILED but a fault into FAILSAFE",
@@ -339,20 +341,20 @@ STEP_INVARIANTS: tuple[StepInv, ...] = (
             lambda s0, v0, e, s1, v1: implies(
                 all_of(e.kind == "air", e.actor == Actor.SYSTEM,
                        e.volume > pick(v0.prog.route, v0.cfg.bubble_limit_nl)),
-                v1.alarm.cause[A.AIR])),
+                v1.alarm.cause[alarms.AIR])),
     StepInv("STEP-REV-001", ("REQ-REV-001", "REQ-OCC-004", "REQ-DEL-003"),
             "the only reverse motion ever commanded is one pressure relief of at most 2 mL, when a downstream "
             "occlusion alarm is raised, with the motor stopped (INV-DEL-005 covers every rate command)",
             lambda s0, v0, e, s1, v1: implies(
                 relief_vu(v0, v1) > 0,
-                all_of(relief_vu(v0, v1) <= 2 * VU_PER_ML, v1.alarm.active[A.OCC_DOWN],
-                       not_(v0.alarm.active[A.OCC_DOWN]), v1.flow.rate == 0, v1.flow.cap == v1.flow.odo))),
+                all_of(relief_vu(v0, v1) <= 2 * VU_PER_ML, v1.alarm.active[alarms.OCC_DOWN],
+                       not_(v0.alarm.active[alarms.OCC_DOWN]), v1.flow.rate == 0, v1.flow.cap == v1.flow.odo))),
     StepInv("STEP-DEL-004", ("REQ-DEL-004", "REQ-ALM-004"),
             "flow starts only from READY, STOPPED or PAUSED by a clinician with no stop-flow condition",
             lambda s0, v0, e, s1, v1: implies(
                 all_of(s1.is_("RUNNING"), s0.is_("READY", "STOPPED", "PAUSED")),
                 all_of(any_of(e.actor == Actor.CLINICIAN, e.actor == Actor.ADMIN),
-                       not_(AN.stop_cause(v0.alarm)), not_(AN.stop_active(v0.alarm))))),
+                       not_(annunciation.stop_cause(v0.alarm)), not_(annunciation.stop_active(v0.alarm))))),
     StepInv("STEP-CFG-002", ("REQ-CFG-002",),
             "time advances only by ticks of 1 ms to max_tick_ms, or by longer ones only inside the state's quiet "
             "horizon (no deadline, bucket end, alarm cause or cap inside them)",
@@ -427,7 +429,7 @@ def _power_cycle_ok(s0: StateView, v0: Vars, e: Event, s1: StateView, v1: Vars) 
         *(_window_used(v1, j) >= _window_used(v0, j) + counted for j in range(N_WINDOWS)),
         same(v1.bolus.times, v0.bolus.times), same(v1.prog, v0.prog), same(v1.line, v0.line),
         same(v1.win, v0.win),
-        implies(all_of(v0.prog.loaded, e.volume > v0.marks.odo0), v1.alarm.active[A.POWER_LOSS]),
+        implies(all_of(v0.prog.loaded, e.volume > v0.marks.odo0), v1.alarm.active[alarms.POWER_LOSS]),
     )
 
 

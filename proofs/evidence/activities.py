@@ -159,24 +159,23 @@ def scenarios(items: Items, timings: dict[str, float], say: Progress, step: Step
 
 def bench(out_dir: Path, items: Items, timings: dict[str, float], say: Progress, step: Step = quiet
           ) -> dict[str, Any]:
-    from controller.bench import output as B
-    from controller.bench import procedures as P
+    from controller.bench import output, procedures
     from controller.bench.plot import plot_accuracy, plot_occlusion
     from controller.sensing.detect import PSI_KPA
 
     t0 = time.perf_counter()
-    o = P.BenchOptions(seed=0)
-    acc = P.accuracy(P.ACCURACY_RATES, o, step)
-    bol = P.bolus_accuracy(P.BOLUS_ML, o, step)
-    occ = P.occlusion(P.OCCLUSION_RATES, o, progress=step)
+    o = procedures.BenchOptions(seed=0)
+    acc = procedures.accuracy(procedures.ACCURACY_RATES, o, step)
+    bol = procedures.bolus_accuracy(procedures.BOLUS_ML, o, step)
+    occ = procedures.occlusion(procedures.OCCLUSION_RATES, o, progress=step)
     plots = out_dir / "plots"
     plots.mkdir(exist_ok=True)
     step("bench plots", 0, 1, "trumpet and occlusion curves (matplotlib)")
     plot_accuracy(acc, str(plots / "trumpet.png"))
     plot_occlusion(occ, str(plots / "occlusion.png"))
     step("bench plots", 1, 1, "plots/trumpet.png, plots/occlusion.png")
-    acc_json = {"flow": B.accuracy_json(acc), "bolus": B.bolus_json(bol)}
-    occ_json = B.occlusion_json(occ)
+    acc_json = {"flow": output.accuracy_json(acc), "bolus": output.bolus_json(bol)}
+    occ_json = output.occlusion_json(occ)
     sim = "simulated pump, IEC 60601-2-24 style procedure"
     worst_mean = max(abs(float(r.get("mean_error_pct", 0.0))) for r in acc_json["flow"])  # type: ignore[arg-type]
     items.append(item("bench", "bench:accuracy", "pass" if worst_mean <= 5.0 else "fail",
@@ -197,7 +196,7 @@ def bench(out_dir: Path, items: Items, timings: dict[str, float], say: Progress,
                       f"{sim}: static alarm at every threshold setting {', '.join(f'{s:.1f}' for s in settings)} "
                       f"kPa (2 to 19 psi), pressure at alarm within {100 * max(off):.1f} % of the setting "
                       "(limit 10 %)", "bench", ["REQ-OCC-005"]))
-    sf = B.stopped_flow_json(P.stopped_flow(P.STOPPED_FLOW_RATES, o, step))
+    sf = output.stopped_flow_json(procedures.stopped_flow(procedures.STOPPED_FLOW_RATES, o, step))
     ok_sf = all(r["final_state"] == "FAILSAFE" and r["time_to_alarm_ms"] is not None and not r["violations"]
                 and float(r["leaked_ul"]) <= float(r["allowance_ul"]) for r in sf)  # type: ignore[arg-type]
     sf_rates = ", ".join(f"{float(r['runaway_ml_h']):g}" for r in sf)  # type: ignore[arg-type]
@@ -205,7 +204,7 @@ def bench(out_dir: Path, items: Items, timings: dict[str, float], say: Progress,
                       f"simulated pump: a runaway motor while commanded stopped latches FAILSAFE with motor_fault at "
                       f"every rate ({sf_rates} mL/h); leaked volume within one control period plus the encoder "
                       "tolerance", "bench", ["REQ-FLF-002"]))
-    mf = B.mains_failure_json(P.mains_failure(P.MAINS_RATES, o, step))
+    mf = output.mains_failure_json(procedures.mains_failure(procedures.MAINS_RATES, o, step))
     worst_mf = max(abs(float(r["battery_rate_error_pct"])) for r in mf)  # type: ignore[arg-type]
     ok_mf = all(r["final_state"] == "ALARM" and r["depleted_after_s"] is not None and not r["violations"]
                 and float(r["battery_left_min"] or 0) > 0 and float(r["pushed_after_alarm_ul"]) <= 1.0  # type: ignore[arg-type]

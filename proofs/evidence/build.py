@@ -28,8 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from proofs.evidence import credit as C
-from proofs.evidence import scope as S
+from proofs.evidence import credit, scope
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK = ROOT / "specs" / "evidence.lock"
@@ -90,7 +89,7 @@ def headline(ok: bool, verified: int, claimed: int, case: Mapping[str, Any], pla
 def credit_items(cat: Any, items: list[dict[str, Any]], table: Any, catalog: Any
                  ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[dict[str, Any]]], list[dict[str, str]]]:
     """(counted, refused, orphaned): per requirement, the items that count and those refused."""
-    tg = C.targets([r.id for r in cat.requirements], table, catalog, C.read_extra())
+    tg = credit.targets([r.id for r in cat.requirements], table, catalog, credit.read_extra())
     counted: dict[str, list[dict[str, Any]]] = {r.id: [] for r in cat.requirements}
     refused: dict[str, list[dict[str, Any]]] = {r.id: [] for r in cat.requirements}
     orphaned = []
@@ -100,15 +99,15 @@ def credit_items(cat: Any, items: list[dict[str, Any]], table: Any, catalog: Any
             if rid not in counted:
                 orphaned.append({"evidence": it["id"], "cites": rid})
                 continue
-            ok, why = C.judge(it, tg.get(rid))
+            ok, why = credit.judge(it, tg.get(rid))
             (counted if ok else refused)[rid].append({**shown, "credit": why})
     return counted, refused, orphaned
 
 
 def label_items(items: list[dict[str, Any]], settings: Mapping[str, Any]) -> None:
-    data = S.read_scope()
+    data = scope.read_scope()
     for it in items:
-        it["strength"], it["scope"] = S.label(it, settings, data)
+        it["strength"], it["scope"] = scope.label(it, settings, data)
 
 
 def build(cat: Any, items: list[dict[str, Any]], runs: Mapping[str, Any], table: Any, catalog: Any,

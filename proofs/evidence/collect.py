@@ -41,15 +41,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from proofs.evidence import activities as A
+from proofs.evidence import activities
 from proofs.evidence.build import LOCK, build, read_lock
 from specs.catalog import Catalog, load
 
 ROOT = Path(__file__).resolve().parents[2]
 Progress = Callable[[str], None]
-Step = A.Step
+Step = activities.Step
 SETTINGS = {"bmc_depth": 6, "kmax": 3, "crosshair_per_condition_s": 5, "mutant_depth": 8}
-write_inspections_lock = A.write_inspections_lock
+write_inspections_lock = activities.write_inspections_lock
 __all__ = ["LOCK", "Options", "collect", "read_lock", "write_inspections_lock", "write_lock"]
 
 
@@ -101,18 +101,18 @@ def evaluate_mutant(mutant_id: str) -> dict[str, Any]:
     return {"id": r.id, "text": r.text, "killed": r.killed, "by": list(r.by)}
 
 
-def _proof_items(proofs: Any, items: A.Items) -> None:
+def _proof_items(proofs: Any, items: activities.Items) -> None:
     for v in proofs.verdicts:
         verdict = "pass" if v.verdict == "proved" else ("fail" if v.verdict == "counterexample" else "unknown")
         table = v.k is not None  # k-induction over the table; k None: a validity over every value (shortcuts, edge)
         claim = ((f"proved for every reachable state and valid configuration (k={v.k})" if table
                   else f"proved for every value of its inputs ({v.detail})") if v.verdict == "proved" else v.detail)
-        items.append(A.item("proof", v.id, verdict, claim, "proof", v.reqs,
+        items.append(activities.item("proof", v.id, verdict, claim, "proof", v.reqs,
                             scope_detail=f"k-induction (k={v.k}) over the real table, every valid configuration"
                             if table else "Z3 validity over every value of its inputs, on the code the runtime runs"))
 
 
-def _mutant_items(mutants: list[dict[str, Any]], proofs: Any, items: A.Items) -> None:
+def _mutant_items(mutants: list[dict[str, Any]], proofs: Any, items: activities.Items) -> None:
     """A killed mutant is evidence that the obligations that refuted it can fail (their requirements)."""
     reqs_of = {v.id: list(v.reqs) for v in proofs.verdicts}
     for m in mutants:
@@ -120,19 +120,19 @@ def _mutant_items(mutants: list[dict[str, Any]], proofs: Any, items: A.Items) ->
         claim = (f"mutant '{m['text']}' refuted by {', '.join(m['by'])}" if m["killed"]
                  else f"mutant '{m['text']}' could not be evaluated: {m['error']}" if m.get("error")
                  else f"mutant '{m['text']}' SURVIVED: no obligation refuted it")
-        items.append(A.item("mutation", m["id"], "pass" if m["killed"] else "fail", claim, "mutation", reqs))
+        items.append(activities.item("mutation", m["id"], "pass" if m["killed"] else "fail", claim, "mutation", reqs))
 
 
-def _contract_items(contracts: Any, items: A.Items) -> None:
+def _contract_items(contracts: Any, items: activities.Items) -> None:
     from proofs.contracts import REQUIREMENTS as CONTRACT_REQS
 
     for fn, reqs in sorted(CONTRACT_REQS.items()):
         broken = any(f":{fn}" in line or f" {fn}(" in line for line in contracts.failures)
         verdict = "fail" if broken or contracts.error else "pass"
-        items.append(A.item("contract", f"crosshair:{fn}", verdict, contracts.claim, "contract", reqs))
+        items.append(activities.item("contract", f"crosshair:{fn}", verdict, contracts.claim, "contract", reqs))
 
 
-def collect(opts: Options, say: Progress = print, step: Step = A.quiet) -> dict[str, Any]:
+def collect(opts: Options, say: Progress = print, step: Step = activities.quiet) -> dict[str, Any]:
     from controller.core.alarms import CATALOG
     from controller.core.table import TABLE, check_table
     from proofs.evidence.package import clean
@@ -147,7 +147,7 @@ def collect(opts: Options, say: Progress = print, step: Step = A.quiet) -> dict[
     t_all = time.perf_counter()
     cat = load()
     check_table()
-    items: A.Items = []
+    items: activities.Items = []
     stop: list[Callable[[], object]] = []  # kills the background work if this run is interrupted
     with ThreadPoolExecutor(2) as waiters:  # a thread waits for each background process (its own time)
         try:
@@ -159,11 +159,11 @@ def collect(opts: Options, say: Progress = print, step: Step = A.quiet) -> dict[
             timings["proofs"] = time.perf_counter() - t0
             say(f"proofs: {sum(v.verdict == 'proved' for v in proofs.verdicts)}/{len(proofs.verdicts)} proved")
             _proof_items(proofs, items)
-            scenarios = A.scenarios(items, timings, say, step) if opts.scenarios else []
-            bench = A.bench(out, items, timings, say, step) if opts.bench else {
+            scenarios = activities.scenarios(items, timings, say, step) if opts.scenarios else []
+            bench = activities.bench(out, items, timings, say, step) if opts.bench else {
                 "accuracy": None, "occlusion": None, "plots": {"trumpet": None, "occlusion": None}}
-            walk = A.walk(opts.walk_steps, opts.seed, items, timings, say, step)
-            A.inspections(items)
+            walk = activities.walk(opts.walk_steps, opts.seed, items, timings, say, step)
+            activities.inspections(items)
             mutants = mutants_run()
             if opts.mutants:
                 say(f"mutants: {sum(m['killed'] for m in mutants)}/{len(mutants)} killed")
@@ -172,7 +172,7 @@ def collect(opts: Options, say: Progress = print, step: Step = A.quiet) -> dict[
             timings["crosshair"] = contracts.seconds  # its result was said when it ended
             _contract_items(contracts, items)
             tests = _finish_tests(opts, tests_run, timings, say)
-            A.test_items(tests, items)
+            activities.test_items(tests, items)
         except BaseException:  # Ctrl-C or a failure: no process left running, no thread left waiting
             for kill in stop:
                 kill()
@@ -209,7 +209,7 @@ def _start_tests(opts: Options, waiters: ThreadPoolExecutor, say: Progress, step
         say(f"tests: results taken from {opts.junit}" if opts.junit is not None else "tests: skipped")
         return None
     step("tests", 0, 1, "pytest -m req in the background")
-    proc = A.start_tests(opts.out)
+    proc = activities.start_tests(opts.out)
     stop.append(proc.kill)
     done = waiters.submit(proc.communicate)
     done.add_done_callback(lambda f: step("tests", 1, 1, f"pytest exit status {proc.returncode}"))
@@ -227,7 +227,7 @@ def _finish_tests(opts: Options, tests_run: Future[tuple[str, str]] | None, timi
     else:
         assert opts.junit is not None
         (opts.out / "junit.xml").write_bytes(opts.junit.read_bytes())
-    tests = A.parse_junit(opts.out / "junit.xml")
+    tests = activities.parse_junit(opts.out / "junit.xml")
     timings["tests_wait"] = time.perf_counter() - t0
     say(f"tests: {len(tests)} tests carrying requirement ids, {sum(t['outcome'] == 'failed' for t in tests)} failed")
     return tests

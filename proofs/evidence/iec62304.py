@@ -38,7 +38,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from proofs.evidence import layout as L
+from proofs.evidence.layout import items as architecture_items
+from proofs.evidence.layout import segregation
 from proofs.evidence.scope import packages
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -193,13 +194,13 @@ def records(results: Mapping[str, Any], layout: Mapping[str, Any], scope_data: M
             scope: Mapping[str, Any]) -> dict[str, Any]:
     data = _toml("iec62304.toml")
     described = list(scope_data.get("package") or [])
-    items = L.items(layout, packages(scope_data),
-                    runtime={str(r["item"]): bool(r.get("runtime", True)) for r in described},
-                    docs={str(r["item"]): str(r.get("what", "")) for r in described})
+    items = architecture_items(layout, packages(scope_data),
+                                runtime={str(r["item"]): bool(r.get("runtime", True)) for r in described},
+                                docs={str(r["item"]): str(r.get("what", "")) for r in described})
     soup = soup_list(layout)
     problems = list(_toml("problems.toml").get("problem", [])) + _auto_problems(results)
     return {"classification": dict(data.get("classification") or {}), "plan": list(data.get("plan") or []),
-            "architecture": {"items": items, "segregation": L.segregation(layout),
+            "architecture": {"items": items, "segregation": segregation(layout),
                              "soup_interfaces": [{"item": i["item"], "soup": i["soup"]} for i in items if i["soup"]]},
             "soup": soup, "problems": problems, "configuration": configuration(layout, items),
             "release": release_notes(results, problems, soup, scope)}
