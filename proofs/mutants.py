@@ -142,7 +142,7 @@ def _advance_skips_current(cur: int, ring: Any, clock: int, dt: int, rate: int, 
     return new_cur, new_ring
 
 
-# --- issue 10: the edge and the line -----------------------------------------------------------
+# --- the edge (compiled library bounds, program checks) and the line's dose history -------------
 
 _orig_load = EF.load_program
 _orig_restore = R.restore
@@ -290,18 +290,18 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("M23-container-low-late", "the low-container alarm waits until strictly less than the near-end time is left",
            lambda: [(AN, "container_low", _container_low_strict)], expect=("INV-RES-002",)),
     Mutant("M24-rate-mode-bypass", "the dose hard max is not compiled into the rate bound: a dose-based drug "
-           "programmed by rate or VTBI + duration escapes its limit (issue 10 defect 1)",
+           "programmed by rate or VTBI + duration escapes its limit",
            lambda: [(DB, "compile_entry", _compile_with(dose_rate_max="rate_max"))],
            contracts=("dose_bound_toward_less_drug",)),
     Mutant("M25-clinician-cap-from-program", "the clinician-bolus maximum is the program's own, not held to the "
-           "library's (issue 10 defect 2)", _without_check("clin_bolus_max"), expect=("INV-LIB-001",)),
-    Mutant("M26-history-dropped-on-reprogram", "a reprogram restarts the dose windows (issue 10 defect 4)",
+           "library's", _without_check("clin_bolus_max"), expect=("INV-LIB-001",)),
+    Mutant("M26-history-dropped-on-reprogram", "a reprogram restarts the dose windows",
            lambda: [], lambda t: tuple(replace(r, change=_load_forgets) if r.trigger == "program" else r for r in t),
            expect=("STEP-LIB-004", "TL-AUX")),
     Mutant("M27-restore-forgets-windows", "a restore does not count what moved after the snapshot in the dose "
            "windows", lambda: [(R, "restore", _restore_forgets)], expect=("REC-001", "TL-AUX")),
     Mutant("M28-library-window-replaced", "the library's window slot may be replaced or loosened by the "
-           "clinician's own (issue 10 defect 3)", _without_check("lim_vol[0]"), expect=("INV-LIB-001",)),
+           "clinician's own", _without_check("lim_vol[0]"), expect=("INV-LIB-001",)),
     Mutant("M29-dose-rate-unchecked", "the core does not hold the steps to the library's dose-rate bound",
            _without_check("step_rate[0]"), expect=("INV-LIB-001",)),
     Mutant("M30-soft-limit-unflagged", "a program over a soft bound need not ask for a confirmation",

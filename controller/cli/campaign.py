@@ -1,4 +1,4 @@
-"""``pumpctl campaign``: the fault campaign from the command line (issue 6, item 5).
+"""``pumpctl campaign``: the randomized fault campaign from the command line.
 
 Theory of operation
 -------------------

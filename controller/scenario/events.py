@@ -15,7 +15,8 @@ takes ``at_s`` (required) and ``actor`` (optional). Three families:
   loop hangs, as a blocked host would).
 
 Rules
-1. The issue's names are kept as they are; types beyond them are additions (marked below).
+1. Type and field names are a public interface (``specs/scenarios/README.md``): never renamed or
+   dropped; the ones marked *addition* below extend the base format.
 2. A ``program`` event takes the fields of ``controller.clinical.programs.REQUEST_FIELDS`` plus
    ``expect_refused`` (handled in ``controller.scenario.model``).
 """

@@ -38,17 +38,18 @@ A ``program`` event is built (``controller.clinical.programs.build_program``) an
 file is loaded; a program meant to be refused says ``expect_refused = true`` and is then
 recorded as a refusal when it happens.
 
-A library file with a ``[library]`` header or an ``[integrity]`` table (issue 6: digest,
-signature, expiry) is not trusted at load time: the scenario keeps its path
+A library file with a ``[library]`` header or an ``[integrity]`` table (a protected library:
+digest, signature, expiry; REQ-SEC-001) is not trusted at load time: the scenario keeps its path
 (``library_file``), the runner checks it with a ``LibraryGate`` when the run starts and
 checks every program event against it at its time (``EventSpec.gated``). Only the program's
 field names are checked at load. A plain library (``[[drug]]`` tables only) is read at load
-as before.
+time.
 
 Rules
 1. Every refusal is a ``ConfigurationError`` naming the file, the field (``event[3].volume_ml``,
    ``pump.max_rate_ml_h``) and what is allowed. Unknown keys and unknown types are refused.
-2. Field names are the issue's (issue 4); additions never rename them.
+2. The format is a public interface (``specs/scenarios/README.md``): a field, once named, is
+   never renamed or dropped; new fields are additions.
 3. Loading has no side effects: a malformed file is refused before anything runs.
 """
 

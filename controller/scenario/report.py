@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-``to_json`` turns a ``Result`` into the documented JSON (issue 4 keys: ``name``,
+``to_json`` turns a ``Result`` into the documented JSON (``name``,
 ``final_state``, ``delivered_ml``, ``alarms``, ``refusals``, ``boluses``,
 ``unintended_bolus_ml``, ``samples``; plus the physical truth, occlusion latencies,
 invariant and physical-truth checks, every program the core accepted with ``basic_infusion``

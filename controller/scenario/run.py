@@ -81,7 +81,7 @@ class AlarmRecord:
 
 @dataclass
 class ProgramRecord:
-    """A program the core accepted, and what it is: a library drug or a basic infusion (issue 10 point 3)."""
+    """A program the core accepted, and what it is: a library drug or a basic infusion (REQ-DRG-006)."""
 
     at_ms: int
     basic: bool  # no drug selected: the care area's basic-infusion limits, or the pump's without a library
