@@ -1,5 +1,11 @@
 """``pumpctl simulate``: scenario files on the simulated pump (``pumpctl bench`` is in ``controller.cli.bench``).
 
+Quiet control periods are skipped in blocks (``controller.scenario.run``: the same alarms, states,
+refusals and volumes, at a cost that grows with what happens); ``--period-by-period`` (or a
+scenario's ``period_by_period = true``) steps the core every control period, as on hardware.
+With ``--log`` a run is always period by period (every step and write-ahead snapshot logged as
+the loop makes them, so ``--resume`` restarts from one).
+
 ``pumpctl simulate FILE --log DB`` records every core step and every recovery snapshot in
 the event log DB (``controller.runtime.logstore``); ``--resume`` restores the log's newest snapshot
 and continues the scenario from its time (``controller.scenario.logsim`` says exactly how), writing a
@@ -46,6 +52,8 @@ def _simulate_args(p: argparse.ArgumentParser) -> None:
                                                  "several: a list)")
     p.add_argument("--plot", metavar="OUT.png", help="plot rate, volume, pressure and alarms (one scenario)")
     p.add_argument("--no-check", action="store_true", help="skip the invariant check after every step (faster)")
+    p.add_argument("--period-by-period", action="store_true",
+                   help="step the core every control period (default: skip quiet periods in blocks, same results)")
     p.add_argument("--quiet", "-q", action="store_true", help="print only failures")
     p.add_argument("--log", metavar="DB", help="record every core step and every recovery snapshot in this event "
                                                 "log (SQLite; one scenario)")
@@ -79,7 +87,8 @@ def _simulate(args: argparse.Namespace) -> int:
     outputs, failed = [], 0
     for sc in scenarios:
         check = False if args.no_check else None
-        res = _run_logged(sc, check, args.log, args.resume, args.quiet) if args.log else run(sc, check=check)
+        skip = False if args.period_by_period else None
+        res = _run_logged(sc, check, args.log, args.resume, args.quiet) if args.log else run(sc, check=check, skip=skip)
         failures = verdict(sc, res)
         failed += bool(failures)
         if failures or not args.quiet:

@@ -19,10 +19,15 @@ valid pressure reading (REQ-OCC-004, REQ-REV-001).
 Given the simulated clock, every command first brings the physics up to the clock, so a
 command acts at the moment it is sent, whichever order the shell polls and commands in.
 
+``poll_block`` (the simulator's skipping mode, ``Shell.skip``) advances up to ``n`` whole
+control periods at once and stops after the first one with an event, a loss of power or a
+tripped guard; it computes exactly what as many ``poll`` calls would (``controller.drivers.simblock``).
+
 Scenario-facing methods (``occlude``, ``add_bubble``, ``set_door``, ``sensor_fault``, ...)
 change the physical world only; the controller learns about it through the sensors, exactly
 as it would on hardware. Everything random draws from streams seeded by ``seed`` and the
-stream's name, so a run is reproducible bit for bit.
+stream's name (Gaussian noise from ``plant.noise.Normal`` streams, drawn ahead in chunks), so a
+run is reproducible bit for bit, one period at a time or in blocks.
 
 Rules
 1. ``measured_vu`` is the encoder's forward count in core units (relief excluded: the core
@@ -43,8 +48,10 @@ from controller.core.limits import PUMP_MAX_RATE, Limits
 from controller.core.units import MS_PER_MIN, VU_PER_UL
 from controller.drivers.base import ACCEPTED, MotorCommand, Reply
 from controller.drivers.clocks import Clock
+from controller.drivers.simblock import CapDuring, Guard, run_block
 from controller.plant.line import Line
 from controller.plant.mechanism import Mechanism
+from controller.plant.noise import Normal
 from controller.plant.params import PlantParams
 from controller.plant.sensors import Sensor, SensorSpec
 from controller.sensing.detect import Sensing, SensingConfig
@@ -76,7 +83,7 @@ class SimPump:
         self.cfg = sensing or SensingConfig()
         self.seed = seed
         self.mech = Mechanism(p, self._rng("mechanism"))
-        self.line = Line(p, self._rng("line"))
+        self.line = Line(p, self._rng("line"), Normal(f"{seed}:line:wander"))
         self.has_upstream = p.mechanism == "cassette"
         self.sensing = Sensing(self.cfg, limits or Limits(), has_upstream=self.has_upstream,
                                ul_per_step=p.ul_per_step)
@@ -92,7 +99,8 @@ class SimPump:
             "temperature": SensorSpec("temperature", -40.0, 125.0, 0.1, 0.1, 200.0),
             "encoder": SensorSpec("encoder", -(2.0**62), 2.0**62, 0.0, 0.0, -(2.0**63)),
         }
-        self.sensors = {name: Sensor(spec, self._rng("sensor:" + name)) for name, spec in specs.items()}
+        self.sensors = {name: Sensor(spec, self._rng("sensor:" + name), Normal(f"{seed}:sensor:{name}:normal"))
+                        for name, spec in specs.items()}
         self._down = self.sensors["downstream_pressure"]
         self._up = self.sensors["upstream_pressure"]
         self._air = self.sensors["air"]
@@ -179,6 +187,17 @@ class SimPump:
         if self.sensing.motor.cut:
             m.powered = False
         return events
+
+    def poll_block(self, start_ms: int, period_ms: int, n: int, guard: Guard | None = None,
+                   cap_during: CapDuring | None = None) -> tuple[int, list[Event]] | None:
+        """Advance up to ``n`` whole periods from ``start_ms`` (the last poll), as ``n`` polls at
+        ``start_ms + i x period_ms`` would, and stop after the first period with an event, a loss of
+        power or a tripped ``guard`` (see ``controller.drivers.simblock``). ``cap_during(i)``: the cap
+        the shell's renewals hold the mechanism to in period ``i``. Returns (periods advanced, that
+        period's events), or None when the plant is not at ``start_ms``."""
+        if n < 1 or period_ms < 1 or self.t != start_ms or self.t_sensed != start_ms:
+            return None
+        return run_block(self, start_ms, period_ms, n, guard, cap_during)
 
     def _now(self) -> None:
         """Bring the physics up to the clock before a command takes effect (commands act *now*,

@@ -16,9 +16,9 @@ threshold is ``C x dP / q`` (about 100 s at 25 mL/h and 41 min at 1 mL/h for 0.0
 10 psi). Releasing it drains the stored excess ``C (P - Pss)`` into the patient: the
 unintended bolus, recorded at the moment of release. A partial occlusion multiplies ``R``.
 
-``Pv`` is the venous pressure plus a slow Ornstein-Uhlenbeck wander, posture steps (a new
-hydrostatic level at random times) and short motion artifacts (coughs, bumps): the "noisy
-normal infusion" the occlusion detectors must not alarm on.
+``Pv`` is the venous pressure plus a slow Ornstein-Uhlenbeck wander (its own noise stream,
+``plant.noise.Normal``), posture steps (a new hydrostatic level at random times) and short motion
+artifacts (coughs, bumps): the "noisy normal infusion" the occlusion detectors must not alarm on.
 
 Upstream (cassette only) the container at ``head_height_cm`` feeds the pump through a small
 compliance; an upstream occlusion lets the pump draw that compliance down towards vacuum
@@ -33,6 +33,9 @@ Rules
 2. Volumes conserve: pushed = stored + to patient (or to waste while the patient line is
    disconnected for priming).
 3. Temperature scales the resistance through the viscosity of water (about -2 % per C).
+4. ``advance`` is the one definition of an interval; the block path (``controller.drivers.simblock``)
+   repeats its arithmetic operation for operation, so a block of periods ends bit for bit where
+   the periods one at a time do.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from __future__ import annotations
 import math
 import random
 
+from controller.plant.noise import Normal
 from controller.plant.params import PlantParams
 
 KPA_PER_CM_H2O = 0.0980665
@@ -52,12 +56,13 @@ class Line:
         "C", "Cu", "P", "Pu", "R", "a_cache", "air_passed", "art_amp", "art_next", "art_until", "bubbles",
         "cassette", "connected", "container", "empty_at", "factor", "head", "occluded", "p",
         "posture", "posture_next", "pv", "rng", "to_patient", "to_waste", "up_drawn", "up_occluded",
-        "viscosity", "w_cache", "wander", "x",
+        "viscosity", "w_cache", "wander", "wander_noise", "x",
     )
 
-    def __init__(self, p: PlantParams, rng: random.Random) -> None:
+    def __init__(self, p: PlantParams, rng: random.Random, wander_noise: Normal | None = None) -> None:
         self.p = p
         self.rng = rng
+        self.wander_noise = wander_noise if wander_noise is not None else Normal(f"{rng.getrandbits(64)}:wander")
         self.C = p.compliance_ml_per_kpa * 1000.0  # uL/kPa
         self.R = p.resistance_kpa_per_ml_h * 3.6  # kPa per uL/s (1 uL/s = 3.6 mL/h)
         self.Cu = p.upstream_compliance_ml_per_kpa * 1000.0
@@ -102,7 +107,7 @@ class Line:
             if c[0] != dt_s:
                 a = math.exp(-dt_s / p.wander_tau_s)
                 c = self.w_cache = (dt_s, a, p.wander_kpa * math.sqrt(1.0 - a * a))
-            self.wander = self.wander * c[1] + c[2] * self.rng.gauss(0.0, 1.0)
+            self.wander = self.wander * c[1] + c[2] * self.wander_noise.next()
         if t_ms >= self.posture_next:
             self.posture = self.rng.uniform(-p.posture_kpa, p.posture_kpa)
             self.posture_next = self._next(t_ms, p.posture_per_h)

@@ -16,7 +16,8 @@ What physically moves is then modelled separately:
 - *backlash*: the first ``backlash_steps`` after a reversal (and at power-on) take up slack
   and move no fluid, which gives the syringe its start-up delay;
 - *displacement*: a syringe moves ``ul_per_step x (1 + volume_error)`` per step on average, with a
-  once-per-revolution lead-screw error of +-``screw_error_pct`` of the local flow; a cassette
+  once-per-revolution lead-screw error of +-``screw_error_pct`` of the local flow (its shape is
+  a table of one revolution, ``sin(2 pi j / R)`` for the ``R`` steps ``j`` of a turn); a cassette
   delivers its stroke during the first ``1 - fill_fraction`` of each cam revolution and
   refills (delivers nothing) in the rest, so its flow is pulsatile.
 
@@ -28,21 +29,32 @@ Rules
 2. Reverse motion exists only as the bounded pressure relief (``back_off``); the forward
    command never runs backwards (REQ-REV-001).
 3. A power cycle resets the odometer (the core restarts at 0) but not the physics.
+4. ``run`` is the one definition of an interval; the block path (``controller.drivers.simblock``)
+   repeats its arithmetic (integers, the same table lookups), so both end at the same values.
 """
 
 from __future__ import annotations
 
 import math
 import random
+from array import array
+from functools import cache
 
 from controller.core.units import VU_PER_UL
 from controller.plant.params import PlantParams
 
 
+@cache
+def screw_shape(steps_per_rev: int) -> array[float]:
+    """``sin(2 pi j / R)`` for the ``R`` steps of one lead-screw revolution (shared, read-only)."""
+    return array("d", (math.sin(2 * math.pi * j / steps_per_rev) for j in range(steps_per_rev)))
+
+
 class Mechanism:
     __slots__ = (
         "D", "R", "S", "backlash", "cap", "cassette", "cmd_steps", "extra_vu", "fwd", "gap", "missed", "plunger",
-        "pos", "powered", "rate", "rev", "rng", "runaway_rate", "screw_k", "stalled", "stroke_true", "true_ul", "vps",
+        "pos", "powered", "rate", "rev", "rng", "runaway_rate", "screw_k", "shape", "stalled", "stroke_true",
+        "true_ul", "vps",
     )
 
     def __init__(self, p: PlantParams, rng: random.Random) -> None:
@@ -56,6 +68,7 @@ class Mechanism:
         self.stroke_true = p.stroke_ul * scale
         self.R = p.steps_per_rev * p.microsteps  # steps per screw revolution
         self.screw_k = p.screw_error_pct / 100.0 * self.R / (2 * math.pi) * self.true_ul  # uL amplitude
+        self.shape = array("d") if self.cassette else screw_shape(self.R)
         self.backlash = p.backlash_steps
         self.gap = p.backlash_steps  # slack at power-on
         self.plunger = 0  # physical plunger / cam position (steps)
@@ -92,7 +105,7 @@ class Mechanism:
     def out_ul(self, n: int) -> float:
         """Volume displaced at plunger (or cam) position ``n`` steps."""
         if not self.cassette:
-            return n * self.true_ul + self.screw_k * math.sin(2 * math.pi * n / self.R)
+            return n * self.true_ul + self.screw_k * self.shape[n % self.R]
         strokes, phase = divmod(n, self.S)
         return self.stroke_true * (strokes + min(phase, self.D) / self.D)
 

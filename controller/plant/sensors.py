@@ -16,13 +16,18 @@ time (``set_fault``):
 
 Rules
 1. Readings are floats (booleans as 0.0 / 1.0) or None: one shape for the sensing layer.
-2. Each sensor draws from its own random stream, so faulting one never changes another's noise.
+2. Each sensor draws from its own random streams (Gaussian noise from a ``plant.noise.Normal``, the
+   flips of a noisy switch from a ``random.Random``), so faulting one never changes another's noise.
+3. A healthy reading is ``true + noise x z`` with ``z`` the stream's next value, quantized by
+   ``round(v / lsb) x lsb``: the block path (``controller.drivers.simblock``) computes exactly this.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+
+from controller.plant.noise import Normal
 
 MODES: tuple[str, ...] = ("ok", "stuck", "noisy", "out_of_range", "invalid", "disconnected")
 NAN = float("nan")
@@ -39,11 +44,12 @@ class SensorSpec:
 
 
 class Sensor:
-    __slots__ = ("factor", "last", "lsb", "mode", "noise", "rng", "spec", "value")
+    __slots__ = ("factor", "last", "lsb", "mode", "noise", "normal", "rng", "spec", "value")
 
-    def __init__(self, spec: SensorSpec, rng: random.Random) -> None:
+    def __init__(self, spec: SensorSpec, rng: random.Random, normal: Normal | None = None) -> None:
         self.spec = spec
         self.rng = rng
+        self.normal = normal if normal is not None else Normal(f"{rng.getrandbits(64)}:normal")
         self.noise = spec.noise
         self.lsb = spec.lsb
         self.mode = "ok"
@@ -63,10 +69,10 @@ class Sensor:
         if mode == "ok":
             v = true
             if self.noise:
-                v += self.rng.gauss(0.0, self.noise)
+                v = true + self.noise * self.normal.next()
         elif mode == "noisy":
             if self.noise:
-                v = true + self.rng.gauss(0.0, self.noise * self.factor)
+                v = true + (self.noise * self.factor) * self.normal.next()
             else:
                 v = (1.0 - true) if self.rng.random() * 100.0 < self.factor else true
         elif mode == "stuck":

@@ -32,15 +32,41 @@ also cuts motor power (``driver.safe_stop``): StopMotor does not stop a driver s
 on, and the fault that latched may have left motor power on. ``shutdown`` always asks the driver
 for a safe stop, so Ctrl-C and crash paths leave the pump stopped. The core stays pure: this
 module gives it events and carries out its commands, nothing else.
+
+Skipping quiet periods (``skip``, simulated time only; DEC-040, issue 16). At a period boundary
+right after a step, the core's quiet horizon (``controller.core.horizon``) says for how long
+nothing can happen but the linear counters; ``skip`` takes the whole periods that fit (at most
+the caller's bound and ``MAX_BLOCK``) and, when there are two or more, has the driver advance
+them in one block (``poll_block``, the simulated pump only): the driver stops after the first
+period in which a sensor event comes up, the plant loses power, the volume cross-check would
+trip, or the caller's own guard does. The core then gets ONE tick for the periods actually
+advanced (proved equal to the ticks it replaces, EQV-TCK-002), the events, and the end of the
+period exactly as ``step`` does it (horizon renewal, cross-check). What ``step`` would have done
+inside the block is done as it would have been:
+
+- the horizon renewals fall every few periods (``Renewals``): the driver runs the block to the
+  cap in force at each period (the mechanism never reaches it, so the largest is as good) and
+  keeps the one in force after the block; the core's tick is split at the last renewal so that
+  its snapshot - state, variables, cap - is the very one ``step`` would have persisted last;
+- the volume cross-check runs on every period of the block (the driver evaluates
+  ``Tolerance.exceeded`` over the block; it works elementwise).
+
+A block runs only in simulation: the clock must be one the shell may move (``advance``) and the
+driver must offer ``poll_block``. The snapshot of a block's last renewal is persisted at the
+block's end, after the plant ran: right for a simulation that cannot lose power inside a block
+(a power loss is a scenario event, which ends blocks), not for a durable log that must bound a
+process that can be killed at any instant; a runner with such a log steps period by period.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from controller.core.commands import Command, RelievePressure, SetFlow, StopMotor
 from controller.core.events import Event, ev, tick
+from controller.core.horizon import horizon
 from controller.core.logic import minimum
 from controller.core.machine import Controller, Step
 from controller.core.recovery import restore
@@ -50,6 +76,14 @@ from controller.drivers.base import PumpDriver
 from controller.drivers.clocks import Clock
 
 Persist = Callable[[str, Vars, int], None]
+MAX_BLOCK = 4096  # control periods in one skipped block at most (bounds the simulated plant's arrays)
+
+
+# A block's guard: for period i of a block (1-based), whether the block must stop after it, given the
+# volume the mechanism reports (vu; None: unknown) and the volume it pushed (uL, the plant's truth).
+# Called with ints and floats, or with numpy arrays over many periods at once: written with operators
+# that work on both (|, >, arithmetic), never with `or` or `if`.
+BlockGuard = Callable[[Any, Any, Any], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +101,42 @@ class Tolerance:
     def exceeded(self, commanded_vu: int, measured_vu: int) -> bool:
         allowed = self.abs_ul * VU_PER_UL + commanded_vu * self.rel_permille // 1000
         return abs(measured_vu - commanded_vu) > allowed
+
+
+@dataclass(frozen=True, slots=True)
+class Renewals:
+    """The horizon renewals ``Shell._renew_horizon`` makes at the ends of the periods of a quiet
+    block (constant rate, no event): the first at the end of period ``first``, then every
+    ``every`` periods, each to ``min(core_cap, odometer + rate x horizon)``; the one that reaches
+    the core's cap is the last."""
+
+    first: int
+    every: int
+    odo: int  # the core's odometer at the block's start (vu)
+    per_period: int  # vu per period (rate x period)
+    ahead: int  # rate x horizon_ms (vu)
+    core_cap: int
+    sent: int  # the cap sent before the block
+
+    def last(self, i: int) -> tuple[int, int] | None:
+        """The last renewal at the end of a period <= ``i``, and its cap (None: none yet)."""
+        if i < self.first:
+            return None
+        p = self.first + (i - self.first) // self.every * self.every
+        reach = self.core_cap - self.ahead - self.odo  # a renewal at p reaches the core cap: p x per_period >= reach
+        if reach <= self.first * self.per_period:
+            clip = self.first
+        else:
+            need = -(-reach // self.per_period)  # the first period that reaches it, then the renewal on or after it
+            clip = self.first + -(-(need - self.first) // self.every) * self.every
+        if clip <= p:
+            return clip, self.core_cap
+        return p, self.odo + p * self.per_period + self.ahead
+
+    def cap_during(self, i: int) -> int:
+        """The cap in force during period ``i`` (after the renewals at the ends of periods < ``i``)."""
+        r = self.last(i - 1)
+        return self.sent if r is None else r[1]
 
 
 @dataclass
@@ -182,14 +252,21 @@ class Shell:
         max_tick = self.ctl.vars.cfg.max_tick_ms
         while elapsed > 0:
             dt = min(elapsed, max_tick)
-            e = self._ticks.get(dt)
-            if e is None:
-                e = self._ticks[dt] = tick(dt)
-            steps.append(self.submit(e))
+            steps.append(self.submit(self._tick(dt)))
             elapsed -= dt
         if overrun:
             steps.append(self.submit(ev("watchdog")))
             self.hold = False
+        return self._end_period(steps, sensed)
+
+    def _tick(self, dt: int) -> Event:
+        e = self._ticks.get(dt)
+        if e is None:
+            e = self._ticks[dt] = tick(dt)
+        return e
+
+    def _end_period(self, steps: list[Step], sensed: list[Event]) -> list[Step]:
+        """The sensed events, the horizon renewal and the cross-check that end every period."""
         for e in sensed:
             steps.append(self.submit(e))
         self._renew_horizon()
@@ -200,6 +277,64 @@ class Shell:
             self.driver.safe_stop()
             steps.append(self.submit(ev("motor_fault")))
         return steps
+
+    def skip(self, period_ms: int, max_periods: int, guard: BlockGuard | None = None) -> list[Step] | None:
+        """Up to ``max_periods`` control periods in one block, when nothing can happen in them but
+        the linear counters (see the module docstring); None when not now (then call ``step``).
+        Called right after a step, at a period boundary; ``guard`` may end the block earlier."""
+        block = getattr(self.driver, "poll_block", None)
+        advance: Callable[[int], None] | None = getattr(self.clock, "advance", None)
+        now = self.clock.now_ms()
+        if block is None or advance is None or self.hold or now != self.last_ms or period_ms > self.watchdog_ms:
+            return None
+        v, state = self.ctl.vars, self.ctl.state
+        k = min(max_periods, MAX_BLOCK, horizon(v, state) // period_ms)
+        if k < 2:
+            return None
+        f = v.flow
+        modelled, plan = self._renewals(period_ms)
+        if not modelled:
+            return None
+        c0, per, tol, offset = f.odo - self.odo_offset, f.rate * period_ms, self.tolerance, self.odo_offset
+        cross_check = not self.mismatch_reported
+
+        def check(i: Any, measured: Any, pushed: Any) -> Any:
+            trip = cross_check and measured is not None and tol.exceeded(c0 + per * i, measured)
+            return trip if guard is None else trip | guard(i, measured, pushed)
+
+        def cap_during(i: int) -> int:  # in the driver's coordinates
+            return self.sent_cap - offset if plan is None else plan.cap_during(i) - offset
+
+        got = block(now, period_ms, k, check, None if plan is None else cap_during)
+        if got is None:
+            return None
+        j, sensed = got
+        advance(j * period_ms)
+        self.last_ms = now + j * period_ms
+        steps: list[Step] = []
+        done = 0
+        renewed = None if plan is None else plan.last(j - 1)
+        if renewed is not None:  # the last renewal inside the block: its snapshot, as step() would have saved it
+            done, cap = renewed
+            steps.append(self.submit(self._tick(done * period_ms)))
+            self._save(self.ctl.state, self.ctl.vars, cap)
+            self.sent_cap = cap
+        steps.append(self.submit(self._tick((j - done) * period_ms)))
+        return self._end_period(steps, sensed)
+
+    def _renewals(self, period_ms: int) -> tuple[bool, Renewals | None]:
+        """The renewals ``_renew_horizon`` would make in a quiet block (None: none), and whether a block
+        models them: not when the mechanism could reach its cap before a renewal (a horizon shorter
+        than two periods, or a cap already within one period's flow)."""
+        f = self.ctl.vars.flow
+        if self.horizon_ms is None or f.rate == 0 or self.sent_cap >= f.cap:
+            return True, None
+        per, ahead = f.rate * period_ms, f.rate * self.horizon_ms
+        half = ahead // 2
+        if half <= per or self.sent_cap - f.odo <= per:
+            return False, None
+        first = max(1, (self.sent_cap - f.odo - half) // per + 1)
+        return True, Renewals(first, (ahead - half) // per + 1, f.odo, per, ahead, f.cap, self.sent_cap)
 
     def shutdown(self) -> None:
         """Leave the mechanism stopped, whatever happened before."""

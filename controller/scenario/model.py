@@ -11,6 +11,8 @@ A scenario is a TOML file (``pumpctl simulate FILE.toml``)::
     sample_interval_s = 1                     # optional (default: ~2000 samples per run)
     watchdog_ms = 3000                        # optional: the shell's loop watchdog
     check_invariants = true                   # optional: specs/invariants.py after every step
+    period_by_period = false                  # optional: step the core every control period (default:
+                                              # skip quiet periods in blocks, same results; see run.py)
     library = "libraries/icu.toml"            # optional drug library (relative to this file)
     library_key = "keys/pharmacy.key"         # the key a signed library must verify with (required for a
                                               # library file unless library_unsigned = true, a logged
@@ -87,6 +89,7 @@ TOP_FIELDS: tuple[Field, ...] = (
     Num("sample_interval_s", 0.001, 86_400, None, "s"),
     Num("watchdog_ms", 100, 60_000, 3000, "ms", integer=True),
     Flag("check_invariants", True),
+    Flag("period_by_period", False, "step the core every control period instead of skipping quiet periods"),
     Text("library", None),
     Text("library_key", None),
     Flag("library_unsigned", False),
@@ -170,6 +173,7 @@ class Scenario:
     library_key: Key | None = None
     library_today: date | None = None
     library_unsigned: bool = False  # development flag: a library file no key verifies (logged by the gate)
+    period_by_period: bool = False  # the runner's mode: every control period through the core (see run.py)
 
 
 def load(path: str | Path) -> Scenario:
@@ -236,7 +240,7 @@ def parse(raw: Mapping[str, object], source: str = "<scenario>", base: Path | No
         library=library, events=events, expect=_expect(raw.get("expect", {}), source),
         requirements=_requirements(raw.get("requirements", []), source),
         library_file=library_file, library_key=lib_key, library_today=_today(raw.get(LIBRARY_TODAY), source),
-        library_unsigned=bool(top["library_unsigned"]),
+        library_unsigned=bool(top["library_unsigned"]), period_by_period=bool(top["period_by_period"]),
     )
 
 

@@ -7,7 +7,9 @@ Theory of operation
 ``unintended_bolus_ml``, ``samples``; plus the physical truth, occlusion latencies,
 invariant and physical-truth checks, every program the core accepted with ``basic_infusion``
 (no drug selected: the care area's limits, ``care_area``; or the pump's alone without a
-library) and the times of every ``new_line``). ``verdict`` compares a result with the scenario's
+library), the times of every ``new_line`` and how the run was simulated: ``simulation.mode``
+(``skipping`` or ``period_by_period``), the control periods the controller ran, the blocks of
+quiet periods and the periods inside them, the core steps). ``verdict`` compares a result with the scenario's
 ``[expect]`` table and returns every failed expectation as a sentence.
 
 Rules
@@ -64,6 +66,10 @@ def to_json(res: Result) -> dict[str, object]:
         "occlusions": res.occlusions,
         "occlusion_releases": releases,
         "power": [{"at_s": t / 1000, "what": w} for t, w in res.power],
+        "simulation": {
+            "mode": "skipping" if res.skipping else "period_by_period", "control_periods": res.periods,
+            "core_steps": res.steps, "blocks": res.blocks, "periods_in_blocks": res.block_periods,
+        },
         "invariants": {
             "checked": res.checked, "core_steps": res.steps, "violations": res.n_invariant_violations,
             "first": [{"at_s": t / 1000, "event": e, "state": s, "broken": b}
@@ -135,9 +141,12 @@ def _label(r: ProgramRecord) -> str:
 def summary(sc: Scenario, res: Result, failures: list[str]) -> str:
     p = res.plant
     assert p is not None
+    mode = (f"quiet periods skipped ({res.block_periods} of {res.periods} periods in {res.blocks} blocks)"
+            if res.skipping else "period by period")
     lines = [
         f"{res.name}: {res.duration_ms / 1000:g} s simulated in {res.wall_s:.2f} s wall "
-        f"({res.duration_ms / 1000 / max(res.wall_s, 1e-9):,.0f}x), period {res.control_period_ms} ms, seed {res.seed}",
+        f"({res.duration_ms / 1000 / max(res.wall_s, 1e-9):,.0f}x), period {res.control_period_ms} ms, "
+        f"seed {res.seed}, {mode}",
         f"  final state {res.final_state}; delivered {p.delivered_ul / 1000:.4f} mL"
         f" (accounted {res.accounted_ml:.4f} mL); max pressure {p.max_kpa:.1f} kPa",
     ]

@@ -20,6 +20,18 @@ never beyond the VTBI plus the tolerance stated in ``therapy_tolerance_ul``.
 ``Shell`` forwards ``RelievePressure`` to ``SimPump.relieve``; the ``on_command`` hook only
 records alarms.
 
+Two modes (``skip``; a scenario's ``period_by_period``, ``pumpctl simulate --period-by-period``).
+*Period by period* steps the shell once per control period: the reference, and what a pump on
+hardware does. *Skipping* (the default) asks ``Shell.skip`` at every period boundary for a block
+of quiet periods, up to the next scenario event, sample or end: the plant and the sensing run the
+block at once and the core gets one long tick (DEC-040, proved equal to the ticks it replaces),
+so a run costs what happens in it, not the number of its periods. The two give the same alarms,
+states, refusals and volumes (``tests/sim/test_modes.py`` runs the suite both ways): the block
+stops at the first period in which a sensor event comes up, the volume cross-check would trip or
+the therapy volume check below would fail, and every check of a period holds for every period
+of a block. A run with a durable log (``store``) goes period by period unless told otherwise: the
+log's write-ahead order and its resume context need every step (``Shell.skip``).
+
 Durable log (``store``, ``pumpctl simulate --log``): every core step is recorded and every
 snapshot the shell persists goes into the log with the scenario's context
 (``controller.scenario.logsim``), so the log is the durable store; the in-memory snapshot is kept for
@@ -38,6 +50,8 @@ Rules
    the result; ``wall_s`` is reported separately).
 2. Memory is bounded: samples at ``sample_ms`` (at most ``MAX_SAMPLES``), violation lists
    capped at ``MAX_RECORDS`` with their full counts kept.
+3. The volume pushed in therapy is counted per stretch of therapy (``base + pushed - pushed at its
+   start``), the same sum whichever periods it is read at, so both modes compare it identically.
 """
 
 from __future__ import annotations
@@ -59,7 +73,7 @@ from controller.drivers.clocks import SimClock
 from controller.drivers.sim import SimPump
 from controller.library.gate import GateResult, LibraryGate
 from controller.runtime.logstore import LogStore, Snapshot, reached
-from controller.runtime.shell import Shell
+from controller.runtime.shell import BlockGuard, Shell
 from controller.scenario.events import CORE_TYPES
 from controller.scenario.logsim import SimContext, rebuild_plant, sim_context
 from controller.scenario.model import EventSpec, Scenario
@@ -113,6 +127,10 @@ class Result:
     steps: int = 0
     accounted_ml: float = 0.0
     wall_s: float = 0.0
+    skipping: bool = False  # the mode: quiet periods skipped in blocks, or period by period
+    periods: int = 0  # control periods the controller ran (those inside blocks included)
+    blocks: int = 0  # blocks of quiet periods (skipping mode)
+    block_periods: int = 0  # control periods inside those blocks
     plant: SimPump | None = None
     checked: bool = True
     resumed_from: int | None = None  # seq of the log snapshot this run resumed from
@@ -148,9 +166,10 @@ HORIZON_PERIODS = 4  # the cap sent to the plant runs at most 4 control periods 
 
 class Runner:
     def __init__(self, sc: Scenario, check: bool | None = None, store: LogStore | None = None,
-                 resume: Snapshot | None = None) -> None:
+                 resume: Snapshot | None = None, skip: bool | None = None) -> None:
         self.sc = sc
         self.check = sc.check_invariants if check is None else check
+        self.skip = skip if skip is not None else not sc.period_by_period and store is None
         self.clock = SimClock()
         self.store = store
         self.events = _expand(sc.events)
@@ -159,12 +178,13 @@ class Runner:
         self.clock.t_ms = t0
         self.plant = SimPump(sc.plant, sc.sensing, sc.limits, sc.seed, t0_ms=t0, clock=self.clock)
         self.res = Result(sc.name, sc.path, sc.seed, sc.duration_ms, sc.control_period_ms, checked=self.check,
-                          plant=self.plant)
+                          plant=self.plant, skipping=self.skip)
         self.open: dict[str, AlarmRecord] = {}
         self.on = False
         self.accounted_base = 0.0
         self.therapy_ul = 0.0
         self.vtbi_ul = float("inf")
+        self.stretch: tuple[float, float] | None = None  # therapy_ul and pushed_ul when this therapy stretch began
         self.runaway = 0.0
         self.truth_reported = False
         self.occluded_at: dict[str, int] = {}
@@ -317,7 +337,7 @@ class Runner:
         kind = step.event.kind
         if kind == "program":
             self._program_record(t, step)
-            self.therapy_ul = 0.0
+            self.therapy_ul, self.stretch = 0.0, None
             self.vtbi_ul = step.vars.prog.vtbi / VU_PER_UL
             self.plant.set_container(step.vars.prog.reservoir_vol / VU_PER_UL)
             self.plant.sensing.set_bubble_limit(step.vars.cfg.bubble_limit_nl[step.vars.prog.route])
@@ -411,6 +431,9 @@ class Runner:
                 self.next_sample += sc.sample_ms
             if t >= until:
                 break
+            if self.skip and self._block(t, until):
+                t = self.t
+                continue
             t_next = t + period
             if self.i < n and events[self.i].at_ms < t_next:
                 t_next = events[self.i].at_ms
@@ -426,14 +449,72 @@ class Runner:
                 continue
             state0, pushed0 = self.ctl.state, plant.pushed_ul
             self._call(self.shell.step)
-            if state0 in THERAPY:
-                self.therapy_ul += plant.pushed_ul - pushed0
-                if self.therapy_ul > self.vtbi_ul + therapy_tolerance_ul(plant, period, self.runaway, self.vtbi_ul):
-                    self._physical(t, f"pushed {self.therapy_ul:.3f} uL in therapy, VTBI {self.vtbi_ul:.3f} uL")
-            if self.ctl.state in NO_FLOW and plant.mech.rate != 0:
-                self._physical(t, f"flow commanded ({plant.mech.rate} uL/h) in {self.ctl.state}")
-            if not plant.powered:
-                self._power_off("battery_empty")
+            self.res.periods += 1
+            self._period_checks(t, state0, pushed0)
+
+    def _therapy_limit(self) -> float:
+        return self.vtbi_ul + therapy_tolerance_ul(self.plant, self.sc.control_period_ms, self.runaway, self.vtbi_ul)
+
+    def _period_checks(self, t: int, state0: str, pushed0: float) -> None:
+        """Physical truth after a period (or a block: then it held in every period before its last)."""
+        plant = self.plant
+        if state0 in THERAPY:
+            if self.stretch is None:
+                self.stretch = (self.therapy_ul, pushed0)
+            base, start = self.stretch
+            self.therapy_ul = base + (plant.pushed_ul - start)
+            if self.therapy_ul > self._therapy_limit():
+                self._physical(t, f"pushed {self.therapy_ul:.3f} uL in therapy, VTBI {self.vtbi_ul:.3f} uL")
+        else:
+            self.stretch = None
+        if self.ctl.state in NO_FLOW and plant.mech.rate != 0:
+            self._physical(t, f"flow commanded ({plant.mech.rate} uL/h) in {self.ctl.state}")
+        if not plant.powered:
+            self._power_off("battery_empty")
+
+    def _block(self, t: int, until: int) -> bool:
+        """One block of quiet periods from ``t`` (the skipping mode); False when none is possible now.
+        A block ends before the next scenario event, sample and ``until``; it stops after the first
+        period whose therapy volume check fails (so that period is reported at its own time), and is
+        not tried while a physical-truth check already fails (those count every period)."""
+        period, plant = self.sc.control_period_ms, self.plant
+        limit = min(until, self.next_sample)
+        if self.i < len(self.events):
+            limit = min(limit, self.events[self.i].at_ms)
+        k = (limit - t) // period
+        if k < 2 or t < self.stall_until:
+            return False
+        if not self.on:  # the plant alone, as the period loop polls it while the pump is off
+            got = plant.poll_block(t, period, k)
+            if got is None:
+                return False
+            self.clock.t_ms = self.t = t + got[0] * period
+            return True
+        state0, pushed0 = self.ctl.state, plant.pushed_ul
+        if state0 in NO_FLOW and plant.mech.rate != 0:
+            return False
+        guard: BlockGuard | None = None
+        if state0 in THERAPY:
+            base, start = self.stretch if self.stretch is not None else (self.therapy_ul, pushed0)
+            most = self._therapy_limit()
+            if base + (pushed0 - start) > most:
+                return False
+
+            def over(i: Any, measured: Any, pushed: Any) -> Any:
+                return base + (pushed - start) > most
+
+            guard = over
+
+        self._call(lambda: self.shell.skip(period, k, guard))
+        if self.clock.t_ms == t:
+            return False
+        self.t = self.clock.t_ms
+        j = (self.t - t) // period
+        self.res.periods += j
+        self.res.blocks += 1
+        self.res.block_periods += j
+        self._period_checks(self.t, state0, pushed0)
+        return True
 
     def finish(self) -> Result:
         res = self.res
@@ -491,6 +572,6 @@ def _expand(events: tuple[EventSpec, ...]) -> list[EventSpec]:
     return out
 
 
-def run(sc: Scenario, check: bool | None = None) -> Result:
-    return Runner(sc, check).run()
+def run(sc: Scenario, check: bool | None = None, skip: bool | None = None) -> Result:
+    return Runner(sc, check, skip=skip).run()
 
