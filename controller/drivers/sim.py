@@ -128,6 +128,8 @@ class SimPump:
         self.pushed_ul = 0.0  # net volume the mechanism displaced into the line (truth)
         self.empty_ul = p.empty_sense_ml * 1000.0
         self.max_kpa = self.line.P
+        self.mark_at: frozenset[int] = frozenset()  # periods of the next block whose readings to note
+        self.marked: list[tuple[int, float, float, float | None]] = []  # (period, delivered uL, kPa, sensed kPa)
         self.set_temperature(p.temperature_c)
 
     def _rng(self, name: str) -> random.Random:
@@ -194,7 +196,9 @@ class SimPump:
         ``start_ms + i x period_ms`` would, and stop after the first period with an event, a loss of
         power or a tripped ``guard`` (see ``controller.drivers.simblock``). ``cap_during(i)``: the cap
         the shell's renewals hold the mechanism to in period ``i``. Returns (periods advanced, that
-        period's events), or None when the plant is not at ``start_ms``."""
+        period's events), or None when the plant is not at ``start_ms``. The truth after each period
+        of ``mark_at`` that was advanced - delivered uL, pressure, sensed pressure - is in ``marked``
+        (the runner's samples inside a block)."""
         if n < 1 or period_ms < 1 or self.t != start_ms or self.t_sensed != start_ms:
             return None
         return run_block(self, start_ms, period_ms, n, guard, cap_during)

@@ -60,6 +60,7 @@ def run_block(pump: SimPump, start: int, period: int, n: int, guard: Guard | Non
         m.cap = cap_during(n)  # the shell's renewals only raise it, and the mechanism never reaches it
     done, events = 0, list[Event]()
     powered = pump.powered
+    pump.marked = []
     while done < n:
         k, events, stop = regular(pump, start + done * period, period, n - done, guard, done) if np else (0, [], False)
         done += k
@@ -67,6 +68,8 @@ def run_block(pump: SimPump, start: int, period: int, n: int, guard: Guard | Non
             break
         done += 1
         events = pump.poll(start + done * period)
+        if done in pump.mark_at:
+            pump.marked.append((done, pump.line.to_patient, pump.line.P, pump.sensed_kpa))
         if events or (powered and not pump.powered):
             break
         if guard is not None and guard(done, pump.measured_vu(), pump.pushed_ul):
@@ -351,6 +354,10 @@ def regular(pump: SimPump, t0: int, dt: int, n: int, guard: Guard | None,
             up.clear_for = 0
     if not s.motor.faulted:
         s.motor.bad_for = 0
+    if pump.mark_at:
+        patient = delivered if line.connected else np.full(n, line.to_patient)
+        pump.marked += [(i, float(patient[i - base - 1]), float(P[i - base - 1]), float(rd[i - base - 1]))
+                        for i in sorted(pump.mark_at) if base < i <= base + end]
     return end, events, stop
 
 

@@ -474,38 +474,50 @@ class Runner:
 
     def _block(self, t: int, until: int) -> bool:
         """One block of quiet periods from ``t`` (the skipping mode); False when none is possible now.
-        A block ends before the next scenario event, sample and ``until``; it stops after the first
-        period whose therapy volume check fails (so that period is reported at its own time), and is
-        not tried while a physical-truth check already fails (those count every period)."""
-        period, plant = self.sc.control_period_ms, self.plant
-        limit = min(until, self.next_sample)
-        if self.i < len(self.events):
-            limit = min(limit, self.events[self.i].at_ms)
+        A block ends before the next scenario event and ``until``; the samples inside it are the
+        plant's truth after their periods (``SimPump.marked``) and the controller's state then (a quiet
+        tick moves only the linear counters: the accounted volume at period i of j is the start's plus
+        i/j of the block's). It stops after the first period whose therapy volume check fails (so that
+        period is reported at its own time), and is not tried while a physical-truth check already
+        fails (those count every period)."""
+        period, plant, sample_ms = self.sc.control_period_ms, self.plant, self.sc.sample_ms
+        limit = until if self.i >= len(self.events) else min(until, self.events[self.i].at_ms)
         k = (limit - t) // period
+        marks, at = [], self.next_sample
+        while at < t + k * period:
+            if (at - t) % period:  # a sample between two periods: the period loop cuts a period there
+                k = (at - t) // period
+                break
+            marks.append((at - t) // period)
+            at += sample_ms
         if k < 2 or t < self.stall_until:
             return False
-        if not self.on:  # the plant alone, as the period loop polls it while the pump is off
-            got = plant.poll_block(t, period, k)
-            if got is None:
+        plant.mark_at = frozenset(marks)
+        try:
+            if not self.on:  # the plant alone, as the period loop polls it while the pump is off
+                got = plant.poll_block(t, period, k)
+                if got is None:
+                    return False
+                self.clock.t_ms = self.t = t + got[0] * period
+                self._samples_in_block(t, got[0], None, None)
+                return True
+            state0, pushed0, v0 = self.ctl.state, plant.pushed_ul, self.ctl.vars
+            if state0 in NO_FLOW and plant.mech.rate != 0:
                 return False
-            self.clock.t_ms = self.t = t + got[0] * period
-            return True
-        state0, pushed0 = self.ctl.state, plant.pushed_ul
-        if state0 in NO_FLOW and plant.mech.rate != 0:
-            return False
-        guard: BlockGuard | None = None
-        if state0 in THERAPY:
-            base, start = self.stretch if self.stretch is not None else (self.therapy_ul, pushed0)
-            most = self._therapy_limit()
-            if base + (pushed0 - start) > most:
-                return False
+            guard: BlockGuard | None = None
+            if state0 in THERAPY:
+                base, start = self.stretch if self.stretch is not None else (self.therapy_ul, pushed0)
+                most = self._therapy_limit()
+                if base + (pushed0 - start) > most:
+                    return False
 
-            def over(i: Any, measured: Any, pushed: Any) -> Any:
-                return base + (pushed - start) > most
+                def over(i: Any, measured: Any, pushed: Any) -> Any:
+                    return base + (pushed - start) > most
 
-            guard = over
-
-        self._call(lambda: self.shell.skip(period, k, guard))
+                guard = over
+            steps = self._call(lambda: self.shell.skip(period, k, guard))
+        finally:
+            plant.mark_at = frozenset()
         if self.clock.t_ms == t:
             return False
         self.t = self.clock.t_ms
@@ -513,8 +525,27 @@ class Runner:
         self.res.periods += j
         self.res.blocks += 1
         self.res.block_periods += j
+        if steps:
+            ticks = [x for x in steps if x.event.kind == "tick"]
+            self._samples_in_block(t, j, (state0, v0), ticks[-1].vars)
         self._period_checks(self.t, state0, pushed0)
         return True
+
+    def _samples_in_block(self, t: int, j: int, before: tuple[str, Vars] | None, after: Vars | None) -> None:
+        """The samples due strictly inside a block of ``j`` periods from ``t`` (``_sample``'s values)."""
+        period = self.sc.control_period_ms
+        for i, delivered_ul, kpa, sensed in self.plant.marked:
+            if i >= j:
+                break
+            if before is None or after is None:
+                state, rate, acc = "OFF", 0.0, self.accounted_base + 0.0
+            else:
+                state, v = before
+                d0 = v.flow.delivered + v.flow.kvo_vol
+                moved = (after.flow.delivered + after.flow.kvo_vol - d0) * i // j  # linear in a quiet block
+                rate, acc = v.flow.rate / 1000, self.accounted_base + (d0 + moved) / VU_PER_ML
+            self.res.samples.append(((t + i * period) / 1000, state, rate, delivered_ul / 1000, acc, kpa, sensed))
+            self.next_sample += self.sc.sample_ms
 
     def finish(self) -> Result:
         res = self.res
