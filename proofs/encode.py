@@ -42,7 +42,7 @@ from controller.core.events import KINDS, Actor, Event
 from controller.core.limits import Limits, limits_ok
 from controller.core.program import N_WINDOWS
 from controller.core.recovery import bound_ok
-from controller.core.state import STATES, Vars, initial_vars
+from controller.core.state import NEVER, STATES, Vars, initial_vars
 from controller.core.table import TABLE, Row, rows_for
 from specs.timeline import NOTHING_STARTED, POWER_CYCLE, Ghosts, ghost_step, initial_ghosts
 
@@ -233,7 +233,7 @@ def init(f: Frame) -> z3.BoolRef:
     """Power-on: POST, nothing delivered, no program, any configuration the pump accepts; each
     ghost watches a window starting anywhere, with nothing seen yet."""
     ghosts = z3.And(*(z3.And(g.got == 0, g.top == 0, z3.Not(g.free)) for g in f.gh.win),
-                    logic.same(f.gh.started, NOTHING_STARTED))
+                    logic.same(f.gh.started, NOTHING_STARTED), f.gh.last_in == NEVER, f.gh.rearms_ok)
     return z3.And(f.st.term == STATE_CODE["POST"], limits_ok(f.v.cfg), logic.same(f.v, initial_vars_sym(f.v.cfg)),
                   ghosts)
 

@@ -31,6 +31,7 @@ import z3
 from controller.core.events import Actor
 from controller.core.flow import COUNTED, Mode, mode_of, moved_in
 from controller.core.horizon import horizon, quiet
+from controller.core.logic import ite
 from controller.core.state import STATES, Vars
 from controller.core.table import TABLE, Row, rows_for
 from proofs import encode as E
@@ -94,7 +95,8 @@ def linear(v: Vars, state: str, dt: int) -> Vars:
     """What a quiet tick of ``dt`` does, written out plainly (the normal form of EQV-TCK-002): the
     clock moves on, the mechanism moves ``flow.moved_in`` (the commanded rate until the cap) into the
     channel of the state (therapy, KVO or priming), the current bucket of every dose window counts
-    therapy and KVO, the current step counts therapy; nothing else changes."""
+    therapy and KVO (and the line's last dose moves to the tick's end), the current step counts
+    therapy; nothing else changes."""
     f, mode = v.flow, mode_of(state)
     moved = moved_in(v, dt)
     counted = moved if mode in COUNTED else 0
@@ -102,7 +104,8 @@ def linear(v: Vars, state: str, dt: int) -> Vars:
     flow = f._replace(clock=f.clock + dt, odo=f.odo + moved, delivered=f.delivered + therapy,
                       kvo_vol=f.kvo_vol + (moved if mode == Mode.KVO else 0),
                       primed=f.primed + (moved if mode == Mode.PRIME else 0),
-                      wcur=tuple(w + counted for w in f.wcur), step_done=f.step_done + therapy)
+                      wcur=tuple(w + counted for w in f.wcur), step_done=f.step_done + therapy,
+                      last_in=ite(counted > 0, f.clock + dt, f.last_in))
     return v._replace(flow=flow)
 
 

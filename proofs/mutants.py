@@ -156,6 +156,14 @@ def _load_moves_reference(v: Any, e: Any, s: str) -> Any:
     return out._replace(line=out.line._replace(last_rate=P.maintenance_rate(e.program), last_entry=e.program.drug))
 
 
+def _history_fits_if_empty(v: Any, p: Any, j: int) -> Any:
+    """An earlier rule: an empty ring may start any new window (it forgets what a longer window
+    still covers once a shorter one has aged out)."""
+    free = W.used(v.flow.wcur[j], v.win[j]) == 0
+    same = logic.all_of(p.drug == v.line.entry, logic.any_of(p.lim_vol[j] == 0, p.lim_bucket_ms[j] == v.win[j].bucket))
+    return logic.any_of(free, same)
+
+
 def _without_check(name: str) -> Callable[[], list[Patch]]:
     """The program checks without the one(s) named ``name``: a check a careless edit dropped."""
     def patches() -> list[Patch]:
@@ -225,6 +233,35 @@ def _intermittent_dose_given() -> tuple[Limits, list[Event]]:
     clin = Actor.CLINICIAN
     events = [Event("self_test", flag=True), Event("program", clin, program=prog), Event("start", clin)]
     return Limits(), [*events, *(tick(1_000) for _ in range(59))]
+
+
+def _short_window_aged_out() -> tuple[Limits, list[Event]]:
+    """Self-test, a program with a 4 h window in slot 0 and a 1 h window in slot 1, 2 min of
+    delivery, stop, and 70 min of quiet ticks: slot 1's ring is empty again, slot 0's still counts.
+    A program that now moves the 4 h limit into slot 1 must not start it empty (M40)."""
+    from controller.core.horizon import horizon
+    from controller.core.machine import Controller
+    from controller.core.program import Program
+    from controller.core.units import MS_PER_MIN
+    from controller.core.units import RATE_PER_ML_H as ML_H
+    from controller.core.units import VU_PER_ML as ML
+
+    prog = Program(loaded=True, route=0, n_steps=1, step_rate=(100 * ML_H, 0, 0, 0), vtbi=50 * ML,
+                   rate_hard_max=500 * ML_H, reservoir_vol=60 * ML, lim_vol=(10 * ML, 5 * ML),
+                   lim_bucket_ms=(20 * MS_PER_MIN, 5 * MS_PER_MIN))
+    clin = Actor.CLINICIAN
+    events = [Event("self_test", flag=True), Event("program", clin, program=prog), Event("start", clin),
+              *(tick(1_000) for _ in range(120)), Event("stop", clin)]
+    c = Controller(Limits())
+    for e in events:
+        c.handle(e)
+    waited = 0
+    while waited < 70 * MS_PER_MIN:  # quiet ticks as long as the horizon allows (DEC-040)
+        dt = max(1, min(horizon(c.vars, c.state), 70 * MS_PER_MIN - waited))
+        events.append(tick(dt))
+        c.handle(events[-1])
+        waited += dt
+    return Limits(), events
 
 
 def _therapy_rate_uncapped(v: Any) -> Any:
@@ -332,6 +369,9 @@ MUTANTS: tuple[Mutant, ...] = (
            lambda: [], lambda t: tuple(replace(r, change=_load_moves_reference) if r.trigger == "program" else r
                                        for r in t),
            expect=("INV-USE-001",)),
+    Mutant("M40-empty-ring-starts-any-window", "a dose-window ring that merely holds nothing may start a longer "
+           "window, forgetting drug that window still covers", lambda: [(G, "history_fits", _history_fits_if_empty)],
+           expect=("INV-DOS-009",), depth=2, prefix=_short_window_aged_out),
 )
 
 

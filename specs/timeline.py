@@ -18,7 +18,13 @@ per window ring that the core never sees:
   ``free`` says drug went in while the ring had no limit at all.
 
 The obligation INV-DOS-008 is then ``free or got <= top`` for every ring and every T; since T
-is free, it holds for every window. ``TL-AUX`` relates the ghost to the ring (what went in
+is free, it holds for every window. Where a ring starts a new window length (a program that uses
+it for another window, drug or concentration), the ghost restarts with it; INV-DOS-009 closes that
+seam: the ghost keeps ``last_in``, when drug last went into the patient (from the motor commands),
+and ``rearms_ok`` says every ring that started a new window length did so with nothing gone in
+within that whole window, so the restarted window misses nothing.
+
+The ghost record ``started`` keeps the rates started on the line (INV-USE-001, REQ-USE-001). ``TL-AUX`` relates the ghost to the ring (what went in
 since T is at most what the ring still counts in the buckets that end after T), which is what
 makes it inductive. A power cycle (``restore``) adds what the mechanism pushed after the last
 snapshot at the snapshot's clock. The ghost restarts only when the ring is re-armed with a
@@ -39,7 +45,7 @@ from typing import NamedTuple
 from controller.core.libbounds import BASIC, N_BUCKETS
 from controller.core.logic import all_of, any_of, implies, ite, maximum, minimum, not_, total
 from controller.core.program import N_WINDOWS, maintenance_rate
-from controller.core.state import FRESH_LINE, Ring, Vars
+from controller.core.state import FRESH_LINE, NEVER, Ring, Vars
 from specs.invariants import StateView
 
 POWER_CYCLE = "power_cycle"  # the proofs' pseudo-event for a power loss and restore
@@ -64,13 +70,40 @@ class Started(NamedTuple):
 class Ghosts(NamedTuple):
     win: tuple[Ghost, ...]  # one per dose-window ring
     started: Started
+    last_in: int  # end of the last step in which drug went into the patient on this line (NEVER: none)
+    rearms_ok: bool  # every ring that started a new window length did so with nothing gone in within it
 
 
 NOTHING_STARTED = Started(0, FRESH_LINE, 0, FRESH_LINE)
 
 
 def initial_ghosts(starts: tuple[int, ...]) -> Ghosts:
-    return Ghosts(tuple(Ghost(t, 0, 0, False) for t in starts), NOTHING_STARTED)
+    return Ghosts(tuple(Ghost(t, 0, 0, False) for t in starts), NOTHING_STARTED, NEVER, True)
+
+
+def _into_patient(source: str, kind: str, v0: Vars, dt: int, pushed_to: int) -> int:
+    """What this step pushed into the patient (motor commands, not the core's counters)."""
+    if source == "PRIMING":
+        return 0  # the line is disconnected (REQ-PRM-001)
+    f = v0.flow
+    if kind == "tick":
+        return minimum(f.rate * dt, f.cap - f.odo)
+    if kind == POWER_CYCLE:
+        return pushed_to - f.odo
+    return 0
+
+
+def _line_step(gh: Ghosts, source: str, kind: str, v0: Vars, dt: int, v1: Vars, pushed_to: int) -> tuple[int, bool]:
+    """(last_in, rearms_ok) after the step: a ring whose window length changes must find nothing
+    gone into the patient within its new window (what the new window covers but the ring never saw)."""
+    if kind == "new_line":
+        return NEVER, gh.rearms_ok  # a new patient line: its history starts here (DEC-035)
+    f = v0.flow
+    fresh = all_of(*(implies(v1.win[j].bucket != v0.win[j].bucket,
+                             f.clock - gh.last_in >= (N_BUCKETS + 1) * v1.win[j].bucket) for j in range(N_WINDOWS)))
+    went_in = _into_patient(source, kind, v0, dt, pushed_to) > 0
+    last = ite(went_in, f.clock + (dt if kind == "tick" else 0), gh.last_in)
+    return last, all_of(gh.rearms_ok, fresh)
 
 
 def _started_step(r: Started, kind: str, v1: Vars) -> Started:
@@ -108,7 +141,9 @@ def _part(g: Ghost, ring: Ring, source: str, kind: str, v0: Vars, dt: int, pushe
 
 def ghost_step(gh: Ghosts, source: str, kind: str, v0: Vars, dt: int, v1: Vars, pushed_to: int = 0) -> Ghosts:
     """The ghosts after one step from ``v0`` (in ``source``) to ``v1`` (rule 1)."""
-    return Ghosts(_windows_step(gh.win, source, kind, v0, dt, v1, pushed_to), _started_step(gh.started, kind, v1))
+    last_in, rearms_ok = _line_step(gh, source, kind, v0, dt, v1, pushed_to)
+    return Ghosts(_windows_step(gh.win, source, kind, v0, dt, v1, pushed_to), _started_step(gh.started, kind, v1),
+                  last_in, rearms_ok)
 
 
 def _windows_step(gh: tuple[Ghost, ...], source: str, kind: str, v0: Vars, dt: int, v1: Vars,
@@ -176,6 +211,14 @@ TIMELINE_INVARIANTS: tuple[TimelineInv, ...] = (
                 "is within the highest limit the ring had meanwhile",
                 lambda st, v, gh: all_of(*(any_of(gh.win[j].free, gh.win[j].got <= gh.win[j].top)
                                            for j in range(N_WINDOWS)))),
+    TimelineInv("TL-AUX-IN", ("REQ-DOS-006",),
+                "the line's last dose, as the core keeps it, is when drug last went into the patient",
+                lambda st, v, gh: v.flow.last_in == gh.last_in, safety=False),
+    TimelineInv("INV-DOS-009", ("REQ-DOS-006", "REQ-DOS-004", "REQ-DOS-007"),
+                "a dose-window ring starts a new window length only when nothing went into the patient on the line "
+                "within that whole new window: no program, drug or concentration change can start a window that "
+                "forgets drug it still covers (across stops, clears, reprogramming and power cycles)",
+                lambda st, v, gh: gh.rearms_ok),
     TimelineInv("TL-AUX-USE", ("REQ-USE-001",),
                 "the line's reference for the large-change check is the rate and entry last started on it",
                 lambda st, v, gh: all_of(v.line.last_rate == gh.started.rate, v.line.last_entry == gh.started.entry),

@@ -12,12 +12,12 @@ from controller.errors import ConfigurationError
 
 
 def test_limits_with_a_float_are_refused_naming_the_field() -> None:
-    with pytest.raises(ConfigurationError, match="max_rate = 1.5"):
+    with pytest.raises(ConfigurationError, match=r"max_rate = 1\.5"):
         Controller(Limits(max_rate=1.5))  # type: ignore[arg-type]
 
 
 def test_limits_out_of_range_are_refused_with_the_allowed_range() -> None:
-    with pytest.raises(ConfigurationError, match="change_factor .*2 to 10"):
+    with pytest.raises(ConfigurationError, match=r"change_factor .*2 to 10"):
         Controller(Limits(change_factor=1))
 
 

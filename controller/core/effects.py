@@ -84,7 +84,7 @@ def configure(v: Vars, e: Event, s: str) -> Vars:
 def _install(v: Vars, p: Program, win: tuple[Ring, ...], wcur: tuple[int, ...]) -> Vars:
     """``p`` in place with fresh delivery counters (the container is new); the line's rings as given."""
     f = v.flow
-    flow = Flow(f.clock, f.odo, f.odo, 0, 0, 0, 0, wcur, 0, 0)
+    flow = Flow(f.clock, f.odo, f.odo, 0, 0, 0, 0, wcur, 0, 0, f.last_in)  # the line remembers its last dose
     marks = v.marks._replace(touched_at=f.clock, confirmed=False, odo0=f.odo, cycle_start=f.clock,
                              prime_target=0)
     return v._replace(prog=p, flow=flow, win=win, marks=marks)
@@ -114,7 +114,8 @@ def new_line(v: Vars, e: Event, s: str) -> Vars:
     (recorded in the log by the shell), and the next program starts a fresh one (DEC-035)."""
     f = v.flow
     rings = tuple(windows.reset(f.wcur[j], v.win[j], f.clock, v.win[j].bucket, True)[1] for j in range(N_WINDOWS))
-    return v._replace(win=rings, flow=f._replace(wcur=(0,) * N_WINDOWS), line=Line(FRESH_LINE, 0, FRESH_LINE))
+    return v._replace(win=rings, flow=f._replace(wcur=(0,) * N_WINDOWS, last_in=NEVER),
+                      line=Line(FRESH_LINE, 0, FRESH_LINE))
 
 
 def confirm(v: Vars, e: Event, s: str) -> Vars:

@@ -169,6 +169,7 @@ def advance(v: Vars, dt: int, mode: Mode) -> Vars:
         tuple(wcur),
         step,
         step_done,
+        ite(counted > 0, clock2, f.last_in),
     )
     marks = v.marks
     if air is not v.air or cycle_start is not marks.cycle_start:

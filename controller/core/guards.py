@@ -31,6 +31,7 @@ from controller.core.limits import POST_TIMEOUT_MS, limits_ok
 from controller.core.logic import all_of, any_of, branch, count, not_, pick
 from controller.core.program import (
     MAX_CLIN_BOLUS_MS,
+    N_BUCKETS,
     N_WINDOWS,
     Program,
     maintenance_rate,
@@ -187,9 +188,14 @@ def confirmed(v: Vars, e: Event, s: str) -> bool:
 
 
 def history_fits(v: Vars, p: Program, j: int) -> bool:
-    """Program ``p`` may use dose-window ring ``j``: the ring holds no dose that still counts, or
-    it holds this entry's history over the same window (REQ-DOS-006)."""
-    free = windows.used(v.flow.wcur[j], v.win[j]) == 0
+    """Program ``p`` may use dose-window ring ``j``: it holds this entry's history over the same
+    window, or it holds no dose that still counts and, if ``p`` enables it (the ring then starts
+    a new window), nothing went into the patient on this line within that whole new window, so
+    the empty history is the truth. An empty ring alone is not enough: a ring emptied over a
+    shorter window would forget what a longer new one still covers (REQ-DOS-006, DEC-035)."""
+    f = v.flow
+    quiet = f.clock - f.last_in >= (N_BUCKETS + 1) * p.lim_bucket_ms[j]  # the ring spans N + 1 buckets
+    free = all_of(windows.used(f.wcur[j], v.win[j]) == 0, any_of(p.lim_vol[j] == 0, quiet))
     same = all_of(p.drug == v.line.entry, any_of(p.lim_vol[j] == 0, p.lim_bucket_ms[j] == v.win[j].bucket))
     return any_of(free, same)
 
@@ -280,7 +286,7 @@ def pca_fits(v: Vars, e: Event, s: str) -> bool:
     return room_for(v, v.prog.pca_rate * v.prog.pca_ms)
 
 
-@cond("clinician_bolus_not_allowed by the program", "REQ-BOL-005")
+@cond("clinician_bolus_not_allowed: the program allows no clinician bolus", "REQ-BOL-005")
 def clin_bolus_on(v: Vars, e: Event, s: str) -> bool:
     return v.prog.clin_bolus_max > 0
 

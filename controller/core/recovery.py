@@ -35,7 +35,7 @@ from controller.core import alarms as A
 from controller.core.effects import settle
 from controller.core.flow import COUNTED, Mode, mode_of
 from controller.core.limits import Limits
-from controller.core.logic import all_of, any_of
+from controller.core.logic import all_of, any_of, ite
 from controller.core.program import Program
 from controller.core.state import STATES, Alarms, Flow, Vars, initial_vars
 
@@ -77,6 +77,7 @@ def restore(v: Vars, state: str, pushed_to: int) -> Vars:
         tuple(w + counted for w in f.wcur),
         f.step,
         f.step_done + (extra if mode == Mode.THERAPY else 0),
+        ite(counted > 0, f.clock, f.last_in),  # counted at the snapshot's clock, as the windows are
     )
     a = v.alarm
     lost = all_of(v.prog.loaded, pushed_to > m.odo0)

@@ -86,6 +86,7 @@ class Flow(NamedTuple):
     wcur: tuple[int, ...]  # volume in the current bucket of each dose window (vu)
     step: int  # current program step
     step_done: int  # therapy volume delivered in the current step (vu)
+    last_in: int  # end of the last tick that counted drug into the dose windows (NEVER: none on this line)
 
 
 class Ring(NamedTuple):
@@ -147,7 +148,7 @@ def initial_vars(cfg: Limits | None = None) -> Vars:
     c = cfg if cfg is not None else Limits()
     p = NO_PROGRAM
     return Vars(
-        flow=Flow(0, 0, 0, 0, 0, 0, 0, (0,) * N_WINDOWS, 0, 0),
+        flow=Flow(0, 0, 0, 0, 0, 0, 0, (0,) * N_WINDOWS, 0, 0, NEVER),
         win=tuple(Ring((0,) * N_BUCKETS, DEFAULT_BUCKETS_MS[j], 0, DEFAULT_BUCKETS_MS[j]) for j in range(N_WINDOWS)),
         air=Ring((0,) * AIR_BUCKETS, c.air_bucket_ms, 0, c.air_bucket_ms),
         bolus=Bolus(0, 0, 0, (NEVER,) * MAX_PCA),

@@ -2,8 +2,8 @@
 the defect-4a slot move, and the point-6 defaults (a 100 mL/h pump, an undeclared container,
 ``accounted_ml`` as a running total); and the gaps the red team found: F1 (a ramp's plateau over
 a soft limit started unconfirmed; fixed), F2 and F3 (one mechanism: a ring re-armed with a longer
-window forgets what that window still covers; marked ``xfail(strict=True)`` while not fixed: when
-one is, its test passes, the strict mark fails the suite, and the mark must go).
+window forgot what that window still covers; fixed: a ring starts a new window only when nothing
+went into the patient on the line within it, guards.history_fits).
 """
 
 from __future__ import annotations
@@ -118,8 +118,6 @@ def test_a_limit_moved_to_the_other_window_slot_keeps_its_history_or_is_refused(
 
 
 @pytest.mark.req("REQ-DOS-006")
-@pytest.mark.xfail(strict=True, reason="red-team finding F2 (not fixed: controller/core): a ring re-armed with a "
-                   "longer window after its shorter window aged out forgets what the new window still covers")
 def test_a_limit_moved_into_a_ring_that_aged_out_over_a_shorter_window_keeps_its_history() -> None:
     """As above, but slot 1's ring was armed with a 1 h window by an earlier program and aged out
     before the move: it is re-armed empty with 4 h, and the 8 mL given within those 4 h are lost
@@ -141,8 +139,6 @@ def test_a_limit_moved_into_a_ring_that_aged_out_over_a_shorter_window_keeps_its
 
 
 @pytest.mark.req("REQ-DOS-006", "REQ-DOS-007")
-@pytest.mark.xfail(strict=True, reason="red-team finding F3, F2's mechanism (not fixed: controller/core): a drug "
-                   "at another concentration waits only until the old entry's shorter window has aged out")
 def test_a_new_concentration_of_the_same_drug_counts_what_its_window_still_covers() -> None:
     """DEC-035: a new container of another concentration waits until the line's history has aged
     out. Heparin 100 U/mL (general: 1000 U per 10 min), given with a 10-minute clinician window, ages
