@@ -24,12 +24,13 @@ seam: the ghost keeps ``last_in``, when drug last went into the patient (from th
 and ``rearms_ok`` says every ring that started a new window length did so with nothing gone in
 within that whole window, so the restarted window misses nothing.
 
-The ghost record ``started`` keeps the rates started on the line (INV-USE-001, REQ-USE-001). ``TL-AUX`` relates the ghost to the ring (what went in
-since T is at most what the ring still counts in the buckets that end after T), which is what
-makes it inductive. A power cycle (``restore``) adds what the mechanism pushed after the last
-snapshot at the snapshot's clock. The ghost restarts only when the ring is re-armed with a
-different window (which the core allows only when the ring holds nothing that counts) or on
-a clinician's ``new_line`` (DEC-035): the claim is per line.
+``TL-AUX`` relates the ghost to the ring (what went in since T is at most what the ring still
+counts in the buckets that end after T), which is what makes it inductive. A power cycle
+(``restore``) adds what the mechanism pushed after the last snapshot at the snapshot's clock.
+The ghost restarts only when the ring is re-armed with a different window (INV-DOS-009: only
+with nothing gone in within it) or on a clinician's ``new_line`` (DEC-035): the claim is per line.
+
+The ghost record ``started`` keeps the rates started on the line (INV-USE-001, REQ-USE-001).
 
 Rules
 1. Everything is dual-use; ``source`` and ``kind`` are concrete (the table names them).
