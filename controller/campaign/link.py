@@ -14,7 +14,10 @@ Theory of operation
   window (events are late, not lost). Requests still get through.
 
 Outside the windows every call goes straight to the wrapped driver. Time is the shell's
-clock (``now_ms``), so windows open and close exactly where the plan put them.
+clock (``now_ms``), so windows open and close exactly where the plan put them. A block of
+control periods (``poll_block``, the simulator's skipping mode) goes to the wrapped driver only
+up to the period before the next window opens, never into one: inside a window every period is
+polled on its own, as the shell would poll it.
 
 Modelling assumption (stated with the figures): ``safe_stop`` always reaches the mechanism,
 as a hard-wired motor-enable line independent of the command link would (REQ-DRV-002's
@@ -36,6 +39,7 @@ from controller.campaign.faults import LinkWindow
 from controller.core.events import Event
 from controller.drivers.base import MotorCommand, PumpDriver, Reply
 from controller.drivers.clocks import Clock
+from controller.drivers.simblock import CapDuring, Guard
 
 
 class FaultyLink:
@@ -75,6 +79,24 @@ class FaultyLink:
         events = self.inner.poll(now_ms)
         self._observed()
         return events
+
+    def poll_block(self, start_ms: int, period_ms: int, n: int, guard: Guard | None = None,
+                   cap_during: CapDuring | None = None) -> tuple[int, list[Event]] | None:
+        """The wrapped driver's block, cut before the first period a window touches (None: the next
+        period is in a window, or the driver has no blocks)."""
+        block = getattr(self.inner, "poll_block", None)
+        if block is None:
+            return None
+        for w in self.windows:  # every poll, request and reading at start + i x period must be outside
+            if w.end_ms <= start_ms + period_ms:
+                continue
+            if w.start_ms <= start_ms + period_ms:
+                return None
+            n = min(n, (w.start_ms - 1 - start_ms) // period_ms)
+        got: tuple[int, list[Event]] | None = block(start_ms, period_ms, n, guard, cap_during)
+        if got is not None:
+            self._observed()
+        return got
 
     def measured_vu(self) -> int | None:
         w = self._mode(self.clock.now_ms()) if self.windows else None

@@ -33,15 +33,16 @@ from typing import Any
 
 from controller.campaign.faults import COMPOUNDABLE, FAULT_KINDS, FaultContext, FaultDraw, LinkWindow, draw_fault
 from controller.campaign.programs import ProgramDraw, log_uniform, people_events, random_program
+from controller.core.limits import Limits
 from controller.errors import ConfigurationError
 from controller.scenario.model import Scenario, parse
 
 SLOTS: tuple[str, ...] = ("none", *FAULT_KINDS, "compound")
 DEFAULTS_WHY = (
-    "2 s control period (the scenario format's maximum) and max_tick_ms 10 s (the Limits maximum): measured on "
-    "the shared 2-core machine at about 17,500x real time per worker against about 9,400x at 1 s, so 10,000 "
-    "simulated hours need about 2,000 CPU-seconds instead of 3,800; a check_step costs about 0.9 ms (8 control "
-    "periods), hence every step of 2 % of the infusions and every non-quiet step of all of them")
+    "the pump's own 100 ms control period and 1 s max_tick_ms, what a pump runs, with quiet periods skipped "
+    "in blocks (the simulator's skipping mode: the same alarms, states and volumes as period by period, at a "
+    "cost that grows with what happens, not with the number of periods); a check_step costs about 1 ms, hence "
+    "every step of 2 % of the infusions and every non-quiet step of all of them")
 SEED_MAX = 2**63 - 1
 
 
@@ -49,9 +50,10 @@ SEED_MAX = 2**63 - 1
 class Settings:
     """How every infusion of a campaign is simulated (reported with the figures)."""
 
-    control_period_ms: int = 2_000  # the scenario format's longest; see DEFAULTS_WHY
-    max_tick_ms: int | None = 10_000  # None: the control period
+    control_period_ms: int = 100  # the pump's; see DEFAULTS_WHY
+    max_tick_ms: int | None = None  # None: the pump's default (Limits, 1 s), or the control period if longer
     watchdog_ms: int | None = None  # None: max(3000, 3 x control period)
+    skip: bool = True  # quiet periods in blocks (False: every period through the core; the same results)
     min_hours: float = 0.25
     max_hours: float = 12.0
     check_fraction: float = 0.02  # share of infusions checked on every step (all: every non-quiet step)
@@ -73,7 +75,7 @@ class Settings:
 
     @property
     def tick_ms(self) -> int:
-        return self.control_period_ms if self.max_tick_ms is None else self.max_tick_ms
+        return max(Limits().max_tick_ms, self.control_period_ms) if self.max_tick_ms is None else self.max_tick_ms
 
     @property
     def watchdog(self) -> int:
@@ -83,7 +85,8 @@ class Settings:
         return {"control_period_ms": self.control_period_ms, "max_tick_ms": self.tick_ms,
                 "watchdog_ms": self.watchdog, "infusion_hours": [self.min_hours, self.max_hours],
                 "check_fraction": self.check_fraction, "log_fraction": self.log_fraction,
-                "sample_s": self.sample_s, "why_defaults": DEFAULTS_WHY}
+                "sample_s": self.sample_s, "mode": "skipping" if self.skip else "period_by_period",
+                "why_defaults": DEFAULTS_WHY}
 
 
 def _range(name: str, value: float, lo: float, hi: float) -> None:
@@ -175,6 +178,7 @@ def scenario_dict(plan: InfusionPlan, settings: Settings) -> dict[str, Any]:
         "sample_interval_s": settings.sample_s,
         "watchdog_ms": settings.watchdog,
         "check_invariants": False,  # the campaign runner checks (sampled, see campaign_runner)
+        "period_by_period": not settings.skip,
         "pump": {"max_tick_ms": settings.tick_ms},
         "plant": plan.plant,
         "event": [{"at_s": e["at_ms"] / 1000, **{k: v for k, v in e.items() if k != "at_ms"}} for e in plan.events],

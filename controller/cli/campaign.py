@@ -5,7 +5,7 @@ Theory of operation
 ::
 
     pumpctl campaign --hours N --seed S [--jobs J] [--scheduler ADDRESS] [--json OUT] [--results OUT.jsonl]
-                     [--control-period-ms MS] [--max-tick-ms MS] [--check-fraction F]
+                     [--control-period-ms MS] [--max-tick-ms MS] [--period-by-period] [--check-fraction F]
                      [--log-fraction F] [--min-infusion-h H] [--max-infusion-h H] [--quiet]
 
 runs ``controller.campaign.pool.run_campaign`` on this machine's cores (``--jobs``, default: all)
@@ -64,10 +64,13 @@ def _campaign_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", metavar="ADDRESS", help="run on a dask.distributed cluster (tcp://host:port)")
     p.add_argument("--json", metavar="OUT", help="write the figures as JSON (- for stdout)")
     p.add_argument("--results", metavar="OUT.jsonl", help="also write every infusion's result, one JSON per line")
-    p.add_argument("--control-period-ms", type=bounded(100, 2000, integer=True), default=2000,
-                   help="simulated control period (default 2000: see the report's settings)")
-    p.add_argument("--max-tick-ms", type=bounded(100, 10_000, integer=True), default=10_000,
-                   help="pump limit max_tick_ms, at least the control period (default 10000)")
+    p.add_argument("--control-period-ms", type=bounded(100, 2000, integer=True), default=100,
+                   help="simulated control period (default 100, the pump's: see the report's settings)")
+    p.add_argument("--max-tick-ms", type=bounded(100, 10_000, integer=True), default=None,
+                   help="pump limit max_tick_ms, at least the control period (default: the pump's, 1000, or the "
+                        "control period if longer)")
+    p.add_argument("--period-by-period", action="store_true",
+                   help="step the core every control period (default: skip quiet periods in blocks, same results)")
     p.add_argument("--check-fraction", type=bounded(0.0, 1.0), default=0.02,
                    help="share of infusions whose every step is checked (all others: every non-quiet step)")
     p.add_argument("--log-fraction", type=bounded(0.0, 1.0), default=0.05,
@@ -107,7 +110,8 @@ def _campaign(args: argparse.Namespace) -> int:
     from controller.cli.progress import Progress
 
     settings = Settings(control_period_ms=int(args.control_period_ms),
-                        max_tick_ms=int(args.max_tick_ms),
+                        max_tick_ms=None if args.max_tick_ms is None else int(args.max_tick_ms),
+                        skip=not args.period_by_period,
                         min_hours=args.min_infusion_h, max_hours=args.max_infusion_h,
                         check_fraction=args.check_fraction, log_fraction=args.log_fraction)
     jobs = int(args.jobs) if args.jobs is not None else None

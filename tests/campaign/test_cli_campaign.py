@@ -60,7 +60,8 @@ def test_tiny_campaign_prints_the_table_and_writes_json(tmp_path: Path, capsys: 
     assert code == (0 if t["ok"] else 1)
     assert "simulated hours" in text and "by variant" in text and "clock_jump" in text
     assert t["simulated_h"] >= 0.5 and t["logs"] == t["infusions"] == t["logs_intact"]
-    assert data["settings"]["control_period_ms"] == 2000 and data["settings"]["max_tick_ms"] == 10000
+    assert data["settings"]["control_period_ms"] == 100 and data["settings"]["max_tick_ms"] == 1000
+    assert data["settings"]["mode"] == "skipping"
     assert data["run"]["executor"] == "in-process" and data["run"]["speed_x"] > 0
     rows = [json.loads(x) for x in lines.read_text().splitlines()]
     assert [r["index"] for r in rows] == list(range(t["infusions"]))

@@ -89,7 +89,8 @@ def test_plans_pass_the_scenario_parser() -> None:
         plan = plan_infusion(99, i, s)
         sc = scenario(plan, s)
         assert sc.duration_ms == plan.duration_ms == planned_ms(99, i, s)
-        assert sc.control_period_ms == 2_000 and sc.limits.max_tick_ms == 10_000 and sc.watchdog_ms == 6_000
+        assert sc.control_period_ms == 100 and sc.limits.max_tick_ms == 1_000 and sc.watchdog_ms == 3_000
+        assert not sc.period_by_period  # the pump's control period, quiet periods skipped
         assert plan.slot == slot_of(i)
         if plan.slot == "compound":
             assert 2 <= len(plan.faults) <= 3 and len({f.kind for f in plan.faults}) == len(plan.faults)
@@ -121,8 +122,9 @@ def test_slots_come_round_in_turn() -> None:
     ({"control_period_ms": 2_000, "max_tick_ms": 1_000}, "max_tick_ms", "2000 to 10000"),
     ({"check_fraction": 1.5}, "check_fraction", "0 to 1"),
     ({"min_hours": 2.0, "max_hours": 1.0}, "max_hours", "2 to 24"),
-    ({"watchdog_ms": 1_000}, "watchdog_ms", "4000 to 60000"),
-    ({"sample_s": 61}, "sample_s", "a multiple of the control period"),
+    ({"watchdog_ms": 100}, "watchdog_ms", "200 to 60000"),
+    ({"control_period_ms": 2_000, "watchdog_ms": 1_000}, "watchdog_ms", "4000 to 60000"),
+    ({"control_period_ms": 2_000, "sample_s": 61}, "sample_s", "a multiple of the control period"),
 ])
 def test_settings_refuse_with_field_value_and_range(kw: dict[str, object], field: str, allowed: str) -> None:
     with pytest.raises(ConfigurationError) as info:
