@@ -33,7 +33,7 @@ on, and the fault that latched may have left motor power on. ``shutdown`` always
 for a safe stop, so Ctrl-C and crash paths leave the pump stopped. The core stays pure: this
 module gives it events and carries out its commands, nothing else.
 
-Skipping quiet periods (``skip``, simulated time only; DEC-040, issue 16). At a period boundary
+Skipping quiet periods (``skip``, simulated time only; DEC-040). At a period boundary
 right after a step, the core's quiet horizon (``controller.core.horizon``) says for how long
 nothing can happen but the linear counters; ``skip`` takes the whole periods that fit (at most
 the caller's bound and ``MAX_BLOCK``) and, when there are two or more, has the driver advance
