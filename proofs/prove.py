@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import z3
 
@@ -130,27 +131,59 @@ def run(table: tuple[Row, ...] = TABLE, *, only: list[str] | None = None, depth:
     verdicts.extend(v for v in shortcuts.verdicts(eng.timeout_ms) if not only or v.id in only)
     timings["shortcuts"] = time.perf_counter() - t0
     progress("proofs shortcuts", 1, 1, "")
-    t0 = time.perf_counter()  # the quiet horizon: long quiet ticks are the short ticks they replace
-    if not only or any(i in only for i in horizon.IDS):
+    # the quiet horizon (long quiet ticks are the short ticks they replace) and the program-building
+    # edge (compiled library bounds, exact over every value); with jobs and the real table each in
+    # a process of its own, beside the well-formedness check in this one (all three are CPU-bound)
+    want_horizon = not only or any(i in only for i in horizon.IDS)
+    side = jobs > 1 and eng._parallel_ok(eng.invs, eng.invs)
+    pool = _side_pool() if side else None
+    try:
+        t0 = time.perf_counter()
         progress("proofs horizon", 0, 1, "a quiet tick is exactly the short ticks it replaces, every state")
-        verdicts.extend(v for v in _horizon(eng, inductive, base) if not only or v.id in only)
+        progress("proofs edge", 0, 1, "compiled library bounds round toward less drug, every value")
+        inductive_ids = [inv.id for inv in inductive]
+        later_h = (pool.submit(_horizon_job, inductive_ids, sorted(base), eng.timeout_ms)
+                   if pool is not None and want_horizon else None)
+        later_e = pool.submit(edge.verdicts, eng.timeout_ms, only) if pool is not None else None
+        # --only still needs the well-formedness its obligations rest on: an impossible domain or an
+        # unsatisfiable row would make any "proved" vacuous
+        wf = None
+        if wellformed:
+            progress("proofs well-formedness", 0, 1, "every guard satisfiable, every state reachable")
+            wf = check_wellformed(eng, depth)
+            timings["well-formedness"] = wf.seconds
+            progress("proofs well-formedness", 1, 1, f"{len(wf.unsat_rows)} unsatisfiable row(s), "
+                                                       f"{len(wf.unreachable)} unreachable state(s)")
+        if want_horizon:
+            proved_h: list[Verdict] = later_h.result() if later_h is not None else _horizon(eng, inductive, base)
+            verdicts.extend(v for v in proved_h if not only or v.id in only)
         progress("proofs horizon", 1, 1, "")
-    timings["horizon"] = time.perf_counter() - t0
-    t0 = time.perf_counter()  # the program-building edge: compiled library bounds, exact over every value
-    progress("proofs edge", 0, 1, "compiled library bounds round toward less drug, every value")
-    verdicts.extend(edge.verdicts(eng.timeout_ms, only))
-    timings["edge"] = time.perf_counter() - t0
-    progress("proofs edge", 1, 1, "")
-    # --only still needs the well-formedness its obligations rest on: an impossible domain or an
-    # unsatisfiable row would make any "proved" vacuous
-    wf = None
-    if wellformed:
-        progress("proofs well-formedness", 0, 1, "every guard satisfiable, every state reachable")
-        wf = check_wellformed(eng, depth)
-        timings["well-formedness"] = wf.seconds
-        progress("proofs well-formedness", 1, 1, f"{len(wf.unsat_rows)} unsatisfiable row(s), "
-                                                   f"{len(wf.unreachable)} unreachable state(s)")
+        verdicts.extend(later_e.result() if later_e is not None else edge.verdicts(eng.timeout_ms, only))
+        progress("proofs edge", 1, 1, "")
+        spent = time.perf_counter() - t0
+        if side:
+            timings["horizon, edge, well-formedness (side by side)"] = spent
+        else:
+            timings["horizon and edge"] = spent - (wf.seconds if wf is not None else 0.0)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     return ProofRun(verdicts, wf, z3.get_version_string(), time.perf_counter() - t_start, timings)
+
+
+def _side_pool() -> Any:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _horizon_job(inductive_ids: list[str], broken: list[str], timeout_ms: int) -> list[Verdict]:
+    """``_horizon`` in a fresh process (the real table, encoded again from the source)."""
+    eng = Engine(timeout_ms=timeout_ms)
+    by_id = {inv.id: inv for inv in eng.invs}
+    base = {i: Verdict(i, (), "", True, "counterexample") for i in broken}
+    return _horizon(eng, [by_id[i] for i in inductive_ids], base)
 
 
 def _horizon(eng: Engine, inductive: list[Inv], base: dict[str, Verdict]) -> list[Verdict]:

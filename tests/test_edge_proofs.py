@@ -125,4 +125,4 @@ def test_pumpctl_prove_runs_the_edge_obligations() -> None:
 
     result = run(engine=NoTable(), only=["EDGE-RND-004"], wellformed=False)  # type: ignore[arg-type]
     assert [(v.id, v.verdict) for v in result.verdicts] == [("EDGE-RND-004", "proved")]
-    assert "edge" in result.timings
+    assert any("edge" in k for k in result.timings)
