@@ -112,6 +112,67 @@ def test_a_block_ends_bit_for_bit_where_the_polls_do(mechanism: str, rate: int, 
         assert {k: v for k, v in sa.items() if v != sb.get(k)} == {}
 
 
+Action = tuple[int, str, tuple[Any, ...]]  # (before period i, SimPump method, arguments)
+
+
+def drive(p: SimPump, n: int, period: int, actions: list[Action], most: int | None) -> list[tuple[int, list[str]]]:
+    """``n`` periods with the world changed before the periods the actions name; by polls (``most``
+    None) or by blocks of at most ``most`` periods (never across an action)."""
+    out, done, todo = [], 0, sorted(actions)
+    while done < n:
+        while todo and todo[0][0] <= done + 1:
+            _, name, args = todo.pop(0)
+            getattr(p, name)(*args)
+        stop = min([a[0] - 1 for a in todo] + [n])
+        if most is None:
+            done += 1
+            events = p.poll(done * period)
+        else:
+            got = p.poll_block(done * period, period, min(most, stop - done))
+            assert got is not None
+            j, events = got
+            done += j
+        if events:
+            out.append((done, [repr(e) for e in events]))
+    return out
+
+
+FAULTS = [(sensor, mode, value) for sensor in ("downstream_pressure", "air", "door", "reservoir", "mains", "encoder")
+          for mode, value in (("stuck", None), ("out_of_range", None), ("out_of_range", 0.7), ("invalid", None),
+                              ("disconnected", None), ("noisy", None))]
+
+
+@pytest.mark.parametrize(("sensor", "mode", "value"), FAULTS)
+def test_a_faulted_sensor_through_blocks_is_the_polls(sensor: str, mode: str, value: float | None) -> None:
+    """Each per-period sensor in each fault mode, then healthy again: the blocks take the fixed readings
+    (the monitors counting their invalid time) and the polls give the same, bit for bit."""
+    actions: list[Action] = [(300, "sensor_fault", (sensor, mode, value)), (2_500, "sensor_fault", (sensor, "ok")),
+                             (3_000, "request", (SetFlow(0, 10**15),))]
+    a, b = pump(11, "syringe", 80_000, {}), pump(11, "syringe", 80_000, {})
+    assert drive(a, 4_000, 100, actions, None) == drive(b, 4_000, 100, actions, 900)
+    assert state(a) == state(b)
+
+
+@pytest.mark.parametrize("mechanism", ["syringe", "cassette"])
+def test_the_world_changing_between_blocks_is_the_polls(mechanism: str) -> None:
+    """Occlusions (full and partial), their release, air standing at the detector while the pump is
+    stopped, the door, mains, temperature, an upstream pressure sensor failing."""
+    actions: list[Action] = [
+        (200, "occlude", ("downstream",)), (900, "request", (SetFlow(0, 10**15),)), (950, "release", ("downstream",)),
+        (1_000, "request", (SetFlow(300_000, 10**15),)), (1_200, "occlude", ("downstream", 3.0)),
+        (1_600, "release", ("downstream",)), (1_700, "request", (SetFlow(0, 10**15),)),
+        (1_750, "add_bubble", (80.0, 0.0)), (1_800, "request", (SetFlow(200_000, 10**15),)),
+        (2_200, "request", (SetFlow(0, 10**15),)), (2_300, "set_door", (True,)), (2_600, "set_door", (False,)),
+        (2_700, "set_mains", (False,)), (2_800, "set_temperature", (31.0,)), (3_300, "set_mains", (True,)),
+        (3_400, "request", (SetFlow(50_000, 10**15),)),
+    ]
+    if mechanism == "cassette":
+        actions += [(3_500, "sensor_fault", ("upstream_pressure", "invalid")), (3_700, "occlude", ("upstream",))]
+    a, b = pump(4, mechanism, 100_000, {}), pump(4, mechanism, 100_000, {})
+    assert drive(a, 4_000, 100, actions, None) == drive(b, 4_000, 100, actions, 700)
+    assert state(a) == state(b)
+
+
 def test_the_regular_periods_are_most_of_them(monkeypatch: pytest.MonkeyPatch) -> None:
     """The numpy path takes the steady periods (else the test above would only test poll against poll)."""
     taken = []
