@@ -121,7 +121,7 @@ def regular(pump: SimPump, t0: int, dt: int, n: int, guard: Guard | None,
     rate = m.rate if motion.moving else 0
     off = pump.offset_kpa
     down = plant_blocks.reading(pump._down, P + off)
-    up = plant_blocks.reading(pump._up, np.full(n, ln.head + off)) if pump.has_upstream else None
+    up = plant_blocks.reading(pump._up, np.full(n, flow.Pu + off)) if pump.has_upstream else None
     air_ok, r_air = plant_blocks.switch(pump._air, ln.air_fraction(pump.x_sensed) if ln.bubbles else 0.0)
     door_ok, r_door = plant_blocks.switch(pump._door, 1.0 if pump.door_open else 0.0)
     mains_ok, r_mains = plant_blocks.switch(pump._mains, 1.0 if pump.on_mains else 0.0)

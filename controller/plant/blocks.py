@@ -84,6 +84,7 @@ def displaced(m: Mechanism, n: Any) -> Any:
 
 class Flow(NamedTuple):
     P: Any  # line pressure after each period (kPa)
+    Pu: float  # pressure on the container side (cassette; constant in a block)
     patient: Any  # uL that reached the patient, cumulative
     container: Any  # uL left in the container after each period (None: unlimited)
     run: Run
@@ -92,8 +93,11 @@ class Flow(NamedTuple):
 def line(ln: Line, t: Any, dt: int, eff: Any, cassette: bool) -> Flow | None:
     """``Line.advance`` each period with ``eff`` uL pushed (>= 0): the venous wander, the container,
     the stream position, the pressure and what reached the patient (or the waste)."""
+    Pu = ln.head
     if cassette and ln.up_occluded:
-        return None
+        if eff.any():
+            return None  # the pump draws the container side down: the period path
+        Pu = ln.head - ln.up_drawn / ln.Cu  # Line._upstream with nothing pushed
     p, n = ln.p, len(t)
     dt_s = dt / 1000.0
     bad = np.zeros(n, dtype=bool)
@@ -147,7 +151,7 @@ def line(ln: Line, t: Any, dt: int, eff: Any, cassette: bool) -> Flow | None:
             ln.to_waste = float(gone[last])
         ln.pv = float(pv[last])
         if cassette:
-            ln.Pu = ln.head
+            ln.Pu = Pu
         if cont is not None:
             ln.container = float(cont[last])
         ln.x = float(x[last])
@@ -155,7 +159,7 @@ def line(ln: Line, t: Any, dt: int, eff: Any, cassette: bool) -> Flow | None:
             ln.a_cache = a_cache
         ln.P = float(P[last])
 
-    return Flow(P, patient, cont, Run(bad, commit))
+    return Flow(P, Pu, patient, cont, Run(bad, commit))
 
 
 FIXED_MODES = ("stuck", "out_of_range", "invalid", "disconnected")

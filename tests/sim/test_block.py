@@ -167,7 +167,9 @@ def test_the_world_changing_between_blocks_is_the_polls(mechanism: str) -> None:
         (3_400, "request", (SetFlow(50_000, 10**15),)),
     ]
     if mechanism == "cassette":
-        actions += [(3_500, "sensor_fault", ("upstream_pressure", "invalid")), (3_700, "occlude", ("upstream",))]
+        actions += [(3_500, "sensor_fault", ("upstream_pressure", "invalid")), (3_550, "sensor_fault",
+                    ("upstream_pressure", "ok")), (3_700, "occlude", ("upstream",)),
+                    (3_800, "request", (SetFlow(0, 10**15),))]  # stopped with the container side drawn down
     a, b = pump(4, mechanism, 100_000, {}), pump(4, mechanism, 100_000, {})
     assert drive(a, 4_000, 100, actions, None) == drive(b, 4_000, 100, actions, 700)
     assert state(a) == state(b)
