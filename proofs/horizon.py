@@ -110,7 +110,7 @@ def linear(v: Vars, state: str, dt: int) -> Vars:
 
 
 def additive(assumed: Sequence[Inv] | None = None, timeout_ms: int = 30_000, states: Sequence[str] = STATES,
-             table: tuple[Row, ...] = TABLE) -> Verdict:
+             table: tuple[Row, ...] = TABLE, engine: Engine | None = None) -> Verdict:
     """EQV-TCK-002 over the reachable states described by ``assumed`` (default: every obligation,
     which ``pumpctl prove`` proves first; it passes only the ones it proved).
 
@@ -120,7 +120,7 @@ def additive(assumed: Sequence[Inv] | None = None, timeout_ms: int = 30_000, sta
     ``linear`` is additive there. Since the state after a tick of a reachable state is reachable,
     (1) applies to both ticks of the split path, and both paths end in ``linear(v, a + b)``."""
     t0 = time.perf_counter()
-    eng = Engine(table=table, timeout_ms=timeout_ms)
+    eng = engine if engine is not None else Engine(table=table, timeout_ms=timeout_ms)
     base = eng._step_solver(list(eng.invs if assumed is None else assumed))
     f = eng.f0
     dt, a, b = z3.Ints("tck.dt tck.a tck.b")
@@ -166,5 +166,6 @@ def _verdict(inv_id: str, text: str, failed: list[str], cases: int, seconds: flo
     return Verdict(inv_id, REQS, text, True, kind, None, seconds, "; ".join(failed))
 
 
-def verdicts(assumed: Sequence[Inv] | None = None, timeout_ms: int = 30_000) -> list[Verdict]:
-    return [horizon_sound(timeout_ms), additive(assumed, timeout_ms)]
+def verdicts(assumed: Sequence[Inv] | None = None, timeout_ms: int = 30_000,
+             engine: Engine | None = None) -> list[Verdict]:
+    return [horizon_sound(timeout_ms), additive(assumed, timeout_ms, engine=engine)]
