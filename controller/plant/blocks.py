@@ -4,12 +4,12 @@
 Theory of operation
 -------------------
 Each function here takes the state an object has before a block of ``n`` periods of ``dt`` ms and
-returns a ``Run`` (``controller.sensing.blocks``): arrays of what happens in every period, a mask
-of the periods it cannot take
-(``bad``: something the period path would do that is not modelled here - a cap reached, a
-container running dry, a posture change) and ``commit(L)``, which writes the object's state
-after period ``L`` (0-based) back, exactly as the period path leaves it. Nothing changes before
-``commit``: the caller decides how far the block goes (``controller.drivers.simblock``).
+returns arrays of what happens in every period and a ``Run`` (``controller.sensing.blocks``): a
+mask of the periods it cannot take (``bad``: something the period path would do that is not
+modelled here - a cap reached, a container running dry, a posture change) and ``commit(L)``,
+which writes the object's state after period ``L`` (0-based) back, exactly as the period path
+leaves it. Nothing changes before ``commit``: the caller decides how far the block goes
+(``controller.drivers.simblock``).
 
 Exactness: the arithmetic is the period path's, operation for operation. Integers for the
 mechanism's positions; elementwise +, -, x, / and rint on floats, which numpy rounds as Python

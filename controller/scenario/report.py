@@ -35,6 +35,10 @@ def _f(x: float | None, places: int = 6) -> float | None:
     return round(x, places)
 
 
+def _finite(x: object) -> object:
+    return None if isinstance(x, float) and not math.isfinite(x) else x
+
+
 def to_json(res: Result) -> dict[str, object]:
     p = res.plant
     assert p is not None
@@ -63,7 +67,7 @@ def to_json(res: Result) -> dict[str, object]:
         "programs": [{"at_s": r.at_ms / 1000, "basic_infusion": r.basic, "care_area": r.care_area,
                       "drug": r.drug, "entry_code": r.entry_code} for r in res.programs],
         "new_lines": [{"at_s": t / 1000} for t in res.new_lines],
-        "occlusions": res.occlusions,
+        "occlusions": [{k: _finite(v) for k, v in o.items()} for o in res.occlusions],  # a failed sensor's NaN
         "occlusion_releases": releases,
         "power": [{"at_s": t / 1000, "what": w} for t, w in res.power],
         "simulation": {
