@@ -57,3 +57,19 @@ def test_bench_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "trend vs static at 25 mL/h" in out
     assert png2.read_bytes().startswith(PNG)
     assert main(["bench", "occlusion", "--rates", "fast"]) == 2
+
+
+def test_simulate_modes_and_a_failed_sensor_in_json(tmp_path: Path) -> None:
+    """The JSON says how the run was simulated; a detection from a failed sensor has no reading (null)."""
+    out = tmp_path / "r.json"
+    path = str(SUITE / "sensor_pressure_invalid.toml")
+    assert main(["simulate", path, "--json", str(out), "-q"]) == 0
+    skipped = json.loads(out.read_text())
+    assert skipped["simulation"]["mode"] == "skipping" and skipped["simulation"]["blocks"] > 0
+    assert [o["sensed_kpa"] for o in skipped["occlusions"]][:1] == [None]
+    assert main(["simulate", path, "--json", str(out), "-q", "--period-by-period"]) == 0
+    stepped = json.loads(out.read_text())
+    assert stepped["simulation"]["mode"] == "period_by_period" and stepped["simulation"]["blocks"] == 0
+    assert stepped["invariants"]["core_steps"] > 5 * skipped["invariants"]["core_steps"]
+    assert {k: v for k, v in stepped.items() if k not in ("simulation", "invariants")} == \
+        {k: v for k, v in skipped.items() if k not in ("simulation", "invariants")}
