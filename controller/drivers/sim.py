@@ -128,6 +128,7 @@ class SimPump:
         self.pushed_ul = 0.0  # net volume the mechanism displaced into the line (truth)
         self.empty_ul = p.empty_sense_ml * 1000.0
         self.max_kpa = self.line.P
+        self.block_run, self.block_wait, self.block_backoff = 64, 0, 1  # how poll_block tries its runs
         self.mark_at: frozenset[int] = frozenset()  # periods of the next block whose readings to note
         self.marked: list[tuple[int, float, float, float | None]] = []  # (period, delivered uL, kPa, sensed kPa)
         self.set_temperature(p.temperature_c)

@@ -50,9 +50,15 @@ Guard = Callable[[Any, Any, Any], Any]  # (period index, measured vu, pushed uL)
 CapDuring = Callable[[int], int]  # period index -> the cap in force during it (driver coordinates)
 
 
+FIRST_RUN = 64  # periods a run is tried with first; it grows 8-fold while whole runs are regular
+LONGEST_RUN = 4096
+MOST_WAIT = 64  # periods through poll before trying again, after runs whose first period was irregular
+
+
 def run_block(pump: SimPump, start: int, period: int, n: int, guard: Guard | None,
               cap_during: CapDuring | None) -> tuple[int, list[Event]]:
-    """See ``SimPump.poll_block``."""
+    """See ``SimPump.poll_block``. The length of the runs ``regular`` is tried with adapts (a plant that
+    stays irregular, a faulted switch flipping for one, costs little more than the polls)."""
     m = pump.mech
     if cap_during is not None:
         m.cap = cap_during(n)  # the shell's renewals only raise it, and the mechanism never reaches it
@@ -60,10 +66,23 @@ def run_block(pump: SimPump, start: int, period: int, n: int, guard: Guard | Non
     powered = pump.powered
     pump.marked = []
     while done < n:
-        k, events, stop = regular(pump, start + done * period, period, n - done, guard, done) if np else (0, [], False)
-        done += k
-        if stop or done >= n:
-            break
+        if np is not None and pump.block_wait == 0:
+            size = min(n - done, pump.block_run)
+            k, events, stop = regular(pump, start + done * period, period, size, guard, done)
+            done += k
+            if k == 0:
+                pump.block_wait, pump.block_backoff = pump.block_backoff, min(MOST_WAIT, 2 * pump.block_backoff)
+                pump.block_run = FIRST_RUN
+            else:
+                pump.block_backoff = 1
+                if k == size == pump.block_run:
+                    pump.block_run = min(LONGEST_RUN, 8 * size)
+            if stop or done >= n:
+                break
+            if k == size:
+                continue  # the whole run was regular: the next one
+        elif pump.block_wait:
+            pump.block_wait -= 1
         done += 1
         events = pump.poll(start + done * period)
         if done in pump.mark_at:
@@ -77,6 +96,18 @@ def run_block(pump: SimPump, start: int, period: int, n: int, guard: Guard | Non
     return done, events
 
 
+def _ready(pump: SimPump) -> bool:
+    """What can be told before any array is built: no relief, no command moved between polls, every
+    per-period sensor healthy, noisy with Gaussian noise, or fixed (a noisy switch flips at random)."""
+    if pump.relief_left or pump.cmd_ul:
+        return False
+    for sensor in (pump._down, pump._up) if pump.has_upstream else (pump._down,):
+        if sensor.mode not in ("ok", "noisy") and not plant_blocks.fixed(sensor)[0]:
+            return False
+    return all(x.mode == "ok" or plant_blocks.fixed(x)[0] for x in (pump._air, pump._door, pump._res, pump._mains,
+                                                                    pump._enc))
+
+
 def _first(mask: Any) -> int:
     """Index of the first True (len when none)."""
     hits = np.flatnonzero(mask)
@@ -88,7 +119,7 @@ def regular(pump: SimPump, t0: int, dt: int, n: int, guard: Guard | None,
     """Run the regular periods among the next ``n`` (period ``base + 1`` onwards, from ``t0``).
     Returns (periods run, events of the last one, whether the block must stop there)."""
     m, ln, s, p = pump.mech, pump.line, pump.sensing, pump.params
-    if pump.relief_left or pump.cmd_ul:
+    if not _ready(pump):
         return 0, [], False
     idx = np.arange(1, n + 1, dtype=np.int64)
     t = t0 + dt * idx

@@ -27,7 +27,8 @@ from controller.runtime.shell import Renewals, Shell, Tolerance
 from controller.scenario.model import parse
 from controller.scenario.run import Runner
 
-SKIP_ATTRS = frozenset({"rng", "params", "p", "spec", "cfg", "clock", "shape", "log", "mark_at", "marked"})
+SKIP_ATTRS = frozenset({"rng", "params", "p", "spec", "cfg", "clock", "shape", "log", "mark_at", "marked",
+                        "block_run", "block_wait", "block_backoff"})  # the block path's own bookkeeping
 
 
 def state(x: Any, path: str = "pump", seen: set[int] | None = None) -> dict[str, str]:
