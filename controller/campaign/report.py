@@ -262,11 +262,17 @@ def claim(report: Report) -> str:
     else:
         verdict = "FAILURES FOUND (see violations)"
     return (f"{t.infusions} simulated infusions, {t.simulated_h:.1f} simulated hours, campaign seed {report.seed}, "
-            f"control period {s['control_period_ms']} ms: {verdict}. Invariants checked on {t.checked_steps} of "
+            f"control period {s['control_period_ms']} ms{_mode(s)}: {verdict}. Invariants checked on "
+            f"{t.checked_steps} of "
             f"{t.steps} steps ({100 * t.checked_fraction:.2f} %: every step of {t.full_check_infusions} sampled "
             f"infusions, every non-quiet step of all); physical truth checked every control period of every "
             f"infusion; {t.logs} infusions logged and verified. Random testing, not a proof: "
             + ("no counterexample found." if t.ok else "see the violations for the counterexamples found."))
+
+
+def _mode(settings: dict[str, object]) -> str:
+    mode = settings.get("mode")
+    return {"skipping": " (quiet periods skipped)", "period_by_period": " (period by period)"}.get(str(mode), "")
 
 
 def _top(pairs: tuple[tuple[str, int], ...], n: int = 3) -> str:
