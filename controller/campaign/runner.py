@@ -5,8 +5,9 @@ Theory of operation
 ``CampaignRunner`` is the simulator's ``Runner`` (core + ``Shell`` + ``SimPump`` on a
 ``SimClock``, with its physical-truth checks after every control period) with four additions:
 
-1. *the link*: after every boot the shell drives the plant through ``FaultyLink``, which
-   injects the plan's communication faults (``controller.campaign.link``);
+1. *the link*: the shell drives the plant through ``FaultyLink`` (the session's ``wrap_driver``,
+   in place before the first boot, so every period goes through it), which injects the plan's
+   communication faults (``controller.campaign.link``);
 2. *sampled invariant checks*: ``specs.checker.check_step`` runs on every step of the infusions
    the plan marks ``full_check``, and on every step that is not a quiet tick (an accepted tick
    with no command and no state change) in all the others. Every event, refusal, command and
@@ -25,9 +26,13 @@ Theory of operation
    that tolerance is recorded next to the syringe lead screw's peak-to-peak error
    (``2 x screw_k``), a term that tolerance does not include: the report says how many overruns
    that term explains, and fails the campaign on all of them;
-4. *the event log*: infusions the plan marks ``log`` write every step to an ``EventLog``
-   (closed at each power loss and reopened at boot, as a restarting process would); at the end
-   the chain is verified and every step is found again, as a record or as a counted quiet tick.
+4. *the event log*: infusions the plan marks ``log`` run with an event log and its ``LogStore``, as
+   ``pumpctl simulate --log`` does (``controller.runtime.session.open_log``: every step, every
+   write-ahead snapshot, every restore; closed at each power loss and reopened at boot, as a
+   restarting process would; a write that fails warns and the infusion goes on, a snapshot that
+   cannot be written stops flow); at the end the chain is verified and every step is found again,
+   as a record or as a counted quiet tick. The log is not resumed from, so these infusions keep
+   the campaign's mode (quiet periods skipped: a block's snapshot is written at its end).
 
 An infusion stops early once nothing more can happen: the pump latched (FAILSAFE, FAILED) or
 off, the mechanism at rest, and no power event left that could restart it. Only the time
@@ -54,9 +59,11 @@ from controller.campaign.link import FaultyLink
 from controller.campaign.plan import InfusionPlan, Settings, plan_infusion, scenario
 from controller.core.machine import Step
 from controller.core.state import NO_FLOW
+from controller.drivers.base import PumpDriver
 from controller.log.db import connect
-from controller.log.eventlog import EventLog
 from controller.log.verify import verify_connection
+from controller.runtime.session import LogSession, open_log
+from controller.scenario.logsim import KIND
 from controller.scenario.run import Runner, therapy_tolerance_ul
 from specs.checker import check_step
 
@@ -142,7 +149,7 @@ class CampaignRunner(Runner):
         self.episode_flagged = False
         self.stop_max_ul = 0.0
         self.log_path = log_dir / "events.db" if log_dir is not None else None
-        self.log: EventLog | None = None
+        self.logs: LogSession | None = None
         self.sessions = self.logged = 0
         self.refused_after: Counter[tuple[str, str, str]] = Counter()
         self.n_overruns = 0
@@ -151,22 +158,30 @@ class CampaignRunner(Runner):
 
     # --- hooks into the simulator's Runner --------------------------------------------------
 
+    def _driver(self, plant: PumpDriver) -> PumpDriver:
+        """The fault-injecting link, in place before the first boot: every period goes through it."""
+        self.link = FaultyLink(plant, self.clock, self.plan.links, observer=self._observe)
+        return self.link
+
     def _boot(self) -> None:
-        if self.log_path is not None:
-            self.log = EventLog(self.log_path)
+        if self.log_path is not None:  # a restarting process opens its log again: a new log session
+            self.logs = open_log(self.log_path, kind=KIND)
+            self.session.store = self.logs.store
             self.sessions += 1
-        if self.link is None:
-            self.link = FaultyLink(self.plant, self.clock, self.plan.links, observer=self._observe)
         super()._boot()
         self.last_pushed, self.obs_state = self.plant.pushed_ul, self.ctl.state
         self.episode_ul, self.episode_flagged = 0.0, False
-        self.shell.driver = self.link
+
+    def _close_log(self) -> None:
+        if self.logs is not None:
+            self.logged += self.logs.store.steps if self.logs.store is not None else 0
+            self.logs.close()
+            self.logs = None
+            self.session.store = None
 
     def _power_off(self, why: str) -> None:
         super()._power_off(why)
-        if self.log is not None:
-            self.log.close()
-            self.log = None
+        self._close_log()
 
     def _on_step(self, step: Step) -> None:
         self.n_steps += 1
@@ -186,9 +201,6 @@ class CampaignRunner(Runner):
             self.refused_after[(e.kind, (step.reason or "").split(":")[0], step.source)] += 1
         if step.state == "FAILSAFE" and self.failsafe_ms is None:
             self.failsafe_ms = self.clock.t_ms
-        if self.log is not None:
-            self.log.record_step(step, self.clock.t_ms)
-            self.logged += 1
         super()._on_step(step)
 
     def _observe(self) -> None:
@@ -240,9 +252,7 @@ class CampaignRunner(Runner):
                 early = True
                 break
         res = self.finish()
-        if self.log is not None:
-            self.log.close()
-            self.log = None
+        self._close_log()
         plan, link = self.plan, self.link
         powered_off = Counter(ev for t, ev, why in res.refusals if why.startswith("powered_off") and
                               t >= plan.first_fault_ms)

@@ -7,9 +7,11 @@ With ``--log`` a run is always period by period (every step and write-ahead snap
 the loop makes them, so ``--resume`` restarts from one).
 
 ``pumpctl simulate FILE --log DB`` records every core step and every recovery snapshot in
-the event log DB (``controller.runtime.logstore``); ``--resume`` restores the log's newest snapshot
-and continues the scenario from its time (``controller.scenario.logsim`` says exactly how), writing a
-``restore`` record. Logging is off unless asked for: it costs an fsync per non-quiet step.
+the event log DB (``controller.runtime.session.open_log``, ``controller.runtime.logstore``);
+``--resume`` restores the log's newest snapshot and continues the scenario from its time
+(``controller.scenario.logsim`` says exactly how), writing a ``restore`` record; a log with no
+snapshot says so and the scenario starts from the beginning (nothing can have been delivered).
+Logging is off unless asked for: it costs an fsync per non-quiet step.
 
 Rules
 1. ``simulate`` exits 0 when every scenario meets its ``[expect]`` table (and no invariant or
@@ -110,18 +112,13 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _run_logged(sc: Scenario, check: bool | None, db: str, resume: bool, quiet: bool) -> Result:
     from controller.core.units import fmt_ml
-    from controller.log.eventlog import EventLog
-    from controller.runtime.logstore import LogStore, latest
+    from controller.runtime.session import open_log
+    from controller.scenario.logsim import KIND
     from controller.scenario.run import Runner
 
-    log = EventLog(db)
-    try:
-        snap = latest(log) if resume else None
-        if resume and snap is None:
-            print(f"{db}: no snapshot to resume from: nothing was persisted, so nothing can have been delivered; "
-                  "the scenario starts from the beginning")
-        store = LogStore(log, clock=lambda: 0)  # the runner gives it its simulated clock
-        runner = Runner(sc, check, store=store, resume=snap)
+    with open_log(db, kind=KIND, resume=resume,
+                  if_empty=lambda why: print(f"{why}; the scenario starts from the beginning")) as logs:
+        runner = Runner(sc, check, store=logs.store, resume=logs.snapshot)  # the runner gives the store its clock
         if not quiet and runner.res.restore is not None:
             r = runner.res.restore
             b, a = r["before"], r["after"]
@@ -130,13 +127,12 @@ def _run_logged(sc: Scenario, check: bool | None, db: str, resume: bool, quiet: 
                   f"{b['odo_vu']} -> {a['odo_vu']} vu (bound: sent cap {r['sent_cap_vu']}, snapshot cap "
                   f"{b['cap_vu']}); power_loss alarm {'on' if r['power_loss_alarm'] else 'off'}")
         res = runner.run()
-        if not quiet:
+        store = logs.store
+        if not quiet and store is not None:
             per_step = res.wall_s / res.steps * 1000 if res.steps else 0.0
             print(f"event log {db}: {store.steps} core steps recorded, {store.snapshots} snapshots, "
                   f"{store.failures} failed writes; {per_step:.3f} ms wall per core step (logging included)")
         return res
-    finally:
-        log.close()
 
 
 def _is_core(path: str) -> bool:

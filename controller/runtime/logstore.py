@@ -27,9 +27,9 @@ Rules
    record starts failing, once when it is written again; ``alarm`` is the shell's LOW
    ``event_log`` alarm, latched) and therapy goes on (REQ-LOG-004, first half).
 3. A snapshot that cannot be written raises ``SnapshotWriteError`` out of ``persist``, so
-   the cap it was to protect is never sent; ``guard`` turns it into a stop: mechanism
-   stopped, nothing that moves it sent again (``Shell.hold``), and a ``motor_fault`` into the
-   core, which latches FAILSAFE with its HIGH alarm (REQ-LOG-004, second half). After that,
+   the cap it was to protect is never sent; ``guard`` turns it into a stop (``Shell.stop_flow``):
+   mechanism stopped, nothing that moves it sent again, and a ``motor_fault`` into the core,
+   which latches FAILSAFE with its HIGH alarm (REQ-LOG-004, second half). After that,
    snapshot failures only warn: nothing can move any more.
 4. A malformed snapshot is refused with ``ConfigurationError`` naming the field; it is never
    half-restored.
@@ -44,7 +44,6 @@ from typing import Any, TypeVar
 
 from controller.core import alarms as A
 from controller.core.commands import Command
-from controller.core.events import ev
 from controller.core.machine import Step
 from controller.core.recovery import from_snapshot, snapshot
 from controller.core.state import Vars
@@ -183,13 +182,15 @@ class LogStore:
             return None
 
     def stop_flow(self, shell: Shell, why: str) -> None:
+        """Rule 3: the shell stops flow (``Shell.stop_flow``); this store says why, and only warns after."""
         self.degraded = True
-        shell.hold = True
-        shell.driver.safe_stop()
-        self.warn(f"ERROR: {why}: power-loss recovery cannot be guaranteed, flow stopped (motor_fault, "
-                  "REQ-LOG-004); restart the pump once the log is writable")
-        self.note("fault", {"fault": "persist_failed", "error": why, "state": shell.ctl.state})
-        shell.submit(ev("motor_fault"))
+
+        def record() -> None:
+            self.warn(f"ERROR: {why}: power-loss recovery cannot be guaranteed, flow stopped (motor_fault, "
+                      "REQ-LOG-004); restart the pump once the log is writable")
+            self.note("fault", {"fault": "persist_failed", "error": why, "state": shell.ctl.state})
+
+        shell.stop_flow(why, record)
 
     # --- internals -------------------------------------------------------------------------
 

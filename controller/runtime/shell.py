@@ -27,6 +27,9 @@ sent; a lower one is sent first. So at any instant the mechanism cannot be past 
 of the last snapshot (REQ-REC-002). ``restore`` restarts from a snapshot; the driver's
 odometer may restart from zero, so the shell keeps the offset between the two odometers.
 
+``stop_flow`` stops flow for good when the caller can no longer keep a rule (the log store: a snapshot
+that cannot be written): the mechanism is stopped and held, and the core latches FAILSAFE.
+
 A refused motor command is a fault too (``motor_fault``). A step that latches FAILSAFE or FAILED
 also cuts motor power (``driver.safe_stop``): StopMotor does not stop a driver stage that failed
 on, and the fault that latched may have left motor power on. ``shutdown`` always asks the driver
@@ -153,6 +156,7 @@ class Shell:
     last_ms: int | None = None
     mismatch_reported: bool = False
     hold: bool = False  # while True, no command that could move the mechanism is sent
+    stopped_for: str | None = None  # why flow was stopped for good (stop_flow); None: it was not
     odo_offset: int = 0  # core odometer minus the driver's odometer
     sent_cap: int = 0  # the cap last sent to the driver, in core coordinates
     _ticks: dict[int, Event] = field(default_factory=dict)
@@ -335,6 +339,18 @@ class Shell:
             return False, None
         first = max(1, (self.sent_cap - f.odo - half) // per + 1)
         return True, Renewals(first, (ahead - half) // per + 1, f.odo, per, ahead, f.cap, self.sent_cap)
+
+    def stop_flow(self, reason: str, record: Callable[[], None] | None = None) -> Step:
+        """Stop flow for good (e.g. a recovery snapshot that cannot be made durable, REQ-LOG-004): the
+        mechanism stopped at once and held (``hold``: nothing that could move it is sent again), then
+        ``record`` (the caller's note of why, made while the core is still in the state that failed),
+        then ``motor_fault`` into the core, which latches FAILSAFE with its HIGH alarm."""
+        self.hold = True
+        self.stopped_for = reason
+        self.driver.safe_stop()
+        if record is not None:
+            record()
+        return self.submit(ev("motor_fault"))
 
     def shutdown(self) -> None:
         """Leave the mechanism stopped, whatever happened before."""

@@ -61,18 +61,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from controller.clinical.programs import BuiltProgram
 from controller.core import alarms as A
-from controller.core.commands import ClearAlarm, Command, RaiseAlarm
+from controller.core.commands import ClearAlarm, RaiseAlarm
 from controller.core.events import Actor, ev
 from controller.core.libbounds import BASIC
 from controller.core.machine import Controller, Step
 from controller.core.state import NO_FLOW, THERAPY, Vars
 from controller.core.units import VU_PER_ML, VU_PER_UL
+from controller.drivers.base import PumpDriver
 from controller.drivers.clocks import SimClock
 from controller.drivers.sim import SimPump
-from controller.library.gate import GateResult, LibraryGate
+from controller.library.gate import GateResult
 from controller.runtime.logstore import LogStore, Snapshot, reached
+from controller.runtime.session import GateConfig, Hooks, PumpSession, RestorePoint
 from controller.runtime.shell import BlockGuard, Shell
 from controller.scenario.events import CORE_TYPES
 from controller.scenario.logsim import SimContext, rebuild_plant, sim_context
@@ -171,7 +172,6 @@ class Runner:
         self.check = sc.check_invariants if check is None else check
         self.skip = skip if skip is not None else not sc.period_by_period and store is None
         self.clock = SimClock()
-        self.store = store
         self.events = _expand(sc.events)
         ctx = None if resume is None else SimContext.parse(resume.context, sc, len(self.events), resume.seq)
         t0 = 0 if ctx is None else ctx.t_ms
@@ -189,56 +189,72 @@ class Runner:
         self.truth_reported = False
         self.occluded_at: dict[str, int] = {}
         self.prev: Vars
-        self.ctl: Controller
-        self.shell: Shell
         self.i = 0 if ctx is None else ctx.next_event
         self.t = self.next_sample = t0
         self.stall_until = -1
         self.wall0 = time.perf_counter()
         self.snapshot: tuple[str, Vars, int] | None = None
-        self.built: BuiltProgram | None = None  # the program event being submitted, as built at the edge
         self.snapshot_seq: int | str = "memory"
-        if store is not None:
-            store.clock = self.clock.now_ms
-            store.context = self._context
-            store.on_alarm = self._shell_alarm
-        self.gate: LibraryGate | None = None
-        if sc.library_file is not None:
-            day = sc.library_today
-            self.gate = LibraryGate(sc.library_key, store.log if store is not None else None,
-                                    today=(lambda: day) if day is not None else None,
-                                    allow_unsigned=sc.library_unsigned)
+        day = sc.library_today
+        gate = None if sc.library_file is None else GateConfig(
+            sc.library_file, sc.library_key, today=(lambda: day) if day is not None else None,
+            allow_unsigned=sc.library_unsigned)
+        self.session = PumpSession(
+            self.plant, self.clock, sc.limits, store, watchdog_ms=sc.watchdog_ms,
+            horizon_ms=HORIZON_PERIODS * sc.control_period_ms, gate_config=gate,
+            hooks=Hooks(on_step=(self._on_step,), on_boot=self._booted, on_alarm=self._shell_alarm,
+                        on_alarm_cleared=self._shell_alarm_cleared, after_persist=self._persisted,
+                        wrap_driver=self._driver, context=self._context))
         if resume is not None and ctx is not None:
             rebuild_plant(self.plant, self.events[:self.i], ctx, resume.vars, reached(resume.vars, resume.sent_cap))
             self.runaway = max((float(e.values["rate_ml_h"]) for e in self.events[:self.i]  # type: ignore[arg-type]
                                 if e.type == "motor_runaway"), default=0.0)
             self.snapshot = (resume.state, resume.vars, resume.sent_cap)
             self.snapshot_seq = self.res.resumed_from = resume.seq
-        if self.gate is not None:
-            self._gate_result("library", self.gate.load(sc.library_file or "", self.clock.t_ms))
         self._boot()
         if resume is not None:  # the plant's own count died with it: count the restored total as pushed
             v = self.ctl.vars
             self.therapy_ul = v.flow.delivered / VU_PER_UL
             self.vtbi_ul = v.prog.vtbi / VU_PER_UL if v.prog.loaded else float("inf")
 
+    # --- the session (controller.runtime.session) ----------------------------------------------
+
+    @property
+    def shell(self) -> Shell:
+        return self.session.shell
+
+    @property
+    def ctl(self) -> Controller:
+        return self.session.shell.ctl
+
+    @property
+    def store(self) -> LogStore | None:
+        return self.session.store
+
+    def _driver(self, plant: PumpDriver) -> PumpDriver:
+        """What the shell drives: the plant itself (the campaign puts its fault-injecting link here)."""
+        return plant
+
+    def _call(self, fn: Callable[[], T]) -> T | None:
+        """A shell call through the session's guard (for callers that drive the shell themselves)."""
+        return self.session.call(fn)
+
     # --- controller life cycle -------------------------------------------------------------
 
     def _boot(self) -> None:
         """Power-on: a fresh controller, or - after a power loss - the last snapshot restored
-        (controller.core.recovery), with the plant's odometer restarting from zero."""
-        self.ctl = Controller(self.sc.limits)
-        self.shell = Shell(self.ctl, self.plant, self.clock, watchdog_ms=self.sc.watchdog_ms,
-                           horizon_ms=HORIZON_PERIODS * self.sc.control_period_ms, persist=self._persist)
-        if self.store is not None:
-            self.shell.on_step.append(self.store.on_step)
-        if self.snapshot is not None:
-            state, v, sent = self.snapshot
-            if self.store is not None:
-                self.res.restore = self.store.restore(self.shell, state, v, sent, self.snapshot_seq, driver_odo=0)
-            else:
-                self.shell.restore(state, v, sent_cap=sent, driver_odo=0)
-            self.ctl = self.shell.ctl
+        (controller.core.recovery), with the plant's odometer restarting from zero; the library is
+        checked on the first (``PumpSession.boot``)."""
+        point = None if self.snapshot is None else RestorePoint(*self.snapshot, self.snapshot_seq)
+        report = self.session.boot(self.plant.self_test, point)
+        if report.restore is not None:
+            self.res.restore = report.restore
+        if report.library is not None:
+            self._gate_refusal("library", report.library)
+
+    def _booted(self, restored: bool) -> None:
+        """A new controller is in place, before its first period."""
+        if restored:
             self.res.power.append((self.clock.t_ms, "restored"))
             for i, on in enumerate(self.ctl.vars.alarm.active):  # alarms the restore itself raised
                 if on and A.IDS[i] not in self.open:
@@ -247,21 +263,13 @@ class Runner:
                     self.res.alarms.append(rec)
                     self.open[A.IDS[i]] = rec
         self.prev = self.ctl.vars
-        self.shell.on_step.append(self._on_step)
         self.on = True
-        self._call(self.shell.step)
-        self._call(lambda: self.shell.submit(ev("self_test", flag=self.plant.self_test())))
 
-    def _persist(self, state: str, v: Vars, sent_cap: int) -> None:
-        if self.store is not None:  # write-ahead: durable first (raises SnapshotWriteError otherwise)
-            self.store.persist(state, v, sent_cap)
-            if self.store.last_snapshot_seq is not None:
-                self.snapshot_seq = self.store.last_snapshot_seq
+    def _persisted(self, state: str, v: Vars, sent_cap: int) -> None:
+        """After every snapshot (durable first when there is a log): kept for ``power_cycle`` events."""
+        if self.store is not None and self.store.last_snapshot_seq is not None:
+            self.snapshot_seq = self.store.last_snapshot_seq
         self.snapshot = (state, v, sent_cap)
-
-    def _call(self, fn: Callable[[], T]) -> T | None:
-        """Every shell call: a failed snapshot write stops flow (``LogStore.guard``)."""
-        return fn() if self.store is None else self.store.guard(self.shell, fn)
 
     def _context(self) -> dict[str, Any]:
         return sim_context(self.sc.name, self.clock.t_ms, self.i, self.plant)
@@ -274,21 +282,14 @@ class Runner:
             self.res.alarms.append(rec)
             self.open[alarm] = rec
 
-    def _gate_result(self, what: str, r: GateResult) -> None:
-        """Carry out and record what the library gate said (its alarm lives in the shell)."""
-        t = self.clock.t_ms
+    def _shell_alarm_cleared(self, alarm: str) -> None:
+        if alarm in self.open:
+            self.open.pop(alarm).cleared_ms = self.clock.t_ms
+
+    def _gate_refusal(self, what: str, r: GateResult) -> None:
+        """A refusal of the library gate is recorded (the session carried out the rest)."""
         if not r.ok:
-            self.res.refusals.append((t, what, f"{r.code}: {r.message}"))
-        for c in r.commands:
-            if isinstance(c, RaiseAlarm):
-                self._shell_alarm(c.alarm, c.priority, r.message)
-            elif isinstance(c, ClearAlarm) and c.alarm in self.open:
-                self.open.pop(c.alarm).cleared_ms = t
-        if self.store is not None:
-            cmds: tuple[Command, ...] = r.commands
-            self.store.commands(cmds)
-            if r.log_error is not None:
-                self.store.warn(f"WARNING: library gate: log write failed ({r.log_error}); the decision stands")
+            self.res.refusals.append((self.clock.t_ms, what, f"{r.code}: {r.message}"))
 
     def _power_off(self, why: str) -> None:
         t = self.clock.t_ms
@@ -353,7 +354,7 @@ class Runner:
 
     def _program_record(self, t: int, step: Step) -> None:
         """Label the accepted program: a drug from the library, or a basic infusion and its care area."""
-        built, p = self.built, step.vars.prog
+        built, p = self.session.programming, step.vars.prog
         basic = p.drug == BASIC
         entry = built.entry if built is not None and built.program == p else None
         care_area = built.care_area if built is not None and built.program == p else None
@@ -367,27 +368,13 @@ class Runner:
             if not self.on:
                 self.res.refusals.append((self.clock.t_ms, kind, "powered_off: the pump is off"))
                 return
-            if kind == "program" and self.gate is not None:
-                actor = e.actor if e.actor is not None else Actor.CLINICIAN
-                r = self.gate.program(e.values, self.sc.limits, self.clock.t_ms, actor)
-                self._gate_result(kind, r)
-                if r.event is not None:  # only a checked program reaches the core
-                    program_event, self.built = r.event, r.built
-                    self._call(lambda: self.shell.submit(program_event))
-                    self.built = None
-                return
-            if kind == "program" and e.program is None:
-                self.res.refusals.append((self.clock.t_ms, kind, e.refusal or "invalid_program"))
+            if kind == "program":
+                self._program(e)
                 return
             payload: dict[str, object] = dict(e.payload)
-            if kind == "program" and e.program is not None:
-                payload = {"program": e.program.program}
-            elif kind == "prime":
+            if kind == "prime":
                 payload["flag"] = bool(v.get("line_disconnected", True))
-            core_event = ev(CORE_TYPES[kind], e.actor, **payload)
-            self.built = e.program if kind == "program" else None
-            self._call(lambda: self.shell.submit(core_event))
-            self.built = None
+            self.session.submit(ev(CORE_TYPES[kind], e.actor, **payload))
             return
         t = self.clock.t_ms
         if kind == "occlude_downstream":
@@ -408,6 +395,19 @@ class Runner:
             self._power_cycle()
         else:  # pragma: no cover - EVENT_TYPES and this dispatch are kept in step by the tests
             raise AssertionError(f"unhandled event type {kind}")
+
+    def _program(self, e: EventSpec) -> None:
+        """A program event: through the library gate when the scenario has a library (checked at its
+        time; a refusal keeps the pump stopped), as built at load otherwise."""
+        actor = e.actor if e.actor is not None else Actor.CLINICIAN
+        if self.session.gate is not None:
+            out = self.session.program(e.values, actor)
+            if out.gate is not None:
+                self._gate_refusal("program", out.gate)
+        elif e.program is None:
+            self.res.refusals.append((self.clock.t_ms, "program", e.refusal or "invalid_program"))
+        else:
+            self.session.program(e.program, actor)
 
     # --- the loop ----------------------------------------------------------------------------
 
@@ -448,7 +448,7 @@ class Runner:
                 plant.poll(t)
                 continue
             state0, pushed0 = self.ctl.state, plant.pushed_ul
-            self._call(self.shell.step)
+            self.session.step()
             self.res.periods += 1
             self._period_checks(t, state0, pushed0)
 
@@ -515,7 +515,7 @@ class Runner:
                     return base + (pushed - start) > most
 
                 guard = over
-            steps = self._call(lambda: self.shell.skip(period, k, guard))
+            steps = self.session.skip(period, k, guard)
         finally:
             plant.mark_at = frozenset()
         if self.clock.t_ms == t:

@@ -2,12 +2,14 @@
 
 Theory of operation
 -------------------
-``Session`` is a thin adapter over the controller's public pieces - ``Shell`` around a
-``Controller`` and a driver (the simulated pump, or a serial pump family of the drivers
-registry: ``controller.sdc.pumps``), a ``LibraryGate``
-and an ``EventLog`` (through ``LogStore``, which records every core step and every recovery
-snapshot). It does not copy the session assembly of ``pumpctl run`` / ``simulate``: it boots,
-steps and submits, nothing else.
+``Session`` puts one pump on the network. The pump is the session assembly every runner uses
+(``controller.runtime.session``: ``open_log`` and ``PumpSession`` - the shell around a
+``Controller`` and a driver, the simulated pump or a serial pump family of the drivers registry
+(``controller.sdc.pumps``), the library gate, the event log through its ``LogStore``, which
+records every core step and every recovery snapshot, and the guard every shell call goes
+through). Like ``pumpctl run --log`` it sends the pump a cap at most ``horizon_ms`` (30 s) of
+flow ahead of the core. It never resumes from its log: there is no one at the pump to confirm a
+restart (REQ-REC-003), so a new session starts afresh; the log keeps the snapshots all the same.
 
 The core is not thread-safe and the log's SQLite connection belongs to the thread that
 opened it, so everything happens on the session's own thread: the HTTP threads of the SDC
@@ -19,11 +21,11 @@ A remote command (``_remote``):
 
 1. the role of the client certificate (``RoleMap``); no certificate, no mapped role, or the
    read-only ``monitor`` role: refused before anything is built (REQ-SEC-003);
-2. SetValue: the program request with one field changed goes through ``LibraryGate.program``
-   with the client's actor (hard limits refuse here, and the gate's alarm is logged);
-   Activate: ``ev(kind, actor)``;
-3. the event goes to the core through ``Shell.submit`` -> ``Controller.handle``, the only way
-   in; a refused step refuses the command with the core's reason;
+2. SetValue: the program request with one field changed goes through the library gate
+   (``PumpSession.program``) with the client's actor (hard limits refuse here, and the gate's
+   alarm is logged); Activate: ``ev(kind, actor)``;
+3. the event goes to the core through the guarded ``Shell.submit`` -> ``Controller.handle``, the
+   only way in; a refused step refuses the command with the core's reason;
 4. a ``remote_call`` record with the client identity, role, actor, operation, value, outcome
    and reason is appended to the hash-chained log, refused or not;
 5. the MDIB is refreshed (``on_view``) before the outcome is reported.
@@ -54,13 +56,13 @@ from typing import Any, TypeVar
 from controller.clinical.programs import BuiltProgram
 from controller.core.events import Event, ev
 from controller.core.limits import Limits
-from controller.core.machine import Controller
+from controller.core.machine import Step
 from controller.drivers.base import PumpDriver
 from controller.drivers.clocks import Clock
 from controller.library.gate import LIBRARY_ALARM, LibraryGate
 from controller.library.keys import Key
-from controller.log.eventlog import EventLog
 from controller.runtime.logstore import LOG_ALARM, LogStore
+from controller.runtime.session import SAFETY_HORIZON_MS, GateConfig, LogSession, PumpSession, open_log
 from controller.runtime.shell import Shell
 from controller.sdc.operations import BY_HANDLE, SET_VALUE, RemoteOp
 from controller.sdc.roles import Identity, RoleMap, actor
@@ -99,7 +101,8 @@ class Session:
     def __init__(self, setup: Callable[[Clock], PumpSetup], clock: Clock, log_path: Path, roles: RoleMap, *,
                  period_ms: int = 100, limits: Limits | None = None, request: Mapping[str, object] | None = None,
                  library: Path | None = None, key: Key | None = None, today: Callable[[], date] | None = None,
-                 auto: bool = True, on_view: Callable[[View], None] | None = None) -> None:
+                 auto: bool = True, on_view: Callable[[View], None] | None = None,
+                 horizon_ms: int | None = SAFETY_HORIZON_MS) -> None:
         self.clock, self.roles, self.period_ms, self.auto = clock, roles, period_ms, auto
         self.limits = limits or Limits()
         self.request: dict[str, object] = dict(request or {})
@@ -109,16 +112,30 @@ class Session:
         self.remote_calls = 0
         self.publish_errors = 0
         self._setup, self._log_path, self._library, self._key, self._today = setup, log_path, library, key, today
+        self._horizon_ms = horizon_ms
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="pumpctl-sdc-session", daemon=True)
         self._ready = threading.Event()
         self._boot_error: BaseException | None = None
-        self.shell: Shell
-        self.store: LogStore
-        self.gate: LibraryGate
+        self.pump: PumpSession
+        self._logs: LogSession | None = None
         self.plant: Any = None
         self.self_test: bool | None = None  # the result the core was given at boot
         self.boot_messages: list[str] = []
+
+    @property
+    def shell(self) -> Shell:
+        return self.pump.shell
+
+    @property
+    def store(self) -> LogStore:
+        assert self.pump.store is not None  # a session always has its log
+        return self.pump.store
+
+    @property
+    def gate(self) -> LibraryGate:
+        assert self.pump.gate is not None  # a session always has its gate (allow_basic without a library)
+        return self.pump.gate
 
     # --- other threads -------------------------------------------------------------------
 
@@ -170,50 +187,44 @@ class Session:
             self._loop()
         finally:
             try:
-                self.shell.shutdown()  # rule 3
+                self.pump.shutdown()  # rule 3
             finally:
-                self.store.log.close()
+                if self._logs is not None:
+                    self._logs.close()
 
     def _boot(self) -> None:
-        log = EventLog(self._log_path)
+        logs = self._logs = open_log(self._log_path, kind="sdc")
         try:
-            self.store = LogStore(log, clock=self.clock.now_ms, context=lambda: {"kind": "sdc"})
             pump = self._setup(self.clock)
             self.plant = pump.plant
             self.boot_messages.append(f"pump: {pump.name}")
-            self.shell = Shell(Controller(self.limits), pump.driver, self.clock)
-            self.store.attach(self.shell)
-            self.gate = LibraryGate(self._key, log, allow_basic=self._library is None, today=self._today)
-            self._guard(self.shell.step)
-            self.self_test = bool(pump.self_test())  # after the first period: a serial pump was polled once
-            passed = self.self_test
-            self._guard(lambda: self.shell.submit(ev("self_test", flag=passed)))
-            if self._library is not None:
-                loaded = self.gate.load(self._library, self.clock.now_ms())
-                self.store.commands(loaded.commands)
-                self.boot_messages.append(f"{self.gate.display}" + ("" if loaded.ok else f": {loaded.message}"))
+            self.pump = PumpSession(pump.driver, self.clock, self.limits, logs.store, horizon_ms=self._horizon_ms,
+                                    gate_config=GateConfig(self._library, self._key, allow_basic=self._library is None,
+                                                           today=self._today))
+            boot = self.pump.boot(pump.self_test)  # the self-test after the first period: a serial pump was polled once
+            self.self_test = boot.self_test
+            if boot.library is not None:
+                self.boot_messages.append(f"{self.gate.display}" + ("" if boot.library.ok else
+                                                                    f": {boot.library.message}"))
             if self.request:
                 self.boot_messages.append(self._program_locally())
             self._publish()
         except BaseException:
             try:
-                if hasattr(self, "shell"):  # a pump was opened: leave it stopped (rule 3)
-                    self.shell.shutdown()
+                if hasattr(self, "pump"):  # a pump was opened: leave it stopped (rule 3)
+                    self.pump.shutdown()
             finally:
-                log.close()
+                logs.close()
             raise
 
     def _program_locally(self) -> str:
         """The ``--program`` file, programmed by the local operator (clinician) at boot."""
-        r = self.gate.program(self.request, self.limits, self.clock.now_ms())
-        self.store.commands(r.commands)
-        if r.event is None:
-            return f"program refused ({r.code}): {r.message}"
-        program = r.event
-        step = self._guard(lambda: self.shell.submit(program))
-        if step is None or not step.accepted:
-            return f"program refused by the core: {step.reason if step else 'flow stopped'}"
-        self.built = r.built
+        out = self.pump.program(self.request)
+        if not out.reached_core:
+            return f"program refused ({out.code}): {out.message}"
+        if out.step is None or not out.step.accepted:
+            return f"program refused by the core: {out.step.reason if out.step else 'flow stopped'}"
+        self.built = out.built
         return f"program loaded: {self.shell.ctl.state}"
 
     def _loop(self) -> None:
@@ -237,11 +248,8 @@ class Session:
                 job.error = exc
             job.done.set()
 
-    def _guard(self, fn: Callable[[], T]) -> T | None:
-        return self.store.guard(self.shell, fn)
-
     def _period(self) -> None:
-        self._guard(self.shell.step)
+        self.pump.step()
         self.period += 1
         self._publish()
 
@@ -288,9 +296,6 @@ class Session:
         role = self.roles.role(who)
         act = actor(role)
         source = self.shell.ctl.state
-        request: dict[str, object] | None = None
-        built: BuiltProgram | None = None
-        event: Event | None = None
         if op is None:
             reason = f"unknown_operation: {handle!r} is not offered"
         elif who is None:
@@ -300,19 +305,18 @@ class Session:
                       f"{'no role' if role is None else 'the read-only role ' + role.value}; commands need "
                       "clinician or admin")
         else:
-            reason, request, built, event = self._build(op, value, int(act))
-        step = None
-        if event is not None:
-            ev_ = event
-            step = self._guard(lambda: self.shell.submit(ev_))
-            if step is None:
-                reason = "flow_stopped: the recovery snapshot could not be written (REQ-LOG-004)"
-            elif not step.accepted:
-                reason = step.reason or "refused"
-            else:
-                reason = ""
-                if request is not None:  # rule 2
-                    self.request, self.built = request, built
+            reason, what = self._build(op, value, int(act))
+            if isinstance(what, Event):
+                reason = self._submitted(self.pump.submit(what))
+            elif what is not None:
+                request = what
+                out = self.pump.program(request, int(act))
+                if not out.reached_core:
+                    reason = f"library_refused: {out.code}: {out.message}"
+                else:
+                    reason = self._submitted(out.step)
+                    if not reason:  # rule 2
+                        self.request, self.built = request, out.built
         outcome = Outcome(reason == "", reason, self.shell.ctl.state)
         self.remote_calls += 1
         self.store.note("remote_call", {
@@ -324,23 +328,26 @@ class Session:
         self._publish()
         return outcome
 
-    def _build(self, op: RemoteOp, value: object, act: int
-               ) -> tuple[str, dict[str, object] | None, BuiltProgram | None, Event | None]:
-        """(refusal reason or "", new program request, built program, event) for an authorised command."""
+    @staticmethod
+    def _submitted(step: Step | None) -> str:
+        """The refusal reason of a submitted event ("" when the core accepted it)."""
+        if step is None:
+            return "flow_stopped: the recovery snapshot could not be written (REQ-LOG-004)"
+        return "" if step.accepted else step.reason or "refused"
+
+    def _build(self, op: RemoteOp, value: object, act: int) -> tuple[str, Event | dict[str, object] | None]:
+        """(refusal reason or "", what goes to the pump: an Activate's event, or a SetValue's new program
+        request, which the library gate checks) for an authorised command."""
         if op.sdc != SET_VALUE or op.field is None:
-            return "", None, None, ev(op.event, act)
+            return "", ev(op.event, act)
         if value is None:
-            return f"bad_value: {op.handle} needs a value", None, None, None
+            return f"bad_value: {op.handle} needs a value", None
         try:  # SDC numeric values are decimals; the program checks take numbers, never text
             number = Decimal(str(value).strip())
         except InvalidOperation:
             number = Decimal("NaN")
         if isinstance(value, bool) or not number.is_finite():
-            return f"bad_value: {op.handle} needs a finite number, not {value!r}", None, None, None
+            return f"bad_value: {op.handle} needs a finite number, not {value!r}", None
         request = {k: v for k, v in self.request.items() if not (op.field == "rate_ml_h" and k in RATE_FIELDS)}
         request[op.field] = number
-        r = self.gate.program(request, self.limits, self.clock.now_ms(), act)
-        self.store.commands(r.commands)
-        if r.event is None:
-            return f"library_refused: {r.code}: {r.message}", None, None, None
-        return "", request, r.built, r.event
+        return "", request
