@@ -2,14 +2,16 @@
 
 Theory of operation
 -------------------
-``run`` boots the controller (a ``Shell`` around a ``Controller`` and a ``SimPump``; the
-pump's own self-test answers POST), then advances the simulated clock one control period at
+``run`` boots the controller through the session assembly every runner uses
+(``controller.runtime.session.PumpSession``: a ``Shell`` around a ``Controller`` and a
+``SimPump``; the pump's own self-test answers POST; the log, the library gate and the guard of
+every shell call), then advances the simulated clock one control period at
 a time with ``Shell.step`` - clock read, driver poll (physics + sensing), core ticks, sensor
 events, motor commands, volume cross-check. A period is cut short at a scenario event's
 time so that every event happens exactly when the file says; core events go through
 ``Shell.submit`` (so their motor commands reach the pump), physical events change the plant.
 
-After every core step (a ``Shell.on_step`` hook) the runner checks every invariant of
+After every core step (an ``on_step`` hook of the session) the runner checks every invariant of
 ``specs/invariants.py`` (``specs.checker.check_step``) unless the scenario turns it off, and
 records alarms, refusals, boluses, every program it accepted - labelled a library drug or a
 basic infusion with its care area (``ProgramRecord``) - and every new patient line. After
@@ -38,10 +40,13 @@ snapshot the shell persists goes into the log with the scenario's context
 ``power_cycle`` events. ``resume`` (a snapshot read back from the log) starts the run at the
 snapshot's scenario time with the controller restored and a rebuilt plant (see
 ``controller.scenario.logsim`` for exactly how the clock, the events and the plant resume). Every
-shell call goes through ``LogStore.guard``: a snapshot that cannot be written stops flow.
+shell call goes through the session's guard (``PumpSession.call``): a snapshot that cannot be
+written stops flow. A ``power_cycle`` boots the same session again: a new controller, restored
+from the in-memory snapshot (through the log when there is one: a ``restore`` record).
 
 A scenario with a signed library file (``library_file``) goes through a ``LibraryGate``: the
-file is checked when the run starts, and every program event is checked against it at its
+file is checked when the run starts (after the first boot's self-test, as every session does),
+and every program event is checked against it at its
 time; a refusal keeps the pump stopped (the program never reaches the core), records the
 gate's ``drug_library`` alarm and is logged.
 
