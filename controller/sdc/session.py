@@ -309,14 +309,11 @@ class Session:
             if isinstance(what, Event):
                 reason = self._submitted(self.pump.submit(what))
             elif what is not None:
-                request = what
-                out = self.pump.program(request, int(act))
-                if not out.reached_core:
-                    reason = f"library_refused: {out.code}: {out.message}"
-                else:
-                    reason = self._submitted(out.step)
-                    if not reason:  # rule 2
-                        self.request, self.built = request, out.built
+                out = self.pump.program(what, int(act))
+                reason = (self._submitted(out.step) if out.reached_core
+                          else f"library_refused: {out.code}: {out.message}")
+                if not reason:  # rule 2
+                    self.request, self.built = what, out.built
         outcome = Outcome(reason == "", reason, self.shell.ctl.state)
         self.remote_calls += 1
         self.store.note("remote_call", {
