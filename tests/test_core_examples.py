@@ -126,6 +126,35 @@ def ex_run_to_vtbi_then_kvo() -> list[Step]:
     return steps
 
 
+@example("REQ-DEL-005", "REQ-CFG-002")
+def ex_a_one_ms_tick_that_completes_the_infusion_is_taken() -> list[Step]:
+    """guards.tick_ok is the guard of every completing tick row: a 1 ms tick that reaches the VTBI
+    (100 mL/h moves 27.7 nL per ms) must complete it, never be refused (time always passes)."""
+    c = running(program(vtbi=1 * ML))
+    steps = run_for(c, 35_999)
+    assert c.state == "RUNNING" and 1 * ML - c.vars.flow.delivered <= 100 * ML_H  # at most 1 ms left
+    steps.append(must(c.handle(tick(1))))
+    assert c.state == "KVO" and c.vars.flow.delivered == 1 * ML
+    return steps
+
+
+@example("REQ-USE-001")
+def ex_exactly_the_change_factor_is_not_a_large_change() -> list[Step]:
+    """guards.big_change compares with "more than change_factor": 5 to 10 mL/h at the default factor
+    of 2 starts without a confirmation; 5 to 10.001 mL/h needs one."""
+    c = running(program(step_rate=(5 * ML_H, 0, 0, 0), vtbi=100 * ML, reservoir_vol=100 * ML))
+    steps = [must(c.handle(ev("stop"))),
+             must(c.handle(ev("program", program=program(step_rate=(10 * ML_H + 1, 0, 0, 0), vtbi=100 * ML,
+                                                         reservoir_vol=100 * ML))))]
+    assert big(c)
+    steps.append(refused(c.handle(ev("start")), "soft_limit_unconfirmed"))
+    steps.append(must(c.handle(ev("program", program=program(step_rate=(10 * ML_H, 0, 0, 0), vtbi=100 * ML,
+                                                              reservoir_vol=100 * ML)))))
+    assert not big(c)
+    steps.append(must(c.handle(ev("start"))))
+    return steps
+
+
 @example("REQ-RES-002", "REQ-BOL-004")
 def ex_container_low_alarm_before_it_runs_dry() -> list[Step]:
     c = ready(pca_program(step_rate=(100 * ML_H, 0, 0, 0), vtbi=50 * ML, reservoir_vol=20 * ML))
