@@ -40,8 +40,10 @@ Rules (the policies; docs/architecture.md, "The session")
    delivered. A caller that can start afresh (a scenario) is told (``if_empty``) and starts over;
    one that cannot (``pumpctl run --resume`` has no program) gets a ``ConfigurationError``. A
    snapshot written by another kind of session is refused naming ``context.kind``.
-3. The cap sent to a real pump runs at most ``SAFETY_HORIZON_MS`` of flow ahead of the core
-   whenever a log can be resumed from (``pumpctl run --log``, ``pumpctl sdc serve``).
+3. The cap sent to a pump runs at most ``SAFETY_HORIZON_MS`` of flow ahead of the core in the
+   sessions that keep a log of a real or served pump (``pumpctl run --log``, ``pumpctl sdc
+   serve``): if the controller dies, the mechanism stops by itself within it, and the log's newest
+   snapshot bounds what it delivered.
 """
 
 from __future__ import annotations
