@@ -2,12 +2,15 @@
 
 Theory of operation
 -------------------
-``LogStore`` connects one ``EventLog`` to a ``Shell`` (``attach``):
+``LogStore`` connects one ``EventLog`` to a ``Shell`` (the session does it at each boot,
+``controller.runtime.session.PumpSession.boot``):
 
 - the shell's ``persist`` hook writes every snapshot into the log as a ``snapshot`` record:
   the recovery payload of ``controller.core.recovery.snapshot`` (state, variables), the cap sent
-  to the mechanism, and the caller's ``context`` (the simulator puts its scenario clock and
-  the index of the next scenario event there; ``pumpctl run`` its program file);
+  to the mechanism, and the caller's ``context``: the kind of session that wrote it
+  (``controller.runtime.session.open_log`` refuses to resume another kind's), and what it needs
+  to resume (the simulator's scenario clock and the index of the next scenario event;
+  ``pumpctl run`` its port);
 - an ``on_step`` hook records every core step (``EventLog.record_step``) at the caller's
   clock (simulated or wall milliseconds);
 - ``restore(shell, snap)`` restarts the shell from a snapshot (``Shell.restore``: the
@@ -126,10 +129,6 @@ class LogStore:
     _failing: set[str] = field(default_factory=set, repr=False)  # what failed last time it was written
 
     # --- hooks ---------------------------------------------------------------------------
-
-    def attach(self, shell: Shell) -> None:
-        shell.persist = self.persist
-        shell.on_step.append(self.on_step)
 
     def on_step(self, step: Step) -> None:
         self.steps += 1
