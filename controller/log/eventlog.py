@@ -140,11 +140,13 @@ class EventLog:
         del at_ms  # retention is measured in the log's own time (t_ms of the head)
         with self._txn() as head:
             payload = prune(self._conn, head, self.retention_ms, self.keep_faults)
+            # an attempt that found nothing to prune counts too: the next one is rotate_every appends
+            # away, not at every append (a full scan of the table each time, once it held that many)
+            self._since_rotation = 0
+            self.rotation_error = None
             if payload is None:
                 return None
             rec = self._insert(head, head.t_ms, head.t_ms, "rotation", canonical_json(payload))
-        self._since_rotation = 0
-        self.rotation_error = None
         return rec
 
     def close(self) -> None:

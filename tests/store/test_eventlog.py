@@ -227,6 +227,22 @@ def test_auto_rotation_runs_every_n_records(tmp_path: Path) -> None:
     assert log.records("rotation") and log.rotation_error is None and log.verify().ok
 
 
+@pytest.mark.req("REQ-LOG-003")
+def test_a_rotation_that_prunes_nothing_still_waits_rotate_every_appends(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing old enough to prune: the next attempt is rotate_every appends later, not at every
+    append (each attempt scans the table; at every append a long run slowed to a crawl)."""
+    from controller.log import eventlog
+
+    calls = []
+    real = eventlog.prune
+    monkeypatch.setattr(eventlog, "prune", lambda *a: calls.append(1) or real(*a))
+    log = EventLog(tmp_path / "a.db", rotate_every=5)  # 30 days of retention: nothing to prune
+    for i in range(23):
+        log.append("note", {"i": i}, 1_000 * i)
+    assert len(calls) == 4 and not log.records("rotation") and log.verify().ok
+
+
 @pytest.mark.req("REQ-LOG-002")
 def test_two_writers_on_one_file_keep_one_chain(tmp_path: Path) -> None:
     a, b = EventLog(tmp_path / "a.db"), EventLog(tmp_path / "a.db")
