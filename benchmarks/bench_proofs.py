@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import z3
 
-from proofs.engine import Engine
-from proofs.mutants import MUTANTS, applied
-from proofs.prove import run
+from pumpctl.proofs.engine import Engine
+from pumpctl.proofs.mutants import MUTANTS, applied
+from pumpctl.proofs.prove import run
 
 
 def main() -> int:

@@ -29,7 +29,7 @@ from controller.core.limits import POST_TIMEOUT_MS, limits_ok
 from controller.core.logic import all_of, any_of, implies, not_, pick, same
 from controller.core.program import N_WINDOWS, NO_PROGRAM, program_ok
 from controller.core.state import ALARMABLE, STATES, BolusKind, Vars
-from specs.invariants import StateInv, StateView
+from pumpctl.specs.invariants import StateInv, StateView
 
 LOADED_STATES = ("READY", "PRIMING", "RUNNING", "BOLUS", "PAUSED", "KVO", "STOPPED", "ALARM")
 

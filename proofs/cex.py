@@ -41,7 +41,7 @@ from controller.core.recovery import PowerCycle
 from controller.core.state import STATES, initial_vars
 from controller.core.table import TABLE, Row
 from controller.errors import ConfigurationError
-from specs.checker import check_step
+from pumpctl.specs.checker import check_step
 
 _EVENT_FIELDS = ("dt_ms", "volume", "rate", "duration_ms", "level", "flag", "site")
 # the payload fields each kind reads (others are ignored by every guard and effect)

@@ -225,6 +225,9 @@ def start_crosshair(per_condition_timeout: int = 5) -> tuple[subprocess.Popen[st
         ver = version("crosshair-tool")
     except Exception:  # reported, not raised
         return None, time.perf_counter(), ""
+    # by file: CrossHair cannot import by name under the `pumpctl` namespace package (importlib.resources
+    # refuses its MultiplexedPath), so this file is loaded once more as `proofs.contracts`; everything it
+    # imports comes from the one installed `pumpctl.proofs` / `controller`
     path = Path(__file__)
     cmd = [sys.executable, "-m", "crosshair", "check", "--analysis_kind=PEP316",
            f"--per_condition_timeout={per_condition_timeout}", str(path)]

@@ -73,7 +73,7 @@ from controller.core.libbounds import N_BUCKETS, LibBounds
 from controller.core.limits import PUMP_MAX_RATE, PUMP_MAX_VTBI
 from controller.core.logic import all_of
 from controller.core.units import MS_PER_S, RATE_PER_ML_H, VU_PER_ML
-from proofs.engine import Verdict
+from pumpctl.proofs.engine import Verdict
 
 logic.register_backend(z3.If, z3.And, z3.Or, z3.Not)
 dosebounds.register_floor(z3.ToInt)

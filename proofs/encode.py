@@ -44,7 +44,7 @@ from controller.core.program import N_WINDOWS
 from controller.core.recovery import bound_ok
 from controller.core.state import NEVER, STATES, Vars, initial_vars
 from controller.core.table import TABLE, Row, rows_for
-from specs.timeline import NOTHING_STARTED, POWER_CYCLE, Ghosts, ghost_step, initial_ghosts
+from pumpctl.specs.timeline import NOTHING_STARTED, POWER_CYCLE, Ghosts, ghost_step, initial_ghosts
 
 logic.register_backend(z3.If, z3.And, z3.Or, z3.Not)
 

@@ -41,10 +41,10 @@ from controller.core.machine import Controller
 from controller.core.recovery import PowerCycle
 from controller.core.state import STATES, Vars, initial_vars
 from controller.core.table import TABLE, Row
-from proofs import encode as E
-from proofs.auxiliary import AUXILIARY
-from specs.invariants import REC_001, STATE_INVARIANTS, STEP_INVARIANTS, At, StateInv, StepInv
-from specs.timeline import POWER_CYCLE, TIMELINE_INVARIANTS, Ghosts, TimelineInv, ghost_step
+from pumpctl.proofs import encode as E
+from pumpctl.proofs.auxiliary import AUXILIARY
+from pumpctl.specs.invariants import REC_001, STATE_INVARIANTS, STEP_INVARIANTS, At, StateInv, StepInv
+from pumpctl.specs.timeline import POWER_CYCLE, TIMELINE_INVARIANTS, Ghosts, TimelineInv, ghost_step
 
 Inv = StateInv | StepInv | TimelineInv
 

@@ -34,8 +34,8 @@ from controller.core.horizon import horizon, quiet
 from controller.core.logic import ite
 from controller.core.state import STATES, Vars
 from controller.core.table import TABLE, Row, rows_for
-from proofs import encode as E
-from proofs.engine import Engine, Inv, Verdict
+from pumpctl.proofs import encode as E
+from pumpctl.proofs.engine import Engine, Inv, Verdict
 
 SOUND_ID = "EQV-TCK-001"
 ADDITIVE_ID = "EQV-TCK-002"

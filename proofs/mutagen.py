@@ -198,7 +198,7 @@ def _tests() -> str:
     except ImportError as exc:
         raise RuntimeError("the generated campaign needs a source checkout: its test battery is tests/redteam.py "
                            f"and tests/test_core_examples.py ({exc})") from exc
-    from proofs.walk import walk
+    from pumpctl.proofs.walk import walk
 
     for fn in EXAMPLES:
         try:
@@ -224,8 +224,8 @@ def judge(site_id: str, depth: int = 3) -> Outcome:
     counterexample that replays on the mutated runtime. (The order is a cost decision: a bounded
     search over all obligations costs about a minute a mutant on this machine, the tests ten
     seconds; the figures are reported as "by test" and "by proof of the test survivors".)"""
-    from proofs import shortcuts
-    from proofs.engine import Engine
+    from pumpctl.proofs import shortcuts
+    from pumpctl.proofs.engine import Engine
 
     site = next(s for s in sites() if s.id == site_id)
     t0 = time.perf_counter()

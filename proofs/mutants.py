@@ -196,7 +196,7 @@ def _compile_with(**change: Any) -> Callable[..., Any]:
 def _site(site_id: str) -> Callable[[], list[Patch]]:
     """A generated mutant (``proofs.mutagen``) as a hand-written one: one function's code replaced."""
     def patches() -> list[Patch]:
-        from proofs import mutagen
+        from pumpctl.proofs import mutagen
 
         site = next(x for x in mutagen.sites() if x.id == site_id)
         target = mutagen._original(site.module, site.function)
@@ -390,7 +390,7 @@ def evaluate(m: Mutant, depth: int = 8, timeout_ms: int = 120_000) -> MutantResu
     """One inductive pass on the mutated table finds the obligations it breaks; BMC from power-on
     then looks for a real counterexample to one of them (first found wins). An edge mutant (code
     before the core: the library compiler) is refuted by its CrossHair contracts instead."""
-    from proofs.engine import Engine, run_prefix
+    from pumpctl.proofs.engine import Engine, run_prefix
 
     if m.contracts:
         return evaluate_edge(m)
@@ -463,10 +463,10 @@ def evaluate_edge(m: Mutant, per_condition_timeout: int = 20) -> MutantResult:
     import tempfile
     from pathlib import Path
 
-    from proofs import contracts
+    from pumpctl.proofs import contracts
 
     t0 = time.perf_counter()
-    prelude = f"from proofs import mutants as _mutants\n_mutants.apply_for_good({m.id!r})\n"
+    prelude = f"from pumpctl.proofs import mutants as _mutants\n_mutants.apply_for_good({m.id!r})\n"
     src = inspect.getsource(contracts).replace("from __future__ import annotations\n",
                                                "from __future__ import annotations\n" + prelude, 1)
     with tempfile.TemporaryDirectory() as tmp:

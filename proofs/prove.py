@@ -30,10 +30,10 @@ import z3
 
 from controller.core.state import STATES
 from controller.core.table import TABLE, Row
-from proofs import edge, horizon, shortcuts
-from proofs import encode as E
-from proofs.engine import Engine, Inv, TraceStep, VacuousStep, Verdict, pre_holds
-from specs.invariants import StateInv
+from pumpctl.proofs import edge, horizon, shortcuts
+from pumpctl.proofs import encode as E
+from pumpctl.proofs.engine import Engine, Inv, TraceStep, VacuousStep, Verdict, pre_holds
+from pumpctl.specs.invariants import StateInv
 
 Step = Callable[[str, int, int, str], None]
 

@@ -14,10 +14,10 @@ from typing import Any
 
 from controller.core.events import Actor
 from controller.core.units import fmt_ml
-from proofs.cex import to_toml
-from proofs.contracts import CrossHairRun
-from proofs.engine import TraceStep, Verdict, obligations
-from proofs.prove import ProofRun
+from pumpctl.proofs.cex import to_toml
+from pumpctl.proofs.contracts import CrossHairRun
+from pumpctl.proofs.engine import TraceStep, Verdict, obligations
+from pumpctl.proofs.prove import ProofRun
 
 
 def describe_trace(trace: list[TraceStep]) -> list[str]:

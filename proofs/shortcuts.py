@@ -31,9 +31,9 @@ from controller.core import alarms as A
 from controller.core import annunciation as AN
 from controller.core.logic import same
 from controller.core.state import STATES
-from proofs import encode as E
-from proofs.auxiliary import _causes_match
-from proofs.engine import Verdict
+from pumpctl.proofs import encode as E
+from pumpctl.proofs.auxiliary import _causes_match
+from pumpctl.proofs.engine import Verdict
 
 REFRESH_ID = "EQV-ALM-001"
 TABLES_ID = "EQV-ALM-002"

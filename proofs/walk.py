@@ -37,7 +37,7 @@ from controller.core.limits import Limits
 from controller.core.machine import Controller
 from controller.core.program import Program
 from controller.core.units import RATE_PER_ML_H, VU_PER_ML
-from specs.checker import Coverage, check_step, recording
+from pumpctl.specs.checker import Coverage, check_step, recording
 
 
 def sample_program(rng: random.Random, c: Limits, short: bool = False) -> Program:

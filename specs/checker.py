@@ -26,7 +26,7 @@ from typing import Any
 
 from controller.core.alarms import CATALOG
 from controller.core.machine import Step
-from specs.invariants import STATE_INVARIANTS, STEP_INVARIANTS, At
+from pumpctl.specs.invariants import STATE_INVARIANTS, STEP_INVARIANTS, At
 
 
 @dataclass

@@ -47,7 +47,7 @@ from controller.core.libbounds import BASIC, N_BUCKETS
 from controller.core.logic import all_of, any_of, implies, ite, maximum, minimum, not_, total
 from controller.core.program import N_WINDOWS, maintenance_rate
 from controller.core.state import FRESH_LINE, NEVER, Ring, Vars
-from specs.invariants import StateView
+from pumpctl.specs.invariants import StateView
 
 POWER_CYCLE = "power_cycle"  # the proofs' pseudo-event for a power loss and restore
 

@@ -23,7 +23,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 def _record_requirements(request: pytest.FixtureRequest, record_property) -> Iterator[None]:  # type: ignore[no-untyped-def]
     import tempfile
 
-    from specs.checker import COVERAGE_DIR, merge_children, recording
+    from pumpctl.specs.checker import COVERAGE_DIR, merge_children, recording
 
     reqs = [req for marker in request.node.iter_markers("req") for req in marker.args]
     for req in reqs:

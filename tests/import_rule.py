@@ -47,12 +47,32 @@ def modules(root: Path) -> dict[str, Path]:
     return out
 
 
+def canonical(name: str) -> str:
+    """The repository's name of an imported module: ``pumpctl.specs.x`` is ``specs/x.py`` (the wheel
+    installs specs/ and proofs/ as pumpctl.specs and pumpctl.proofs; a checkout links them there)."""
+    return name.removeprefix("pumpctl.") if name.startswith(("pumpctl.specs", "pumpctl.proofs")) else name
+
+
 def _resolve(name: str, known: dict[str, Path]) -> str | None:
+    name = canonical(name)
     while name:
         if name in known:
             return name
         name = name.rpartition(".")[0]
     return None
+
+
+def bare_imports(root: Path) -> list[tuple[str, str]]:
+    """(module, name) of every import of ``specs`` or ``proofs`` by their bare names: code says
+    ``pumpctl.specs`` and ``pumpctl.proofs`` (what the wheel installs); a bare name would load the
+    same files a second time as other modules in a checkout, and not at all from the wheel."""
+    out = []
+    for name, path in modules(root).items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else [])
+            out += [(name, n) for n in names if n.split(".")[0] in ("specs", "proofs")]
+    return out
 
 
 def graph(root: Path) -> dict[str, set[str]]:
@@ -66,7 +86,7 @@ def graph(root: Path) -> dict[str, set[str]]:
                 deps.update(r for a in node.names if (r := _resolve(a.name, known)))
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 for a in node.names:
-                    full = f"{node.module}.{a.name}"
+                    full = canonical(f"{node.module}.{a.name}")
                     r = full if full in known else _resolve(node.module, known)
                     if r:
                         deps.add(r)

@@ -46,7 +46,7 @@ from controller.core.recovery import restore
 from controller.core.state import Vars
 from controller.core.table import TABLE, Row
 from controller.errors import ConfigurationError
-from specs.checker import check_step
+from pumpctl.specs.checker import check_step
 from tests.redteam_clinic import VU_PER_ML, Drug, drugs_of, pick, random_library, random_patient
 from tests.redteam_life import Bolus, Life
 from tests.redteam_plan import Pump, cmd, hard_problems, random_plan, soft_crossings

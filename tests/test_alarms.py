@@ -96,7 +96,7 @@ def test_the_run_time_shortcut_of_refresh_agrees_with_the_full_rule() -> None:
     from controller.core.effects import tick as tick_change
     from controller.core.events import tick
     from controller.core.machine import Controller
-    from proofs.walk import sample_event
+    from pumpctl.proofs.walk import sample_event
 
     rng = random.Random(7)
     c = Controller()

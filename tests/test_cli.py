@@ -58,7 +58,7 @@ def test_a_missing_extra_is_named_in_one_line(monkeypatch: pytest.MonkeyPatch,
     import sys
 
     monkeypatch.setitem(sys.modules, "z3", None)  # importing z3 now raises ModuleNotFoundError
-    for name in [m for m in sys.modules if m.startswith("proofs")]:
+    for name in [m for m in sys.modules if m.startswith("pumpctl.proofs")]:
         monkeypatch.delitem(sys.modules, name)
     assert main(["prove", "--no-crosshair"]) == 2
     err = capsys.readouterr().err

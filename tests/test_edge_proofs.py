@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from controller.clinical import dosebounds, doses
 from controller.clinical.dosebounds import Patient, entry_bounds
 from controller.clinical.drugs import parse_entry
-from proofs import edge
+from pumpctl.proofs import edge
 
 
 @pytest.mark.req("REQ-DRG-004", "REQ-DRG-005", "REQ-DRG-003", "REQ-DRG-006", "REQ-DOS-007")
@@ -91,9 +91,9 @@ def test_a_counterexample_replays_on_concrete_fractions() -> None:
 
 
 def test_edge_verdicts_are_evidence_labelled_as_validities_not_table_proofs() -> None:
-    from proofs.engine import Verdict
-    from proofs.evidence import collect
-    from proofs.evidence.scope import label
+    from pumpctl.proofs.engine import Verdict
+    from pumpctl.proofs.evidence import collect
+    from pumpctl.proofs.evidence.scope import label
 
     run = SimpleNamespace(verdicts=[
         Verdict("EDGE-RND-001", ("REQ-DRG-004",), "t", True, "proved", None, 0.1, "valid for every value"),
@@ -111,7 +111,7 @@ def test_edge_verdicts_are_evidence_labelled_as_validities_not_table_proofs() ->
 def test_pumpctl_prove_runs_the_edge_obligations() -> None:
     """proofs.prove.run reports the edge obligations beside the table's (an engine with no table
     obligations stands in for the encoding, which this test does not need)."""
-    from proofs.prove import run
+    from pumpctl.proofs.prove import run
 
     class NoTable:
         invs: tuple[object, ...] = ()

@@ -18,9 +18,9 @@ from controller.core.commands import StopMotor
 from controller.core.events import Event, ev, tick
 from controller.core.machine import Controller, latch_row
 from controller.core.table import TABLE, Row
-from proofs.auxiliary import AUXILIARY
-from specs.checker import check_step
-from specs.invariants import At
+from pumpctl.proofs.auxiliary import AUXILIARY
+from pumpctl.specs.checker import check_step
+from pumpctl.specs.invariants import At
 from tests.helpers import pca_program, running
 
 

@@ -15,7 +15,7 @@ from controller.core import horizon as HZ
 from controller.core.events import ev, tick
 from controller.core.machine import Controller
 from controller.core.state import STATES
-from proofs import horizon as PH
+from pumpctl.proofs import horizon as PH
 from tests.helpers import ML, ML_H, booted, pca_program, program
 
 PERIOD = 100

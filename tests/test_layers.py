@@ -40,7 +40,7 @@ def test_an_upward_import_is_caught(tmp_path: Path) -> None:
         "controller/core/guards.py": "def f():\n    from controller.log import db  # a lazy import counts too\n",
         "controller/log/__init__.py": "",
         "controller/log/db.py": "from controller.core import guards\n",
-        "specs/__init__.py": "from proofs import engine\n",
+        "specs/__init__.py": "from pumpctl.proofs import engine\n",
         "proofs/__init__.py": "",
         "proofs/engine.py": "import controller.cli\n",
         "controller/cli/__init__.py": "",
@@ -61,3 +61,22 @@ def test_the_figures_are_counted(tmp_path: Path) -> None:
     })
     f = R.figures(root)
     assert (f.modules, f.arrows, f.floors, f.upward, f.package_cycles) == (5, 2, 3, 0, 0)
+
+
+def test_specs_and_proofs_are_imported_by_their_installed_names_only(tmp_path: Path) -> None:
+    """The wheel installs specs/ and proofs/ as pumpctl.specs and pumpctl.proofs (no generic
+    top-level names in site-packages); pumpctl/specs and pumpctl/proofs link them in a checkout."""
+    assert R.bare_imports(ROOT) == []
+    assert (ROOT / "pumpctl" / "specs").resolve() == ROOT / "specs"
+    assert (ROOT / "pumpctl" / "proofs").resolve() == ROOT / "proofs"
+    root = _tree(tmp_path, {"controller/__init__.py": "", "specs/__init__.py": "", "proofs/__init__.py": "",
+                            "controller/cli.py": "from proofs import engine\nimport pumpctl.specs\n"})
+    assert R.bare_imports(root) == [("controller.cli", "proofs")]
+
+
+def test_the_wheel_installs_controller_and_pumpctl_only() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert project["tool"]["setuptools"]["packages"]["find"]["include"] == ["controller*", "pumpctl*"]
+    assert set(project["tool"]["setuptools"]["package-data"]) == {"controller", "pumpctl.specs", "pumpctl.proofs"}

@@ -9,7 +9,7 @@ import sys
 from controller.core import guards
 from controller.core.events import tick
 from controller.core.state import initial_vars
-from proofs import mutagen
+from pumpctl.proofs import mutagen
 
 
 def test_sites_are_unique_and_cover_every_target_module() -> None:

@@ -21,7 +21,7 @@ from controller.core import alarms as A
 from controller.core.events import Event, ev, tick
 from controller.core.machine import Controller
 from controller.core.state import FLOWING
-from specs.checker import check_step
+from pumpctl.specs.checker import check_step
 from tests.helpers import program
 
 SITES = {0: A.OCC_DOWN, 1: A.OCC_UP}

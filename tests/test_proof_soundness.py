@@ -14,10 +14,10 @@ import pytest
 import z3
 
 from controller.core.logic import any_of
-from proofs import encode as E
-from proofs.engine import Engine, VacuousStep
-from proofs.prove import run
-from specs.invariants import StepInv
+from pumpctl.proofs import encode as E
+from pumpctl.proofs.engine import Engine, VacuousStep
+from pumpctl.proofs.prove import run
+from pumpctl.specs.invariants import StepInv
 
 ONE = ["INV-DEL-004"]
 
@@ -33,8 +33,8 @@ def test_an_unknown_from_the_solver_is_never_proved(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(z3.Solver, "check", unknown)
     # one obligation and the auxiliary ones it rests on: the same paths (base case, step, bounded
     # search, k-induction), without two minutes of every obligation answered twice
-    from proofs.auxiliary import AUXILIARY
-    from proofs.engine import obligations
+    from pumpctl.proofs.auxiliary import AUXILIARY
+    from pumpctl.proofs.engine import obligations
 
     eng = Engine(invs=[*AUXILIARY, *(inv for inv in obligations() if inv.id in ONE)])
     r = run(only=ONE, wellformed=False, engine=eng)
@@ -79,7 +79,7 @@ def test_a_false_obligation_written_with_not_equal_is_refuted() -> None:
 
 @pytest.mark.slow
 def test_rec_001_can_end_as_a_counterexample() -> None:
-    from proofs.mutants import MUTANTS, evaluate
+    from pumpctl.proofs.mutants import MUTANTS, evaluate
 
     r = evaluate(next(m for m in MUTANTS if m.id == "M27-restore-forgets-windows"))
     assert r.killed and r.replayed and ("REC-001" in r.by or "TL-AUX" in r.by), r
@@ -93,8 +93,8 @@ def test_a_search_from_a_concrete_prefix_replays_from_power_on() -> None:
     runtime refuses is an error, never a starting point."""
     from controller.core.events import Event
     from controller.core.limits import Limits
-    from proofs.engine import run_prefix
-    from proofs.mutants import MUTANTS, applied
+    from pumpctl.proofs.engine import run_prefix
+    from pumpctl.proofs.mutants import MUTANTS, applied
 
     m = next(x for x in MUTANTS if x.id == "M38-intermittent-restart-late")
     assert m.prefix is not None

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from proofs.cex import load, replay
-from proofs.mutants import MUTANTS, applied, evaluate
-from proofs.prove import run
-from proofs.report import cex_toml
+from pumpctl.proofs.cex import load, replay
+from pumpctl.proofs.mutants import MUTANTS, applied, evaluate
+from pumpctl.proofs.prove import run
+from pumpctl.proofs.report import cex_toml
 
 REGRESSIONS = Path(__file__).parent / "regressions"
 
@@ -44,7 +44,7 @@ def test_table_is_well_formed(real_run) -> None:  # type: ignore[no-untyped-def]
 @pytest.mark.req("REQ-DOS-004", "REQ-DOS-005")
 def test_classic_overdose_is_refuted_with_a_replayable_trace(tmp_path: Path) -> None:
     """Window limit checked only when a bolus starts while basal keeps running (Open PCA EC24)."""
-    from proofs.engine import Engine
+    from pumpctl.proofs.engine import Engine
 
     m = next(m for m in MUTANTS if m.id == "M01-window-at-bolus-only")
     with applied(m) as table:
@@ -98,7 +98,7 @@ def test_every_contract_condition_is_valid_python() -> None:
     import ast
     import inspect
 
-    import proofs.contracts as C
+    import pumpctl.proofs.contracts as C
 
     seen = 0
     for name in C.FUNCTIONS:

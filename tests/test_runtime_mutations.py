@@ -17,7 +17,7 @@ from controller.core import guards as G
 from controller.core.events import Event, ev, tick
 from controller.core.machine import Controller
 from controller.core.table import TABLE, Row
-from specs.checker import check_step
+from pumpctl.specs.checker import check_step
 from tests.helpers import ML, ML_H, pca_program, program
 
 
@@ -119,7 +119,7 @@ MUTANTS += [
 
 def _own_requirements(obligation: str) -> tuple[str, ...]:
     """A mutant test is evidence for the requirements of the invariant that must catch it, no others."""
-    from specs.invariants import STATE_INVARIANTS, STEP_INVARIANTS
+    from pumpctl.specs.invariants import STATE_INVARIANTS, STEP_INVARIANTS
 
     return next(inv.reqs for inv in (*STATE_INVARIANTS, *STEP_INVARIANTS) if inv.id == obligation)
 

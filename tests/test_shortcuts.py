@@ -10,7 +10,7 @@ from controller.core import annunciation as AN
 from controller.core import windows
 from controller.core.logic import branch, merge
 from controller.core.state import Ring
-from proofs import shortcuts as S
+from pumpctl.proofs import shortcuts as S
 
 
 def test_both_shortcuts_are_proved_on_the_real_code() -> None:

@@ -13,8 +13,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from controller.core import alarms as A
 from controller.core.events import Event, ev, tick
 from controller.core.machine import Controller
-from specs.checker import check_step
-from specs.invariants import STATE_INVARIANTS, STEP_INVARIANTS
+from pumpctl.specs.checker import check_step
+from pumpctl.specs.invariants import STATE_INVARIANTS, STEP_INVARIANTS
 from tests import strategies as S
 from tests.helpers import pca_program, program
 

@@ -12,7 +12,7 @@ import pytest
 
 from controller.cli import main
 from controller.cli import verify as verify_cli
-from proofs.evidence import activities
+from pumpctl.proofs.evidence import activities
 
 
 def without(*modules: str) -> Callable[[str], Any]:
@@ -29,7 +29,7 @@ def no_work(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> dict[str, Any]:
         raise AssertionError("verify started working although a check should have stopped it")
 
-    monkeypatch.setattr("proofs.evidence.collect.collect", refuse)
+    monkeypatch.setattr("pumpctl.proofs.evidence.collect.collect", refuse)
 
 
 @pytest.mark.parametrize("argv", [[], ["--accept-texts"], ["--no-tests", "--junit", "x.xml"]])
@@ -72,7 +72,7 @@ def test_missing_packages_are_named_with_their_extras_before_any_work(
 
 
 def test_every_file_a_run_wrote_is_listed_and_nothing_else(tmp_path: Path) -> None:
-    from proofs.evidence.package import generated_files
+    from pumpctl.proofs.evidence.package import generated_files
 
     for name in ("report.html", "junit.xml", "pytest.log", "plots/trumpet.png", "counterexamples/cex-X.toml",
                  "notes.txt", "old/report.html"):

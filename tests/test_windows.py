@@ -77,7 +77,7 @@ def test_the_window_measure_can_fail() -> None:
 
 def test_the_classic_overdose_mutant_breaks_some_window() -> None:
     """Window checked only at bolus start (M01): basal then runs past the limit in a window."""
-    from proofs.mutants import MUTANTS, applied
+    from pumpctl.proofs.mutants import MUTANTS, applied
 
     m = next(m for m in MUTANTS if m.id == "M01-window-at-bolus-only")
     with applied(m) as table:

@@ -18,10 +18,10 @@ from controller.core import annunciation as AN
 from controller.core.events import Event
 from controller.core.limits import Limits
 from controller.core.machine import Controller
-from proofs import encode as E
-from proofs.engine import Engine, TraceStep
-from proofs.walk import CALM, STORM, _episode, sample_event
-from specs.timeline import ghost_step
+from pumpctl.proofs import encode as E
+from pumpctl.proofs.engine import Engine, TraceStep
+from pumpctl.proofs.walk import CALM, STORM, _episode, sample_event
+from pumpctl.specs.timeline import ghost_step
 
 
 @pytest.fixture(scope="module")

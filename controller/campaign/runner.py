@@ -65,7 +65,7 @@ from controller.log.verify import verify_connection
 from controller.runtime.session import LogSession, open_log
 from controller.scenario.logsim import KIND
 from controller.scenario.run import Runner, therapy_tolerance_ul
-from specs.checker import check_step
+from pumpctl.specs.checker import check_step
 
 MAX_EXAMPLES = 3
 MAX_ALARMS = 100

@@ -44,15 +44,15 @@ def _prove_args(p: argparse.ArgumentParser) -> None:
                   "(CrossHair)")(_prove_args)
 def _prove(args: argparse.Namespace) -> int:
     from controller.cli.progress import Progress
-    from proofs.report import print_run, run_to_json, write_counterexamples
+    from pumpctl.proofs.report import print_run, run_to_json, write_counterexamples
 
     for name, value, lo in (("--depth", args.depth, 0), ("--kmax", args.kmax, 1), ("--timeout", args.timeout, 1),
                             ("--jobs", args.jobs, 1), ("--crosshair-timeout", args.crosshair_timeout, 1)):
         at_least(name, value, lo)
     json_path = output_file("--json", args.json)
-    from proofs import edge, horizon, shortcuts
-    from proofs.engine import obligations
-    from proofs.prove import run
+    from pumpctl.proofs import edge, horizon, shortcuts
+    from pumpctl.proofs.engine import obligations
+    from pumpctl.proofs.prove import run
 
     known = {inv.id for inv in obligations()} | set(shortcuts.IDS) | set(edge.IDS) | set(horizon.IDS)
     for only in args.only or []:
@@ -85,7 +85,7 @@ def _crosshair(progress: Progress, background: ThreadPoolExecutor, timeout_s: in
                stop: list[Callable[[], object]]) -> Future[Any]:
     """CrossHair in its own process from the start, waited for in a thread, so its end (and its
     time, beside the proofs) is reported when it happens; ``stop`` gets what kills it."""
-    from proofs.contracts import finish_crosshair, start_crosshair
+    from pumpctl.proofs.contracts import finish_crosshair, start_crosshair
 
     progress.step("contracts", 0, 1, "CrossHair in the background")
     started = start_crosshair(timeout_s)
@@ -120,7 +120,7 @@ def _mutate(args: argparse.Namespace) -> int:
         if getattr(args, flag):
             raise ConfigurationError(f"--{flag}", getattr(args, flag), "only with --generated")
     from controller.cli.progress import Progress, duration
-    from proofs.mutants import MUTANTS, MutantResult, run_campaign
+    from pumpctl.proofs.mutants import MUTANTS, MutantResult, run_campaign
 
     ids = [m.id for m in MUTANTS]
     for only in args.only or []:
@@ -150,7 +150,7 @@ def _mutate(args: argparse.Namespace) -> int:
 
 def _mutate_generated(args: argparse.Namespace) -> int:
     from controller.cli.progress import Progress, duration
-    from proofs import mutagen
+    from pumpctl.proofs import mutagen
 
     every = mutagen.sites()
     ids = [s.id for s in every]

@@ -157,8 +157,8 @@ def _is_core(path: str) -> bool:
 
 
 def _replay_core(files: list[str], args: argparse.Namespace) -> int:
-    from proofs.cex import load as load_core
-    from proofs.cex import replay
+    from pumpctl.proofs.cex import load as load_core
+    from pumpctl.proofs.cex import replay
 
     outputs, failed = [], 0
     for sc in [load_core(f) for f in files]:  # every file is checked before anything runs

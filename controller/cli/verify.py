@@ -102,15 +102,15 @@ def missing_modules(args: argparse.Namespace) -> str | None:
 def _verify(args: argparse.Namespace) -> int:
     if args.check_signature is not None:
         return _check_signature(args.check_signature, args.trusted_key)
-    from proofs.evidence import activities
+    from pumpctl.proofs.evidence import activities
 
     problem = checkout_problem(activities.ROOT) or (
         None if args.accept_texts or args.accept_inspections else missing_modules(args))
     if problem is not None:
         print(f"pumpctl verify: {problem}", file=sys.stderr)
         return 2
-    from proofs.evidence.collect import write_inspections_lock, write_lock
-    from specs.catalog import load
+    from pumpctl.proofs.evidence.collect import write_inspections_lock, write_lock
+    from pumpctl.specs.catalog import load
 
     if args.accept_texts or args.accept_inspections:
         if args.accept_texts:
@@ -124,7 +124,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _check_signature(directory: Path, trusted: Path | None) -> int:
-    from proofs.evidence.signing import PUB, SIG, check
+    from pumpctl.proofs.evidence.signing import PUB, SIG, check
 
     wanted = [directory / "manifest.sha256", directory / SIG, trusted or directory / PUB]
     absent = [str(p) for p in wanted if not p.is_file()]
@@ -138,8 +138,8 @@ def _check_signature(directory: Path, trusted: Path | None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from controller.cli.progress import Progress, duration
-    from proofs.evidence.collect import Options, collect
-    from proofs.evidence.package import generated_files, write_package
+    from pumpctl.proofs.evidence.collect import Options, collect
+    from pumpctl.proofs.evidence.package import generated_files, write_package
 
     at_least("--walk-steps", args.walk_steps, 1)
     for name, path in (("--junit", args.junit), ("--sign-key", args.sign_key)):
@@ -149,7 +149,7 @@ def _run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise ConfigurationError("--out", str(out), "a directory (this is a file)")
     if args.sign_key is not None:
-        from proofs.evidence.signing import signer
+        from pumpctl.proofs.evidence.signing import signer
 
         signer(args.sign_key)  # a bad key is a typed error now, not after the whole run
     t0 = time.perf_counter()

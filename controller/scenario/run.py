@@ -84,7 +84,7 @@ from controller.scenario.events import CORE_TYPES
 from controller.scenario.logsim import SimContext, rebuild_plant, sim_context
 from controller.scenario.model import EventSpec, Scenario
 from controller.scenario.world import apply_world
-from specs.checker import check_step
+from pumpctl.specs.checker import check_step
 
 MAX_RECORDS = 200
 T = TypeVar("T")

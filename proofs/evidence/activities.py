@@ -134,7 +134,7 @@ def scenarios(items: Items, timings: dict[str, float], say: Progress, step: Step
     from controller.scenario.model import load as load_scenario
     from controller.scenario.report import verdict
     from controller.scenario.run import run as run_scenario
-    from specs.checker import recording
+    from pumpctl.specs.checker import recording
 
     t0 = time.perf_counter()
     out: list[dict[str, Any]] = []
@@ -222,8 +222,8 @@ def bench(out_dir: Path, items: Items, timings: dict[str, float], say: Progress,
 
 def walk(steps: int, seed: int, items: Items, timings: dict[str, float], say: Progress, step: Step = quiet
          ) -> dict[str, Any]:
-    from proofs.walk import walk as run_walk
-    from specs.invariants import STATE_INVARIANTS, STEP_INVARIANTS
+    from pumpctl.proofs.walk import walk as run_walk
+    from pumpctl.specs.invariants import STATE_INVARIANTS, STEP_INVARIANTS
 
     t0 = time.perf_counter()
     step("walk", 0, 1, f"{steps} random events, seed {seed}, every invariant after every step")

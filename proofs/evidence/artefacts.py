@@ -38,7 +38,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from proofs.evidence.render_view import actor_name
+from pumpctl.proofs.evidence.render_view import actor_name
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "pumpctl"

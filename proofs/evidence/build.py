@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from proofs.evidence import credit, scope
+from pumpctl.proofs.evidence import credit, scope
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK = ROOT / "specs" / "evidence.lock"

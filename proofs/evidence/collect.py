@@ -41,9 +41,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from proofs.evidence import activities
-from proofs.evidence.build import LOCK, build, read_lock
-from specs.catalog import Catalog, load
+from pumpctl.proofs.evidence import activities
+from pumpctl.proofs.evidence.build import LOCK, build, read_lock
+from pumpctl.specs.catalog import Catalog, load
 
 ROOT = Path(__file__).resolve().parents[2]
 Progress = Callable[[str], None]
@@ -90,7 +90,7 @@ def _packages() -> dict[str, str]:
 def evaluate_mutant(mutant_id: str) -> dict[str, Any]:
     """One mutant, in the pool's process; a mutant that crashes the engine is a surviving mutant with
     the error as its reason (never a crash of the whole run, never a kill)."""
-    from proofs.mutants import MUTANTS, _evaluate_id
+    from pumpctl.proofs.mutants import MUTANTS, _evaluate_id
 
     text = next((m.text for m in MUTANTS if m.id == mutant_id), "?")
     try:
@@ -124,7 +124,7 @@ def _mutant_items(mutants: list[dict[str, Any]], proofs: Any, items: activities.
 
 
 def _contract_items(contracts: Any, items: activities.Items) -> None:
-    from proofs.contracts import REQUIREMENTS as CONTRACT_REQS
+    from pumpctl.proofs.contracts import REQUIREMENTS as CONTRACT_REQS
 
     for fn, reqs in sorted(CONTRACT_REQS.items()):
         broken = any(f":{fn}" in line or f" {fn}(" in line for line in contracts.failures)
@@ -135,10 +135,10 @@ def _contract_items(contracts: Any, items: activities.Items) -> None:
 def collect(opts: Options, say: Progress = print, step: Step = activities.quiet) -> dict[str, Any]:
     from controller.core.alarms import CATALOG
     from controller.core.table import TABLE, check_table
-    from proofs.evidence.package import clean
-    from proofs.evidence.records import records
-    from proofs.prove import run
-    from proofs.report import run_to_json
+    from pumpctl.proofs.evidence.package import clean
+    from pumpctl.proofs.evidence.records import records
+    from pumpctl.proofs.prove import run
+    from pumpctl.proofs.report import run_to_json
 
     out = opts.out
     out.mkdir(parents=True, exist_ok=True)
@@ -234,7 +234,7 @@ def _finish_tests(opts: Options, tests_run: Future[tuple[str, str]] | None, timi
 
 
 def _start_contracts(waiters: ThreadPoolExecutor, step: Step, stop: list[Callable[[], object]]) -> Future[Any]:
-    from proofs.contracts import finish_crosshair, start_crosshair
+    from pumpctl.proofs.contracts import finish_crosshair, start_crosshair
 
     step("contracts", 0, 1, "CrossHair in the background")
     per_condition = SETTINGS["crosshair_per_condition_s"]
@@ -253,7 +253,7 @@ def _start_mutants(opts: Options, step: Step, timings: dict[str, float],
     returns the function that waits for them, in the order of ``MUTANTS``."""
     if not opts.mutants:
         return list
-    from proofs.mutants import MUTANTS
+    from pumpctl.proofs.mutants import MUTANTS
 
     ids = [m.id for m in MUTANTS]
     got: dict[str, dict[str, Any]] = {}
@@ -284,7 +284,7 @@ def _generated_campaign() -> dict[str, Any] | None:
     """The recorded generated mutation campaign (``pumpctl mutate --generated --record``), with
     whether it is current (every mutated source unchanged since it ran). Not re-run by verify: it
     costs minutes per mutant; an outdated record is shown as outdated, never as current."""
-    from proofs import mutagen
+    from pumpctl.proofs import mutagen
 
     data, current = mutagen.recorded()
     if data is None:
@@ -299,7 +299,7 @@ def _run_sections(proofs: Any, proofs_json: dict[str, Any], mutants: list[dict[s
                   walk: dict[str, Any], table: Any) -> dict[str, Any]:
     """What each activity produced, in full, for the appendices (every one renders what is here)."""
     from controller.core.state import LATCHED, STATES
-    from proofs.report import _trace_json, cex_toml
+    from pumpctl.proofs.report import _trace_json, cex_toml
 
     edges = sorted(({"source": s, "dest": row.dest_for(s), "label": row.label}
                     for row in table for s in row.sources if row.dest_for(s) != s),

@@ -38,9 +38,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from proofs.evidence.layout import items as architecture_items
-from proofs.evidence.layout import segregation
-from proofs.evidence.scope import packages
+from pumpctl.proofs.evidence.layout import items as architecture_items
+from pumpctl.proofs.evidence.layout import segregation
+from pumpctl.proofs.evidence.scope import packages
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = ROOT / "specs"
@@ -102,7 +102,7 @@ def _digest(files: list[str]) -> str:
 
 
 def configuration(layout: Mapping[str, Any], items: list[dict[str, Any]]) -> dict[str, Any]:
-    from proofs.evidence.artefacts import input_files
+    from pumpctl.proofs.evidence.artefacts import input_files
 
     mods = layout.get("modules") or {}
     files = [p.relative_to(ROOT).as_posix() for p in input_files(ROOT)]

@@ -69,6 +69,8 @@ def _imports(tree: ast.Module, known: set[str]) -> tuple[set[str], set[str]]:
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
         for n in names:
+            # the wheel's pumpctl.specs and pumpctl.proofs are the repository's specs/ and proofs/
+            n = n.removeprefix("pumpctl.") if n.startswith(("pumpctl.specs", "pumpctl.proofs")) else n
             top = n.split(".")[0]
             if top in PACKAGES:
                 if n in known:

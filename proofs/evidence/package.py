@@ -47,10 +47,10 @@ def write_package(evidence: dict[str, Any], out: Path, sign_key: Path | None = N
                   pdf: bool = False) -> list[Path]:
     """evidence.json, results.json, report.html (+ PDF when a renderer is there), SARIF, SBOMs, the
     manifest over every input and artefact, and its Ed25519 signature."""
-    from proofs.evidence import signing
-    from proofs.evidence.artefacts import input_files, write_manifest, write_sarif
-    from proofs.evidence.render import render_html, render_pdf
-    from proofs.evidence.sbom import write_sboms
+    from pumpctl.proofs.evidence import signing
+    from pumpctl.proofs.evidence.artefacts import input_files, write_manifest, write_sarif
+    from pumpctl.proofs.evidence.render import render_html, render_pdf
+    from pumpctl.proofs.evidence.sbom import write_sboms
 
     out.mkdir(parents=True, exist_ok=True)
     signer = signing.signer(sign_key)

@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from proofs.evidence import iec62304, layout, risk, scope, security, use_errors
-from proofs.evidence import sbom as sbom_mod
+from pumpctl.proofs.evidence import iec62304, layout, risk, scope, security, use_errors
+from pumpctl.proofs.evidence import sbom as sbom_mod
 
 
 def records(evidence: Mapping[str, Any], settings: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

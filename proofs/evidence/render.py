@@ -34,9 +34,9 @@ from typing import Any
 from jinja2 import ChainableUndefined, Environment, FileSystemLoader
 from markupsafe import Markup
 
-from proofs.evidence import render_view as view
-from proofs.evidence.render_case import anchor, hazard_svg, overview_svg
-from proofs.evidence.render_states import merge_edges, short_label, state_svg
+from pumpctl.proofs.evidence import render_view as view
+from pumpctl.proofs.evidence.render_case import anchor, hazard_svg, overview_svg
+from pumpctl.proofs.evidence.render_states import merge_edges, short_label, state_svg
 
 TEMPLATES = Path(__file__).parent / "templates"
 _PNG = b"\x89PNG\r\n\x1a\n"
@@ -112,7 +112,7 @@ def _case(verdict: Mapping[str, Any], hazards: list[Mapping[str, Any]]) -> dict[
     case = verdict.get("assurance")
     if case:
         return dict(case)
-    from proofs.evidence.build import assurance
+    from pumpctl.proofs.evidence.build import assurance
 
     return assurance([dict(h) for h in hazards])
 

@@ -30,8 +30,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from proofs.evidence import svg
-from proofs.evidence.render_view import HAZ_CLASS, REQ_CLASS, by_type, cls_of, method_of
+from pumpctl.proofs.evidence import svg
+from pumpctl.proofs.evidence.render_view import HAZ_CLASS, REQ_CLASS, by_type, cls_of, method_of
 
 _GW, _SW, _RW, _PW = 230, 150, 300, 180  # goal, strategy, requirement widths; widest solution pill
 _GAP, _PGAP, _ROW, _RH, _PH = 36, 16, 54, 44, 26  # column gap, pill gap, row pitch, box heights

@@ -35,7 +35,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from proofs.evidence import svg
+from pumpctl.proofs.evidence import svg
 
 _NW, _NH, _LAYER = 132, 42, 165  # node width/height, layer pitch
 _Box = tuple[float, float, float, float]  # x0, y0, x1, y1

@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from proofs.evidence.layout import FACADE, Parts, owners
+from pumpctl.proofs.evidence.layout import FACADE, Parts, owners
 
 SCOPE_FILE = Path(__file__).resolve().parents[2] / "specs" / "scope.toml"
 STRENGTHS = ("proved", "bounded", "refuted", "examples", "simulated", "inspected")

@@ -21,7 +21,7 @@ from controller.drivers.pty_emulator import Firmware, PtyServer
 from controller.drivers.registry import FAMILIES, Family, HardwareConfig, HardwareDriver
 from controller.drivers.serial_link import Decoder
 from controller.runtime.shell import Shell
-from specs.checker import check_step
+from pumpctl.specs.checker import check_step
 
 PERIOD_MS = 100
 # Short wall-clock reply timeouts keep the fault tests fast; the emulator answers in ~1 ms.

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from proofs.evidence.render import render_html
+from pumpctl.proofs.evidence.render import render_html
 from tests.evidence.sample import build
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}

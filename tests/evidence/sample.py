@@ -312,7 +312,7 @@ def build(out_dir: Path | None = None) -> dict[str, Any]:
                             for e in _EDGES.splitlines()]},
         "counterexamples": [{"obligation": "STEP-DOS-004", "scenario": CEX_TOML, "trace": _trace()}],
     }
-    from proofs.evidence.build import assurance, headline
+    from pumpctl.proofs.evidence.build import assurance, headline
 
     case = assurance(results["hazards"])
     results["verdict"].update(refused=1, assurance=case, summary=headline(False, 4, 7, case, 1),
@@ -328,7 +328,7 @@ def build(out_dir: Path | None = None) -> dict[str, Any]:
             "seeds": {"walk": 1, "hypothesis": 0}, "tools": {"z3": "4.13.0", "crosshair": "0.0.99"}},
         "timings": {"proofs_s": 41.2, "tests_s": 33.0, "total_s": 120.5},
     }
-    from proofs.evidence.records import records
+    from pumpctl.proofs.evidence.records import records
 
     stable, host = records(evidence, evidence["environment"]["settings"])
     results.update(stable)

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from proofs.evidence.artefacts import ROOT, input_files, locate, sarif, write_manifest, write_sarif
-from proofs.evidence.sbom import purl, sbom, write_sbom
+from pumpctl.proofs.evidence.artefacts import ROOT, input_files, locate, sarif, write_manifest, write_sarif
+from pumpctl.proofs.evidence.sbom import purl, sbom, write_sbom
 from tests.evidence.sample import build
 
 needs_sha256sum = pytest.mark.skipif(shutil.which("sha256sum") is None, reason="GNU sha256sum not installed")

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from proofs.evidence.render import print_with_chromium
-from proofs.evidence.render_view import short_id
+from pumpctl.proofs.evidence.render import print_with_chromium
+from pumpctl.proofs.evidence.render_view import short_id
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium not installed (apt-get install chromium)")

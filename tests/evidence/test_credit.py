@@ -10,10 +10,10 @@ from controller.core.alarms import CATALOG
 from controller.core.events import ev, tick
 from controller.core.machine import Controller
 from controller.core.table import TABLE
-from proofs.evidence import credit as C
-from proofs.walk import walk
-from specs.catalog import load
-from specs.checker import check_step, recording
+from pumpctl.proofs.evidence import credit as C
+from pumpctl.proofs.walk import walk
+from pumpctl.specs.catalog import load
+from pumpctl.specs.checker import check_step, recording
 from tests.helpers import pca_program, program
 
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from proofs.evidence import iec62304, layout, risk, security, signing, use_errors
-from proofs.evidence.build import assurance, headline
+from pumpctl.proofs.evidence import iec62304, layout, risk, security, signing, use_errors
+from pumpctl.proofs.evidence.build import assurance, headline
 from tests.evidence.sample import build
 
 
@@ -83,7 +83,7 @@ def test_the_real_risk_file_covers_every_hazard_cause_and_control(evidence: dict
 
 
 def _real_hazards() -> list[dict[str, Any]]:
-    from specs.catalog import load
+    from pumpctl.specs.catalog import load
 
     return [{"id": h.id, "title": h.title, "severity": h.severity, "verdict": "?", "causes": list(h.causes),
              "controls": list(h.controls)} for h in load().hazards]
@@ -109,7 +109,7 @@ def test_the_real_use_errors_are_controlled_by_implemented_requirements() -> Non
     """specs/use_errors.toml joined with specs/requirements.toml: the 10x error inside the limits
     (UE-001) and the library bypass through basic mode (UE-005) are controlled by implemented
     requirements, and every control named is a requirement."""
-    from specs.catalog import load
+    from pumpctl.specs.catalog import load
 
     cat = load()
     status = {r.id: r.status for r in cat.requirements}
@@ -134,7 +134,7 @@ def test_the_real_use_errors_are_controlled_by_implemented_requirements() -> Non
 
 
 def test_security_traces_req_sec_003_to_haz_sec_001(evidence: dict[str, Any]) -> None:
-    from specs.catalog import load
+    from pumpctl.specs.catalog import load
 
     reqs = [{"id": r.id, "title": r.title, "hazards": list(r.hazards),
              "verdict": "planned" if r.status != "implemented" else "verified"} for r in load().requirements]
@@ -152,7 +152,7 @@ def test_security_traces_req_sec_003_to_haz_sec_001(evidence: dict[str, Any]) ->
 
 
 def _real_security() -> dict[str, Any]:
-    from specs.catalog import load
+    from pumpctl.specs.catalog import load
 
     reqs = [{"id": r.id, "title": r.title, "hazards": list(r.hazards),
              "verdict": "planned" if r.status != "implemented" else "verified"} for r in load().requirements]
@@ -180,7 +180,7 @@ def test_the_sdc_provider_is_a_runtime_entry_point_with_its_threats_controlled_a
 
 
 def test_every_path_the_security_and_soup_files_name_exists() -> None:
-    from proofs.evidence.iec62304 import ROOT
+    from pumpctl.proofs.evidence.iec62304 import ROOT
 
     named = set()
     for name in ("security.toml", "soup.toml"):
@@ -232,7 +232,7 @@ def _shipped() -> set[str]:
     """Every installed distribution the runtime extras pull in, transitively (as the SBOM reads them)."""
     from packaging.requirements import Requirement
 
-    from proofs.evidence.sbom import _requires, installed, norm
+    from pumpctl.proofs.evidence.sbom import _requires, installed, norm
 
     dists = installed()
     roots = set()
@@ -250,7 +250,7 @@ def _shipped() -> set[str]:
 
 
 def test_every_distribution_the_runtime_ships_is_soup_in_the_sbom_and_the_review() -> None:
-    from proofs.evidence.sbom import norm, sbom
+    from pumpctl.proofs.evidence.sbom import norm, sbom
 
     shipped = _shipped()
     assert {"sdc11073", "lxml", "aiohttp", "yarl", "cryptography", "pyserial"} <= shipped
@@ -278,8 +278,8 @@ def test_a_failure_of_the_run_opens_a_problem_report(evidence: dict[str, Any]) -
 
 
 def test_a_mutant_that_crashes_the_engine_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
-    import proofs.mutants as M
-    from proofs.evidence.collect import evaluate_mutant
+    import pumpctl.proofs.mutants as M
+    from pumpctl.proofs.evidence.collect import evaluate_mutant
 
     def boom(mutant_id: str) -> Any:
         raise TypeError("missing 1 required positional argument")

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from proofs.evidence import iec62304
-from proofs.evidence.collect import _git
-from proofs.evidence.render import render_html
+from pumpctl.proofs.evidence import iec62304
+from pumpctl.proofs.evidence.collect import _git
+from pumpctl.proofs.evidence.render import render_html
 from tests.evidence.conftest import words
 from tests.evidence.sample import build
 

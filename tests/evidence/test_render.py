@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from proofs.evidence.render import render_html, render_pdf
+from pumpctl.proofs.evidence.render import render_html, render_pdf
 from tests.evidence.conftest import parse, words
 from tests.evidence.sample import CEX_TOML, HOSTILE, LONG_TEST
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from proofs.evidence import iec62304, layout, scope
+from pumpctl.proofs.evidence import iec62304, layout, scope
 
 PACKAGES = ["core", "root", "clinical", "sensing", "plant", "drivers", "log", "library", "runtime", "scenario",
             "bench", "campaign", "sdc", "cli"]
