@@ -28,6 +28,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from controller.cli.options import EXTRAS
 from controller.cli.registry import COMMANDS, command
 from controller.errors import ConfigurationError, PumpError
 
@@ -91,14 +92,6 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (add, _, help_text) in sorted(COMMANDS.items()):
         add(sub.add_parser(name, help=help_text, description=help_text))
     return parser
-
-
-# the optional packages a subcommand may need, and the extra that installs each
-EXTRAS: dict[str, str] = {
-    "z3": "verify", "crosshair": "verify", "serial": "hardware", "jinja2": "report", "matplotlib": "report",
-    "cryptography": "signing", "dask": "campaign", "distributed": "campaign", "sdc11073": "sdc", "lxml": "sdc",
-    "pytest": "dev", "hypothesis": "dev", "rich": "verify",
-}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -53,3 +53,11 @@ def numbers(option: str, text: str, lo: float, hi: float, unit: str) -> tuple[fl
             raise ConfigurationError(option, text, allowed, f"{part.strip()} is out of range")
         out.append(value)
     return tuple(out)
+
+
+# the optional packages a subcommand may need, and the extra that installs each
+EXTRAS: dict[str, str] = {
+    "z3": "verify", "crosshair": "verify", "serial": "hardware", "jinja2": "report", "matplotlib": "report",
+    "cryptography": "signing", "dask": "campaign", "distributed": "campaign", "sdc11073": "sdc", "lxml": "sdc",
+    "pytest": "dev", "hypothesis": "dev", "rich": "verify",
+}

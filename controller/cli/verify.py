@@ -84,7 +84,7 @@ def checkout_problem(root: Path) -> str | None:
 
 def missing_modules(args: argparse.Namespace) -> str | None:
     """The modules the chosen activities need and do not find, with the extras that install them."""
-    from controller.cli import EXTRAS
+    from controller.cli.options import EXTRAS
 
     uses_tests = not args.no_tests and args.junit is None
     skipped = {"bench": args.no_bench, "tests": not uses_tests}
