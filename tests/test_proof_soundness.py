@@ -5,7 +5,8 @@
 - an unsatisfiable assumption (``False``) in the step solver is a vacuous step: an error, not a proof;
 - ``--only`` still runs the well-formedness checks: an impossible domain fails the run;
 - the symbolic event kind compares with ``==`` and ``!=`` and refuses everything else;
-- REC-001 can end as a counterexample (a restore that forgets window volume).
+- REC-001 can end as a counterexample (a restore that forgets window volume);
+- a mutant is killed only by a counterexample that replays on the mutated runtime.
 """
 
 from __future__ import annotations
@@ -128,3 +129,22 @@ def test_the_split_step_is_refused_for_code_this_process_changed() -> None:
     assert not eng._parallel_ok(eng.invs, eng.invs)
     inv = StepInv("X-1", (), "a private obligation", lambda s0, v0, e, s1, v1: True)
     assert not Engine()._parallel_ok([inv], [inv])
+
+
+@pytest.mark.req("REQ-CFG-001")
+@pytest.mark.parametrize("replays", [True, False])
+def test_a_counterexample_that_does_not_replay_kills_no_mutant(replays: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rule 3 of the campaign: a mutant is killed only by a counterexample that reproduces on the
+    mutated runtime. The solver is stood in for by one that finds the same counterexample for every
+    query (and a failing step for every obligation); only whether it replays differs."""
+    from pumpctl.proofs import engine
+    from pumpctl.proofs.mutants import MUTANTS, evaluate
+
+    def bmc(self: Engine, depth: int, only: list[str] | None = None, **kw: object) -> dict[str, engine.Verdict]:
+        ids = only or ["INV-DEL-004"]
+        return {i: engine.Verdict(i, (), "", True, "counterexample", replayed=replays) for i in ids}
+
+    monkeypatch.setattr(engine.Engine, "bmc", bmc)
+    monkeypatch.setattr(engine.Engine, "inductive_step", lambda self, *a, **kw: {"INV-DEL-004": (False, None, None)})
+    r = evaluate(next(m for m in MUTANTS if m.id == "M10-bolus-during-alarm"))
+    assert r.killed is replays and r.replayed is replays and bool(r.by) is replays, r
