@@ -380,6 +380,43 @@ def ex_patient_bolus_lockout_and_hourly_count() -> list[Step]:
     return steps
 
 
+@example("REQ-BOL-002", "REQ-BOL-003")
+def ex_pca_limits_are_exact_at_their_edges() -> list[Step]:
+    """The lockout ends exactly lockout_ms after the last patient bolus began, not a millisecond
+    earlier or later; a bolus exactly one hour old no longer counts toward the hourly maximum."""
+    c = running(pca_program(lockout_ms=60_000, pca_max_h=4))
+    steps = [must(c.handle(ev("patient_bolus")))]
+    steps += run_for(c, 59_999)
+    steps.append(refused(c.handle(ev("patient_bolus")), "lockout"))
+    steps.append(must(c.handle(tick(1))))
+    steps.append(must(c.handle(ev("patient_bolus"))))
+    c = running(pca_program(lockout_ms=60_000, pca_max_h=1))
+    steps.append(must(c.handle(ev("patient_bolus"))))
+    steps += run_for(c, HOUR - 1)
+    steps.append(refused(c.handle(ev("patient_bolus")), "bolus_count"))
+    steps.append(must(c.handle(tick(1))))
+    steps.append(must(c.handle(ev("patient_bolus"))))
+    return steps
+
+
+@example("REQ-PRM-001", "REQ-PRM-002")
+def ex_prime_volume_is_exact_at_its_edges() -> list[Step]:
+    """A prime of nothing is refused, the smallest prime is taken, and priming up to exactly
+    prime_max in total is allowed - one unit more is not."""
+    c = ready()
+    top = c.vars.cfg.prime_max
+    steps = [refused(c.handle(ev("prime", volume=0, flag=True)), "prime_volume_out_of_range")]
+    steps.append(must(c.handle(ev("prime", volume=1, flag=True))))
+    steps.append(must(c.handle(tick(1))))
+    assert c.state == "READY" and c.vars.flow.primed == 1
+    steps.append(refused(c.handle(ev("prime", volume=top, flag=True)), "prime_volume_out_of_range"))
+    steps.append(must(c.handle(ev("prime", volume=top - 1, flag=True))))
+    steps += run_for(c, 200_000)
+    assert c.state == "READY" and c.vars.flow.primed == top and c.vars.flow.delivered == 0
+    steps.append(refused(c.handle(ev("prime", volume=1, flag=True)), "prime_volume_out_of_range"))
+    return steps
+
+
 @example("REQ-BOL-005", "REQ-ROL-001")
 def ex_clinician_bolus() -> list[Step]:
     c = running(program(clin_bolus_max=2 * ML, vtbi=50 * ML))
