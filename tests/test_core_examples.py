@@ -417,6 +417,32 @@ def ex_prime_volume_is_exact_at_its_edges() -> list[Step]:
     return steps
 
 
+@example("REQ-BOL-006", "REQ-DOS-004")
+def ex_a_bolus_that_exactly_fills_a_window_is_taken() -> list[Step]:
+    """A patient bolus equal to what a dose window still allows starts; one unit less room refuses it."""
+    steps = []
+    for room, taken in ((ML, True), (ML - 1, False)):
+        c = running(pca_program(step_rate=(0, 0, 0, 0), lim_vol=(room, 0), lim_bucket_ms=(300_000, 1_200_000)))
+        s = c.handle(ev("patient_bolus"))
+        steps.append(must(s) if taken else refused(s, "dose_limit"))
+        assert c.state == ("BOLUS" if taken else "RUNNING")
+    return steps
+
+
+@example("REQ-RES-001", "REQ-ALM-004")
+def ex_a_container_with_one_unit_left_can_be_resumed() -> list[Step]:
+    """The container check refuses only an empty container: with one volume unit left a paused
+    infusion resumes, and the empty alarm comes in the tick that draws the container dry."""
+    c = running(program(vtbi=20 * ML, reservoir_vol=10 * ML + 1))
+    steps = run_for(c, 360_000)
+    assert c.state == "RUNNING" and "reservoir_empty" not in active(c)
+    steps.append(must(c.handle(ev("pause"))))
+    steps.append(must(c.handle(ev("resume"))))
+    steps.append(must(c.handle(tick(1))))
+    assert c.state == "ALARM" and "reservoir_empty" in active(c)
+    return steps
+
+
 @example("REQ-BOL-005", "REQ-ROL-001")
 def ex_clinician_bolus() -> list[Step]:
     c = running(program(clin_bolus_max=2 * ML, vtbi=50 * ML))
