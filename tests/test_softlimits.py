@@ -16,7 +16,7 @@ from controller.clinical import softlimits
 from controller.clinical.dosebounds import Patient
 from controller.clinical.drugs import Library
 from controller.clinical.programs import REQUEST_FIELDS, build_program
-from controller.clinical.wording import Mode
+from controller.clinical.wording import EntryMode
 from controller.core.libbounds import LibBounds
 from controller.core.limits import Limits
 from controller.core.program import N_STEPS, STEPS_OF_KIND, Kind, Program, program_ok, soft_exceeded
@@ -137,7 +137,7 @@ def programs_with_soft_bounds(draw: st.DrawFn) -> Program:
 def test_for_any_program_the_soft_list_fires_exactly_with_the_core(p: Program) -> None:
     """softlimits.crossed against controller.core.program.soft_exceeded, disjunct by disjunct: on
     random programs and bounds the list is non-empty exactly when the core's soft check fires."""
-    mode = Mode("rate_ml_h", Fraction(p.step_rate[p.n_steps - 1], 1000), Fraction(100), None, Patient())
+    mode = EntryMode("rate_ml_h", Fraction(p.step_rate[p.n_steps - 1], 1000), Fraction(100), None, Patient())
     values = dict.fromkeys(("bolus_ml", "clinician_bolus_max_ml", "loading_ml", "dose_ml", "vtbi_ml"), Fraction(1))
     listed = softlimits.crossed(p, mode, None, (), values)
     assert bool(listed) == soft_exceeded(p), [str(s) for s in listed]

@@ -54,7 +54,7 @@ from controller.clinical import dosebounds, refusals, softlimits
 from controller.clinical.dosebounds import Compiled, Patient, compile_care_area, soft_checks
 from controller.clinical.doses import dose_to_ml_h, parse_dose_unit
 from controller.clinical.drugs import CareArea, DrugEntry, Library, SoftViolation, show
-from controller.clinical.wording import Mode
+from controller.clinical.wording import EntryMode
 from controller.clinical.wording import ml_h as fmt_rate
 from controller.core import units as U
 from controller.core.libbounds import N_BUCKETS, NO_BOUNDS
@@ -243,13 +243,13 @@ def _route(req: Mapping[str, object], entry: DrugEntry | None) -> str:
 
 
 def _mode(req: Mapping[str, object], rate: Fraction, vtbi: Fraction, entry: DrugEntry | None,
-          patient: Patient) -> Mode:
-    """How the rate was entered: a dose, a duration over the VTBI, or a rate (``wording.Mode``)."""
+          patient: Patient) -> EntryMode:
+    """How the rate was entered: a dose, a duration over the VTBI, or a rate (``wording.EntryMode``)."""
     for field in ("dose", "duration_s"):
         value = _num(req, field)
         if value is not None:
-            return Mode(field, value, vtbi, entry, patient)
-    return Mode("rate_ml_h", rate, vtbi, entry, patient)
+            return EntryMode(field, value, vtbi, entry, patient)
+    return EntryMode("rate_ml_h", rate, vtbi, entry, patient)
 
 
 def build_program(req: Mapping[str, object], limits: Limits, library: Library | None = None,

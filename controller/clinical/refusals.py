@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from controller.clinical.drugs import CareArea, DrugEntry, show
-from controller.clinical.wording import Mode, ml, ml_h
+from controller.clinical.wording import EntryMode, ml, ml_h
 from controller.core.libbounds import MAX_WINDOW_MS, N_BUCKETS
 from controller.core.limits import ROUTE_NAMES, Limits
 from controller.core.program import (
@@ -65,7 +65,7 @@ class Words:
 
     req: Mapping[str, object]
     kind: str
-    mode: Mode  # how the maintenance rate was entered
+    mode: EntryMode  # how the maintenance rate was entered
     steps: tuple[str, ...]  # the request field of each step's rate
     windows: tuple[tuple[str, str] | None, ...]  # per window slot: (limit field, window field) of the request
     library: str | None  # "<drug>" or "care_area[<name>]" for library fields; None without a library
@@ -77,12 +77,12 @@ class Words:
             return v
         return show(Fraction(str(v)) if isinstance(v, float) else Fraction(v))
 
-    def step_mode(self, i: int) -> tuple[Mode, int]:
+    def step_mode(self, i: int) -> tuple[EntryMode, int]:
         """The mode a step's rate is said in, and the step's share of the entered rate (a ramp's ends: half)."""
         if self.steps[i] != self.mode.field:  # the loading rate: plain mL/h
             value = self.req.get(self.steps[i])
             given = Fraction(str(value)) if value is not None else Fraction(0)
-            return Mode("rate_ml_h", given, self.mode.vtbi_ml, None, self.mode.patient), 1
+            return EntryMode("rate_ml_h", given, self.mode.vtbi_ml, None, self.mode.patient), 1
         return self.mode, 2 if self.kind == "ramp" and i != 1 else 1
 
 
@@ -91,7 +91,7 @@ def free_slots(lib_vol: int) -> list[int]:
     return [j for j in range(N_WINDOWS) if not (lib_vol > 0 and j == LIB_WINDOW)]
 
 
-def words_for(req: Mapping[str, object], kind: str, mode: Mode, step_names: tuple[str, ...],
+def words_for(req: Mapping[str, object], kind: str, mode: EntryMode, step_names: tuple[str, ...],
               own_windows: tuple[tuple[str, str], ...], lib_vol: int, source: DrugEntry | CareArea | None) -> Words:
     """How this request maps onto its program: the field of each step's rate, and of each window slot."""
     windows: list[tuple[str, str] | None] = [None] * N_WINDOWS

@@ -29,7 +29,7 @@ from fractions import Fraction
 
 from controller.clinical.dosebounds import ceil_to, floor_to
 from controller.clinical.drugs import CareArea, DrugEntry, SoftViolation
-from controller.clinical.wording import Mode, ml, ml_h, soft_source
+from controller.clinical.wording import EntryMode, ml, ml_h, soft_source
 from controller.core.limits import PUMP_MAX_RATE, PUMP_MAX_VTBI
 from controller.core.program import Kind, Program, maintenance_rate
 from controller.core.units import VU_PER_ML
@@ -39,7 +39,7 @@ def _soft_max(vu: int) -> str:
     return f"0 to {ml(vu)} mL (soft limits)" if vu < PUMP_MAX_VTBI else "no soft maximum"
 
 
-def _rate_range(p: Program, mode: Mode, source: DrugEntry | CareArea | None) -> str:
+def _rate_range(p: Program, mode: EntryMode, source: DrugEntry | CareArea | None) -> str:
     b = p.lib
     why = f" ({soft_source(source, mode.patient)})" if source is not None else " (soft limits)"
     hi = b.rate_soft_max if b.rate_soft_max < PUMP_MAX_RATE else None
@@ -49,7 +49,7 @@ def _rate_range(p: Program, mode: Mode, source: DrugEntry | CareArea | None) -> 
     return f"{mode.limit(b.rate_soft_min, hi)}{why}"
 
 
-def edge_only(p: Program, mode: Mode, source: DrugEntry | CareArea | None, weight: tuple[SoftViolation, ...],
+def edge_only(p: Program, mode: EntryMode, source: DrugEntry | CareArea | None, weight: tuple[SoftViolation, ...],
               values: Mapping[str, Fraction]) -> tuple[SoftViolation, ...]:
     """The soft limits the core cannot see: weight (compiled), VTBI, a ramp's plateau."""
     out = list(weight)
@@ -65,7 +65,7 @@ def edge_only(p: Program, mode: Mode, source: DrugEntry | CareArea | None, weigh
     return tuple(out)
 
 
-def crossed(p: Program, mode: Mode, source: DrugEntry | CareArea | None, edge: tuple[SoftViolation, ...],
+def crossed(p: Program, mode: EntryMode, source: DrugEntry | CareArea | None, edge: tuple[SoftViolation, ...],
             values: Mapping[str, Fraction]) -> tuple[SoftViolation, ...]:
     """Every soft limit the program crosses (rule 1): ``edge`` (from ``edge_only``, recorded in
     ``p.lib.soft_edge`` by the caller), then one entry per disjunct of ``soft_exceeded`` that fires."""

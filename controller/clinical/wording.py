@@ -6,7 +6,7 @@ A program's rate is entered one of three ways: ``rate_ml_h``; a ``dose`` in the 
 unit, converted through the concentration and the patient; or ``vtbi_ml`` over ``duration_s``. The
 core's bounds are integers in uL/h. A message for the clinician must give *their* field, *their*
 value and the allowed range in *that* field's unit, so a refusal or a soft-limit warning reads
-"dose = 50 ... at most 40 U/kg/h" and not "step_rate[0] = 35.000 mL/h". ``Mode`` carries what is
+"dose = 50 ... at most 40 U/kg/h" and not "step_rate[0] = 35.000 mL/h". ``EntryMode`` carries what is
 needed to say it (``controller.clinical.softlimits``, ``controller.clinical.refusals``).
 
 Rules
@@ -37,7 +37,7 @@ def ml(vu: int) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Mode:
+class EntryMode:
     """How the program's rate was entered (``field``: rate_ml_h, dose or duration_s) and with what."""
 
     field: str

@@ -49,7 +49,7 @@ from controller.core.units import MS_PER_MIN, VU_PER_UL
 from controller.drivers.base import ACCEPTED, MotorCommand, Reply
 from controller.drivers.clocks import Clock
 from controller.drivers.simblock import CapDuring, Guard, run_block
-from controller.plant.line import Line
+from controller.plant.line import FluidLine
 from controller.plant.mechanism import Mechanism
 from controller.plant.noise import Normal
 from controller.plant.params import PlantParams
@@ -83,7 +83,7 @@ class SimPump:
         self.cfg = sensing or SensingConfig()
         self.seed = seed
         self.mech = Mechanism(p, self._rng("mechanism"))
-        self.line = Line(p, self._rng("line"), Normal(f"{seed}:line:wander"))
+        self.line = FluidLine(p, self._rng("line"), Normal(f"{seed}:line:wander"))
         self.has_upstream = p.mechanism == "cassette"
         self.sensing = Sensing(self.cfg, limits or Limits(), has_upstream=self.has_upstream,
                                ul_per_step=p.ul_per_step)

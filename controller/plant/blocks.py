@@ -1,4 +1,4 @@
-"""The plant over a block of control periods: what ``Mechanism.run``, ``Line.advance`` and
+"""The plant over a block of control periods: what ``Mechanism.run``, ``FluidLine.advance`` and
 ``Sensor.read`` do period after period, computed for many periods at once.
 
 Theory of operation
@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from controller.core.units import VU_PER_UL
-from controller.plant.line import INFINITE, VACUUM_KPA, Line
+from controller.plant.line import INFINITE, VACUUM_KPA, FluidLine
 from controller.plant.mechanism import Mechanism
 from controller.plant.sensors import NAN, Sensor
 from controller.sensing.blocks import Readings, Run, accumulate, before
@@ -82,7 +82,7 @@ def displaced(m: Mechanism, n: Any) -> Any:
     return m.stroke_true * (strokes + np.minimum(phase, m.D) / m.D)
 
 
-class Flow(NamedTuple):
+class LineBlock(NamedTuple):
     P: Any  # line pressure after each period (kPa)
     Pu: float  # pressure on the container side (cassette; constant in a block)
     patient: Any  # uL that reached the patient, cumulative
@@ -90,14 +90,14 @@ class Flow(NamedTuple):
     run: Run
 
 
-def line(ln: Line, t: Any, dt: int, eff: Any, cassette: bool) -> Flow | None:
-    """``Line.advance`` each period with ``eff`` uL pushed (>= 0): the venous wander, the container,
+def line(ln: FluidLine, t: Any, dt: int, eff: Any, cassette: bool) -> LineBlock | None:
+    """``FluidLine.advance`` each period with ``eff`` uL pushed (>= 0): the venous wander, the container,
     the stream position, the pressure and what reached the patient (or the waste)."""
     Pu = ln.head
     if cassette and ln.up_occluded:
         if eff.any():
             return None  # the pump draws the container side down: the period path
-        Pu = ln.head - ln.up_drawn / ln.Cu  # Line._upstream with nothing pushed
+        Pu = ln.head - ln.up_drawn / ln.Cu  # FluidLine._upstream with nothing pushed
     p, n = ln.p, len(t)
     dt_s = dt / 1000.0
     bad = np.zeros(n, dtype=bool)
@@ -159,7 +159,7 @@ def line(ln: Line, t: Any, dt: int, eff: Any, cassette: bool) -> Flow | None:
             ln.a_cache = a_cache
         ln.P = float(P[last])
 
-    return Flow(P, Pu, patient, cont, Run(bad, commit))
+    return LineBlock(P, Pu, patient, cont, Run(bad, commit))
 
 
 FIXED_MODES = ("stuck", "out_of_range", "invalid", "disconnected")

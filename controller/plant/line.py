@@ -51,7 +51,7 @@ VACUUM_KPA = 90.0  # gauge pressure at which the fluid cavitates: the floor for 
 INFINITE = math.inf
 
 
-class Line:
+class FluidLine:
     __slots__ = (
         "C", "Cu", "P", "Pu", "R", "a_cache", "air_passed", "art_amp", "art_next", "art_until", "bubbles",
         "cassette", "connected", "container", "empty_at", "factor", "head", "occluded", "p",

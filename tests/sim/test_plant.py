@@ -16,7 +16,7 @@ from controller.drivers.base import PumpDriver
 from controller.drivers.clocks import SimClock
 from controller.drivers.sim import SimPump
 from controller.errors import ConfigurationError
-from controller.plant.line import Line
+from controller.plant.line import FluidLine
 from controller.plant.mechanism import Mechanism
 from controller.plant.params import PlantParams, plant_params
 from controller.plant.sensors import Sensor, SensorSpec
@@ -106,7 +106,7 @@ def test_faults_stall_missed_steps_and_runaway() -> None:
 
 
 def test_line_steady_state_and_conservation() -> None:
-    line = Line(QUIET, random.Random(0))
+    line = FluidLine(QUIET, random.Random(0))
     q_ul_s = 25 / 3.6  # 25 mL/h
     for i in range(600):
         line.advance(100 * (i + 1), 100, q_ul_s * 0.1)
