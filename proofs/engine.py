@@ -50,6 +50,13 @@ Inv = StateInv | StepInv | TimelineInv
 
 
 JOINT_TIMEOUT_MS = 3_000  # the all-goals query per row; past it, each goal on its own (never weaker)
+# A goal still unknown after its wall-clock tries gets a last one with a budget of Z3 resource units
+# (rlimit) and no wall clock, so a loaded machine reaches the verdict an idle one reaches: a CI run
+# with the mutants and CrossHair beside the step ended with TL-AUX and INV-DOS-008 unknown after
+# 7 minutes (idle: every goal decided in 45 s). RLIMIT_PER_MS is about the median rate of the step's
+# queries on this 2-core machine (1-5 M units a second); the budget is 16 x timeout_ms of that.
+RLIMIT_PER_MS = 4_000
+NO_TIMEOUT = 4_294_967_295  # Z3's default: no wall-clock limit
 
 
 class VacuousStep(Exception):
@@ -219,6 +226,8 @@ class Engine:
             if pre is not None:
                 sol.add(_bool(pre))
         vacuity = sol.check()
+        if vacuity == z3.unknown:  # out of time on a loaded machine: decide by work instead
+            vacuity = self._by_work(sol, 16 * self.timeout_ms)
         if vacuity != z3.sat:
             raise VacuousStep(f"vacuous inductive step: its assumptions are {vacuity}, no state satisfies them "
                               f"({sol.reason_unknown() if vacuity == z3.unknown else 'unsat'}); nothing is proved")
@@ -275,10 +284,12 @@ class Engine:
                     sol.push()
                     sol.add(z3.Not(z3.substitute(generic[inv.id], *pairs)))
                     r = sol.check()
-                    if r == z3.unknown:  # a loaded machine: once more with four times the time, then unknown
+                    if r == z3.unknown:  # a loaded machine: once more with four times the time
                         sol.set("timeout", 4 * self.timeout_ms)
                         r = sol.check()
                         sol.set("timeout", self.timeout_ms)
+                    if r == z3.unknown:  # then by work done, not by time; past that budget, unknown
+                        r = self._by_work(sol, 16 * self.timeout_ms)
                     sol.pop()
                     if r != z3.unsat:
                         why = "counterexample to induction" if r == z3.sat else f"unknown ({sol.reason_unknown()})"
@@ -286,6 +297,16 @@ class Engine:
             sol.pop()
             out.append((index, failures, time.perf_counter() - t0))
         return out
+
+    def _by_work(self, sol: z3.Solver, budget_ms: int) -> z3.CheckSatResult:
+        """``sol.check()`` within ``budget_ms`` of idle-machine work (rlimit), with no wall-clock limit."""
+        sol.set("timeout", NO_TIMEOUT)
+        sol.set("rlimit", budget_ms * RLIMIT_PER_MS)
+        try:
+            return sol.check()
+        finally:
+            sol.set("rlimit", 0)
+            sol.set("timeout", self.timeout_ms)
 
     def houdini(self, jobs: int = 1) -> tuple[list[Inv], dict[str, str], float]:
         """The largest subset of the obligations that is inductive together (Houdini): drop every

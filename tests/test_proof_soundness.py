@@ -148,3 +148,35 @@ def test_a_counterexample_that_does_not_replay_kills_no_mutant(replays: bool, mo
     monkeypatch.setattr(engine.Engine, "inductive_step", lambda self, *a, **kw: {"INV-DEL-004": (False, None, None)})
     r = evaluate(next(m for m in MUTANTS if m.id == "M10-bolus-during-alarm"))
     assert r.killed is replays and r.replayed is replays and bool(r.by) is replays, r
+
+
+@pytest.mark.req("REQ-CFG-001")
+def test_a_machine_too_loaded_for_every_timed_query_gets_the_idle_verdicts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every query with a wall-clock limit runs out (as on a starved CI machine); the step's last try
+    per goal is bounded by work (rlimit), not time, so the obligations are still proved - and a
+    false one is still refuted, not left unknown."""
+    from pumpctl.proofs.auxiliary import AUXILIARY
+    from pumpctl.proofs.engine import NO_TIMEOUT, obligations
+
+    real_set, real_check = z3.Solver.set, z3.Solver.check
+    nets: dict[int, object] = {}
+
+    def set_(self: z3.Solver, *args: object, **kw: object) -> None:
+        if args and args[0] == "timeout":
+            nets[id(self)] = args[1]
+        real_set(self, *args, **kw)
+
+    def check(self: z3.Solver, *a: object) -> z3.CheckSatResult:
+        if nets.get(id(self), NO_TIMEOUT) != NO_TIMEOUT:
+            return z3.unknown  # out of time
+        return real_check(self, *a)
+
+    monkeypatch.setattr(z3.Solver, "set", set_)
+    monkeypatch.setattr(z3.Solver, "check", check)
+    invs = [*AUXILIARY, *(inv for inv in obligations() if inv.id in ONE)]
+    step = Engine(invs=invs).inductive_step()
+    assert step and all(ok for ok, _, _ in step.values()), {i: d for i, (ok, d, _) in step.items() if not ok}
+    bogus = StepInv("BOGUS-LOAD", (), "time never passes (false: ticks advance the clock)",
+                    lambda s0, v0, e, s1, v1: v1.flow.clock == v0.flow.clock)
+    step = Engine(invs=[*invs, bogus]).inductive_step()
+    assert not step["BOGUS-LOAD"][0] and "counterexample" in str(step["BOGUS-LOAD"][1]), step["BOGUS-LOAD"]
