@@ -54,7 +54,8 @@ JOINT_TIMEOUT_MS = 3_000  # the all-goals query per row; past it, each goal on i
 # (rlimit) and no wall clock, so a loaded machine reaches the verdict an idle one reaches: a CI run
 # with the mutants and CrossHair beside the step ended with TL-AUX and INV-DOS-008 unknown after
 # 7 minutes (idle: every goal decided in 45 s). RLIMIT_PER_MS is about the median rate of the step's
-# queries on this 2-core machine (1-5 M units a second); the budget is 16 x timeout_ms of that.
+# queries on this 2-core machine (1-5 M units a second); the budget is 4 x timeout_ms of that (the
+# hardest goal of the real table takes 5 s idle; 4 x 30 s keeps a mutant's hard goal from costing more).
 RLIMIT_PER_MS = 4_000
 NO_TIMEOUT = 4_294_967_295  # Z3's default: no wall-clock limit
 
@@ -227,7 +228,7 @@ class Engine:
                 sol.add(_bool(pre))
         vacuity = sol.check()
         if vacuity == z3.unknown:  # out of time on a loaded machine: decide by work instead
-            vacuity = self._by_work(sol, 16 * self.timeout_ms)
+            vacuity = self._by_work(sol, 4 * self.timeout_ms)
         if vacuity != z3.sat:
             raise VacuousStep(f"vacuous inductive step: its assumptions are {vacuity}, no state satisfies them "
                               f"({sol.reason_unknown() if vacuity == z3.unknown else 'unsat'}); nothing is proved")
@@ -289,7 +290,7 @@ class Engine:
                         r = sol.check()
                         sol.set("timeout", self.timeout_ms)
                     if r == z3.unknown:  # then by work done, not by time; past that budget, unknown
-                        r = self._by_work(sol, 16 * self.timeout_ms)
+                        r = self._by_work(sol, 4 * self.timeout_ms)
                     sol.pop()
                     if r != z3.unsat:
                         why = "counterexample to induction" if r == z3.sat else f"unknown ({sol.reason_unknown()})"
