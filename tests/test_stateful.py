@@ -8,7 +8,7 @@ import os
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from controller.core import alarms as A
 from controller.core.events import Event, ev, tick
@@ -32,6 +32,15 @@ class PumpMachine(RuleBasedStateMachine):
         assert not broken, f"{broken} after {e} in {before_state} -> {step.state} ({step.reason})"
         if not step.accepted:
             assert self.c.vars is before_vars and self.c.state == before_state
+
+    @initialize(walk_away=st.booleans(), extra_ms=st.integers(0, 5_000))
+    def start(self, walk_away: bool, extra_ms: int) -> None:
+        """About half the runs begin by booting and leaving a program unattended (the callback must
+        come: REQ-PRG-003), so every run of the test reaches that alarm, not only a lucky one; the
+        others begin at power-on like a pump just switched on."""
+        if walk_away:
+            self._do(ev("self_test", flag=True))
+            self.program_and_walk_away(extra_ms)
 
     @rule(e=S.events())
     def any_event(self, e: Event) -> None:
