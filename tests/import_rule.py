@@ -30,6 +30,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pumpctl.proofs.evidence.layout import canonical
+
 LAYERS = ("root", "core", "clinical", "sensing", "plant", "drivers", "log", "library", "runtime", "scenario",
           "bench", "campaign", "sdc", "cli")
 ROOT_MODULES = {"controller.errors", "controller.fields"}
@@ -45,12 +47,6 @@ def modules(root: Path) -> dict[str, Path]:
             name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
             out[name] = path
     return out
-
-
-def canonical(name: str) -> str:
-    """The repository's name of an imported module: ``pumpctl.specs.x`` is ``specs/x.py`` (the wheel
-    installs specs/ and proofs/ as pumpctl.specs and pumpctl.proofs; a checkout links them there)."""
-    return name.removeprefix("pumpctl.") if name.startswith(("pumpctl.specs", "pumpctl.proofs")) else name
 
 
 def _resolve(name: str, known: dict[str, Path]) -> str | None:

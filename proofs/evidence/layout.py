@@ -60,6 +60,13 @@ def _distributions() -> Mapping[str, list[str]]:
     return metadata.packages_distributions()
 
 
+def canonical(name: str) -> str:
+    """The repository's name of an imported module: the wheel installs specs/ and proofs/ as
+    ``pumpctl.specs`` and ``pumpctl.proofs`` (a checkout links them there), so ``pumpctl.specs.x``
+    is ``specs/x.py``."""
+    return name.removeprefix("pumpctl.") if name.startswith(("pumpctl.specs", "pumpctl.proofs")) else name
+
+
 def _imports(tree: ast.Module, known: set[str]) -> tuple[set[str], set[str]]:
     internal, external = set(), set()
     for node in _statements(tree.body):
@@ -68,9 +75,7 @@ def _imports(tree: ast.Module, known: set[str]) -> tuple[set[str], set[str]]:
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-        for n in names:
-            # the wheel's pumpctl.specs and pumpctl.proofs are the repository's specs/ and proofs/
-            n = n.removeprefix("pumpctl.") if n.startswith(("pumpctl.specs", "pumpctl.proofs")) else n
+        for n in map(canonical, names):
             top = n.split(".")[0]
             if top in PACKAGES:
                 if n in known:
