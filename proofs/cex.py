@@ -48,6 +48,7 @@ _EVENT_FIELDS = ("dt_ms", "volume", "rate", "duration_ms", "level", "flag", "sit
 RELEVANT: dict[str, tuple[str, ...]] = {
     "tick": ("dt_ms",), "self_test": ("flag",), "prime": ("volume", "flag"), "air": ("volume",),
     "clinician_bolus": ("volume", "rate", "duration_ms"), "battery": ("level", "flag"), "reservoir": ("flag",),
+    "temperature": ("level",),
     "occlusion": ("site",), "occlusion_clear": ("site",),
 }
 _DEFAULT_EVENT = Event("tick")
@@ -174,10 +175,19 @@ class CoreScenario:
 def load(path: str | Path) -> CoreScenario:
     src = str(path)
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigurationError("file", src, "a UTF-8 text file", f"byte {exc.start} is not UTF-8") from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except OSError as exc:
+        raise ConfigurationError("file", src, "a readable TOML file", str(exc)) from None
+    return loads(text, src)
+
+
+def loads(text: str, src: str = "<text>") -> CoreScenario:
+    """A core scenario from its TOML text (``src`` names where it came from in errors)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError("file", src, "a readable TOML file", str(exc)) from None
     if data.get("mode") != "core":
         raise ConfigurationError("mode", data.get("mode"), '"core"', source=src)

@@ -154,22 +154,42 @@ class Engine:
         post-state (and their ghosts): every leaf of the relation is replaced by its concrete value
         and the result must simplify to true. This checks the encoder and the runtime against each
         other directly (tests/test_z3_conformance.py), not each against a third interpreter; a step
-        the runtime took by a shortcut the encoding does not have shows up as false."""
-        e = post.event
-        if not isinstance(e, Event):
-            raise TypeError("agrees() checks events of the table; a power cycle is checked by REC-001")
-        sides = ((self.f0.leaves, E.frame_values(pre.state, pre.vars, _full(pre.ghosts))),
-                 (self.e0.leaves, [E.KIND_CODE[e.kind], *(leaf for name in E.SymEvent._fields[1:]
-                                                          for leaf in E.flatten(getattr(e, name)))]),
-                 (self.g0.leaves, E.frame_values(post.state, post.vars, _full(post.ghosts))))
+        the runtime took by a shortcut the encoding does not have shows up as false. A power cycle
+        is the relation's power row (``pushed_to`` as the event's volume)."""
+        return self.ground(self.relation, pre, post)
+
+    def ground(self, formula: z3.BoolRef, pre: TraceStep, post: TraceStep | None = None) -> bool:
+        """The truth of ``formula`` (over the generic frames ``f0``, ``e0``, ``g0``) with ``pre`` as
+        ``f0``, ``post`` as ``g0`` and ``post``'s event as ``e0`` (``post`` None: ``f0`` only)."""
+        sides = [(self.f0.leaves, E.frame_values(pre.state, pre.vars, _full(pre.ghosts)))]
+        if post is not None:
+            e = post.event
+            if e is None:
+                raise ValueError("a step of a trace carries the event that led to it")
+            sides += [(self.e0.leaves, event_values(e)),
+                      (self.g0.leaves, E.frame_values(post.state, post.vars, _full(post.ghosts)))]
         pairs = [(leaf, z3.BoolVal(bool(value)) if z3.is_bool(leaf) else z3.IntVal(int(value)))
                  for leaves, values in sides for leaf, value in zip(leaves, values, strict=True)]
-        verdict = z3.simplify(z3.substitute(self.relation, *pairs))
+        verdict = z3.simplify(z3.substitute(formula, *pairs))
         if z3.is_true(verdict) or z3.is_false(verdict):
             return bool(z3.is_true(verdict))
         sol = self.solver()  # not decided by simplification alone (it always is on ground terms so far)
         sol.add(verdict)
         return bool(sol.check() == z3.sat)
+
+    def broken_by(self, inv: Inv, pre: TraceStep, post: TraceStep) -> bool:
+        """The obligation's own formula (the one the proofs prove) is false after this step."""
+        if isinstance(inv, StepInv):
+            goal = _bool(inv.pred(self.f0.st, self.f0.v, E.as_event(self.e0.e), self.g0.st, self.g0.v))
+            if not inv.power:
+                goal = z3.Or(self.e0.e.kind.term == E.KIND_CODE[POWER_CYCLE], goal)
+            return not self.ground(goal, pre, post)
+        f = self.f0  # a state or timeline obligation reads one frame: the post-state, put in f0's place
+        return not self.ground(_bool(pre_holds(inv, f.st, f.v, f.gh)), post)
+
+    def at_power_on(self, first: TraceStep) -> bool:
+        """``first`` is a power-on frame of the encoding (``encode.init``, any valid configuration)."""
+        return self.ground(z3.And(E.domain(self.f0), E.init(self.f0)), first)
 
     # --- inductive step, k = 1 -------------------------------------------------------------
     def inductive_step(self, assumed: Sequence[Inv] | None = None,
@@ -343,7 +363,9 @@ class Engine:
         else:
             sol.add(E.domain(frames[0]), E.init(frames[0]))
         found: dict[str, Verdict] = {}
-        wanted = [inv for inv in self.invs if only is None or inv.id in only]
+        order = {inv_id: i for i, inv_id in enumerate(only or ())}  # ``only``'s order: the intended one first
+        wanted = sorted((inv for inv in self.invs if only is None or inv.id in only),
+                        key=lambda inv: order.get(inv.id, 0))
         for d in range(depth + 1):
             if all(inv.id in found for inv in wanted):
                 break
@@ -370,6 +392,9 @@ class Engine:
                     found[inv.id] = Verdict(inv.id, inv.reqs, inv.text, inv.safety, "counterexample", n,
                                             time.perf_counter() - t0, f"broken after {n} events", trace,
                                             replay(trace, self.table, inv))
+                    if first and found[inv.id].replayed:
+                        sol.pop()
+                        return found
                 elif r == z3.unknown:
                     found[inv.id] = Verdict(inv.id, inv.reqs, inv.text, inv.safety, "unknown", None,
                                             time.perf_counter() - t0,
@@ -450,25 +475,38 @@ def run_prefix(cfg: Limits, events: Sequence[Event], table: tuple[Row, ...] = TA
     return out
 
 
-def run_trace(trace: list[TraceStep], table: tuple[Row, ...]) -> list[tuple[str, Vars, Ghosts | tuple[()]]]:
-    """The runtime's own (state, vars, ghosts) after each step of the trace's events: the
-    controller for events, ``recovery.restore`` and a new controller for a power cycle, and the
-    ghosts recomputed along the way (``specs.timeline.ghost_step`` on concrete values)."""
-    first = trace[0]
+def run_events(first: TraceStep, events: Sequence[Event | PowerCycle], table: tuple[Row, ...]) -> list[TraceStep]:
+    """The runtime's own steps from ``first`` through ``events``: the controller for events (a refused
+    event changes nothing, ghosts included), ``recovery.restore`` and a new controller for a power
+    cycle, and the ghosts recomputed along the way (``specs.timeline.ghost_step`` on concrete values)."""
     c = Controller(first.vars.cfg, vars=first.vars, state=first.state, table=table)
     gh = first.ghosts
-    out = [(c.state, c.vars, gh)]
-    for step in trace[1:]:
-        e = step.event
-        assert e is not None
+    out = [first]
+    for e in events:
         s0, v0 = c.state, c.vars
         if isinstance(e, PowerCycle):
             c = Controller(v0.cfg, vars=recovery.restore(v0, s0, e.pushed_to), state="POST", table=table)
             gh = ghost_step(gh, s0, POWER_CYCLE, v0, 0, c.vars, e.pushed_to) if gh else gh
-        elif c.handle(e).accepted:  # a refused event changes nothing, ghosts included
+        elif c.handle(e).accepted:
             gh = ghost_step(gh, s0, e.kind, v0, e.dt_ms, c.vars) if gh else gh
-        out.append((c.state, c.vars, gh))
+        out.append(TraceStep(c.state, e, c.vars, gh))
     return out
+
+
+def run_trace(trace: list[TraceStep], table: tuple[Row, ...]) -> list[tuple[str, Vars, Ghosts | tuple[()]]]:
+    """The runtime's own (state, vars, ghosts) after each step of the trace's events (``run_events``)."""
+    events = [step.event for step in trace[1:]]
+    assert all(e is not None for e in events)
+    return [(s.state, s.vars, s.ghosts) for s in run_events(trace[0], events, table)]  # type: ignore[arg-type]
+
+
+def event_values(e: Event | PowerCycle) -> list[Any]:
+    """An event as values in the order of an event's leaves (a power cycle: ``pushed_to`` as volume)."""
+    if isinstance(e, PowerCycle):
+        tmpl = E.EVENT_TEMPLATE
+        return [E.KIND_CODE[POWER_CYCLE], *(leaf for name in E.SymEvent._fields[1:] for leaf in E.flatten(
+            e.pushed_to if name == "volume" else int(Actor.SYSTEM) if name == "actor" else getattr(tmpl, name)))]
+    return [E.KIND_CODE[e.kind], *(leaf for name in E.SymEvent._fields[1:] for leaf in E.flatten(getattr(e, name)))]
 
 
 def replay(trace: list[TraceStep], table: tuple[Row, ...], inv: Inv) -> bool:

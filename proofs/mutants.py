@@ -384,27 +384,43 @@ class MutantResult:
     suspected: list[str]
     seconds: float
     replayed: bool
+    how: str = "search"  # witness: a recorded counterexample checked; search: found in this run
+    note: str = ""  # why a recorded witness was not used (then it was searched)
+    witness: dict[str, Any] | None = None  # what the search found, for specs/mutant-witnesses.json
 
 
-def evaluate(m: Mutant, depth: int = 8, timeout_ms: int = 120_000) -> MutantResult:
-    """One inductive pass on the mutated table finds the obligations it breaks; BMC from power-on
-    then looks for a real counterexample to one of them (first found wins). An edge mutant (code
-    before the core: the library compiler) is refuted by its CrossHair contracts instead."""
+def evaluate(m: Mutant, depth: int = 8, timeout_ms: int = 120_000,
+             witnesses: dict[str, dict[str, Any]] | None = None) -> MutantResult:
+    """The mutant's recorded witness is checked first (``proofs.witness``: every step against the
+    mutated encoding and runtime); without one that checks, one inductive pass on the mutated table
+    finds the obligations it breaks and BMC from power-on looks for a real counterexample to one of
+    them (first found wins). An edge mutant (code before the core: the library compiler) is refuted
+    by its CrossHair contracts instead."""
+    from pumpctl.proofs import witness as WI
     from pumpctl.proofs.engine import Engine, run_prefix
 
+    recorded = (witnesses or {}).get(m.id)
     if m.contracts:
-        return evaluate_edge(m)
+        return evaluate_edge(m, recorded=recorded)
 
     t0 = time.perf_counter()
+    note = "" if recorded is not None or witnesses is None else "no recorded witness"
     with applied(m) as table:
         eng = Engine(table=table, timeout_ms=timeout_ms)
+        if recorded is not None:
+            v, note = WI.check(recorded, eng, table, None if m.prefix is None else m.prefix())
+            if v is not None:
+                return MutantResult(m.id, m.text, True, [v.id], [], time.perf_counter() - t0, True, "witness")
         if m.expect:  # the obligation written against this fault: a counterexample from it suffices
             prefix = () if m.prefix is None else run_prefix(*m.prefix(), table=table)
             found = {k: v for k, v in eng.bmc(m.depth if prefix else max(depth, m.depth), only=list(m.expect),
                                               first=True, prefix=prefix).items()
                      if v.verdict == "counterexample" and v.replayed}
             if found:
-                return MutantResult(m.id, m.text, True, sorted(found), [], time.perf_counter() - t0, True)
+                first = found[sorted(found)[0]]
+                return MutantResult(m.id, m.text, True, sorted(found), [], time.perf_counter() - t0, True,
+                                    note=note, witness=WI.record(first, len(prefix) - 1 if prefix else 0)
+                                    if first.trace else None)
         base = eng.bmc(0)
         step = eng.inductive_step()
         suspects = [i for i, (ok, _, _) in step.items() if not ok and i not in base]
@@ -416,21 +432,31 @@ def evaluate(m: Mutant, depth: int = 8, timeout_ms: int = 120_000) -> MutantResu
                           if v.verdict == "counterexample" and v.replayed})
     by = sorted(found)  # rule 3: only a counterexample that replays on the runtime kills
     return MutantResult(m.id, m.text, bool(by), by, [s for s in suspects if s not in found],
-                        time.perf_counter() - t0, bool(by))
+                        time.perf_counter() - t0, bool(by), note=note,
+                        witness=WI.record(found[by[0]], 0) if by and found[by[0]].trace else None)
 
 
-def _evaluate_id(mutant_id: str) -> MutantResult:
-    return evaluate(next(m for m in MUTANTS if m.id == mutant_id))
+def _evaluate_id(mutant_id: str, witnesses: dict[str, dict[str, Any]] | None = None) -> MutantResult:
+    return evaluate(next(m for m in MUTANTS if m.id == mutant_id), witnesses=witnesses)
+
+
+def _evaluate_with_recorded(mutant_id: str) -> MutantResult:
+    from pumpctl.proofs import witness as WI
+
+    return _evaluate_id(mutant_id, WI.load())
 
 
 def run_campaign(only: list[str] | None = None, jobs: int = 2,
-                 progress: Callable[[MutantResult, int, int], None] | None = None) -> list[MutantResult]:
+                 progress: Callable[[MutantResult, int, int], None] | None = None,
+                 search: bool = False) -> list[MutantResult]:
     """Evaluate mutants in ``jobs`` separate processes (patches never leak between them), in the
-    order of ``MUTANTS``; ``progress(result, done, total)`` hears each one as it ends."""
+    order of ``MUTANTS``; ``progress(result, done, total)`` hears each one as it ends. ``search``:
+    ignore the recorded witnesses and search every mutant (what ``--record-witnesses`` records)."""
     import multiprocessing
 
     ids = [m.id for m in MUTANTS if not only or m.id in only]
     results: list[MutantResult] = []
+    work = _evaluate_id if search else _evaluate_with_recorded
 
     def done(r: MutantResult) -> None:
         results.append(r)
@@ -439,11 +465,11 @@ def run_campaign(only: list[str] | None = None, jobs: int = 2,
 
     if jobs == 1:
         for i in ids:
-            done(_evaluate_id(i))
+            done(work(i))
     else:
         ctx = multiprocessing.get_context("spawn")
-        with ctx.Pool(jobs, maxtasksperchild=1) as pool:
-            for r in pool.imap_unordered(_evaluate_id, ids, chunksize=1):
+        with ctx.Pool(jobs, maxtasksperchild=8) as pool:
+            for r in pool.imap_unordered(work, ids, chunksize=1):
                 done(r)
     return sorted(results, key=lambda r: ids.index(r.id))
 
@@ -453,10 +479,13 @@ def run_campaign(only: list[str] | None = None, jobs: int = 2,
 _CALL = re.compile(r"error: false when calling (\w+)\((.*)\) \(which returns")
 
 
-def evaluate_edge(m: Mutant, per_condition_timeout: int = 20) -> MutantResult:
+def evaluate_edge(m: Mutant, per_condition_timeout: int = 20, recorded: dict[str, Any] | None = None
+                  ) -> MutantResult:
     """Run the mutant's contracts under CrossHair with the mutant applied (a generated copy of
     ``proofs.contracts`` that applies it at import), then replay each counterexample call on the
-    mutated code here: killed only when a replayed call breaks a postcondition."""
+    mutated code here: killed only when a replayed call breaks a postcondition. A recorded witness
+    (CrossHair's calls of an earlier run) is called first: a call that breaks a contract on the
+    mutated code now kills the mutant as the search's replay does."""
     import inspect
     import subprocess
     import sys
@@ -464,8 +493,18 @@ def evaluate_edge(m: Mutant, per_condition_timeout: int = 20) -> MutantResult:
     from pathlib import Path
 
     from pumpctl.proofs import contracts
+    from pumpctl.proofs import witness as WI
 
     t0 = time.perf_counter()
+    note = ""
+    if recorded is not None:
+        calls = [(str(n), str(a)) for n, a in recorded.get("calls", []) if n in m.contracts]
+        with applied(m):
+            broke = sorted({n for n, a in calls if _breaks_contract(getattr(contracts, n), a)})
+        if broke:
+            return MutantResult(m.id, m.text, True, [f"contract:{n}" for n in broke], [], time.perf_counter() - t0,
+                                True, "witness")
+        note = "the recorded calls break no contract on this code"
     prelude = f"from pumpctl.proofs import mutants as _mutants\n_mutants.apply_for_good({m.id!r})\n"
     src = inspect.getsource(contracts).replace("from __future__ import annotations\n",
                                                "from __future__ import annotations\n" + prelude, 1)
@@ -484,7 +523,8 @@ def evaluate_edge(m: Mutant, per_condition_timeout: int = 20) -> MutantResult:
         replayed = [name for name, args in found if _breaks_contract(getattr(contracts, name), args)]
     return MutantResult(m.id, m.text, bool(replayed), sorted({f"contract:{n}" for n in replayed}),
                         [] if replayed else [f"contract:{n}" for n in m.contracts], time.perf_counter() - t0,
-                        bool(replayed) and len(replayed) == len(found))
+                        bool(replayed) and len(replayed) == len(found), note=note,
+                        witness=WI.record_calls([(n, a) for n, a in found if n in replayed]) if replayed else None)
 
 
 def apply_for_good(mutant_id: str) -> None:

@@ -108,6 +108,10 @@ def _mutate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--list", action="store_true", help="with --generated: list the sites and stop")
     p.add_argument("--record", action="store_true",
                    help="with --generated: write the results to specs/mutation-campaign.json (read by the evidence)")
+    p.add_argument("--record-witnesses", action="store_true",
+                   help="search the mutants afresh (recorded witnesses ignored) and write the counterexamples "
+                        "found to specs/mutant-witnesses.json (checked, not searched, by verify); with --only, "
+                        "the others' witnesses are kept")
 
 
 @command("mutate", "apply every safety-relevant mutant and check that a proof obligation catches it")(_mutate_args)
@@ -134,14 +138,22 @@ def _mutate(args: argparse.Namespace) -> int:
             progress.step("mutants", done, total, f"{r.id} {'killed' if r.killed else 'SURVIVED'} "
                                                   f"(its own time {duration(r.seconds)})")
 
-        results = run_campaign(args.only, args.jobs, each)
+        results = run_campaign(args.only, args.jobs, each, search=args.record_witnesses)
         progress.stop()
         killed = sum(r.killed for r in results)
-        print(f"{'mutant':30s} {'verdict':8s} {'by':40s} own time (each in its own process, {args.jobs} at a time)")
+        print(f"{'mutant':30s} {'verdict':8s} {'by':40s} {'how':8s} own time (each in its own process, "
+              f"{args.jobs} at a time)")
         for r in results:
             mark = "killed" if r.killed else "SURVIVED"
-            print(f"{r.id:30s} {mark:8s} {', '.join(r.by) or '-':40s} {r.seconds:6.1f} s")
+            print(f"{r.id:30s} {mark:8s} {', '.join(r.by) or '-':40s} {r.how:8s} {r.seconds:6.1f} s"
+                  + (f"  (witness not used: {r.note})" if r.note else ""))
         print(f"kill rate {killed}/{len(results)} = {100 * killed / max(1, len(results)):.0f} %")
+        if args.record_witnesses:
+            from pumpctl.proofs import witness
+
+            kept = {k: w for k, w in witness.load().items() if args.only and k not in args.only}
+            witness.save({**kept, **{r.id: r.witness for r in results if r.witness is not None}})
+            progress.wrote(str(witness.FILE))
         if args.json:
             Path(args.json).write_text(json.dumps([r.__dict__ for r in results], indent=2, sort_keys=True) + "\n")
             progress.wrote(args.json)

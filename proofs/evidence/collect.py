@@ -7,7 +7,9 @@ specification (``specs.catalog``). On two cores the activities are spread so tha
 idles while another has a queue:
 
 - in the background from the start: the requirement-tagged pytest run (a worker per core),
-  CrossHair, and the mutation campaign (one spawned process: a mutant's patches never leak);
+  CrossHair, and the mutation campaign (one spawned process: a mutant's patches never leak; each
+  mutant's recorded counterexample is checked on the mutated encoding and runtime, and searched
+  for only when it does not check: ``proofs.witness``);
 - in this process: the Z3 proofs, then the scenario suite and the bench on the simulated
   pump, the seeded random walk and the inspections;
 - then the join (``build``), the scope section and the records (risk file, use errors,
@@ -90,15 +92,15 @@ def _packages() -> dict[str, str]:
 def evaluate_mutant(mutant_id: str) -> dict[str, Any]:
     """One mutant, in the pool's process; a mutant that crashes the engine is a surviving mutant with
     the error as its reason (never a crash of the whole run, never a kill)."""
-    from pumpctl.proofs.mutants import MUTANTS, _evaluate_id
+    from pumpctl.proofs.mutants import MUTANTS, _evaluate_with_recorded
 
     text = next((m.text for m in MUTANTS if m.id == mutant_id), "?")
     try:
-        r = _evaluate_id(mutant_id)
+        r = _evaluate_with_recorded(mutant_id)
     except Exception as exc:  # reported as evidence, not raised: the run must still say what it found
         return {"id": mutant_id, "text": text, "killed": False, "by": [],
                 "error": f"{type(exc).__name__}: {exc}"}
-    return {"id": r.id, "text": r.text, "killed": r.killed, "by": list(r.by)}
+    return {"id": r.id, "text": r.text, "killed": r.killed, "by": list(r.by), "how": r.how, "note": r.note}
 
 
 def _proof_items(proofs: Any, items: activities.Items) -> None:
@@ -117,7 +119,9 @@ def _mutant_items(mutants: list[dict[str, Any]], proofs: Any, items: activities.
     reqs_of = {v.id: list(v.reqs) for v in proofs.verdicts}
     for m in mutants:
         reqs = sorted({r for ob in m["by"] for r in reqs_of.get(ob, [])})
-        claim = (f"mutant '{m['text']}' refuted by {', '.join(m['by'])}" if m["killed"]
+        how = ("its recorded counterexample checked step by step on the mutated encoding and runtime"
+               if m.get("how") == "witness" else "a counterexample found in this run and replayed on the runtime")
+        claim = (f"mutant '{m['text']}' refuted by {', '.join(m['by'])}: {how}" if m["killed"]
                  else f"mutant '{m['text']}' could not be evaluated: {m['error']}" if m.get("error")
                  else f"mutant '{m['text']}' SURVIVED: no obligation refuted it")
         items.append(activities.item("mutation", m["id"], "pass" if m["killed"] else "fail", claim, "mutation", reqs))

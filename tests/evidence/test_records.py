@@ -281,7 +281,7 @@ def test_a_mutant_that_crashes_the_engine_is_reported_not_raised(monkeypatch: py
     import pumpctl.proofs.mutants as M
     from pumpctl.proofs.evidence.collect import evaluate_mutant
 
-    def boom(mutant_id: str) -> Any:
+    def boom(mutant_id: str, witnesses: Any = None) -> Any:
         raise TypeError("missing 1 required positional argument")
 
     monkeypatch.setattr(M, "_evaluate_id", boom)
