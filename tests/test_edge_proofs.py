@@ -18,6 +18,7 @@ from controller.clinical.drugs import parse_entry
 from pumpctl.proofs import edge
 
 
+@pytest.mark.slow  # pumpctl verify proves the edge obligations itself; this keeps them in the plain test run
 @pytest.mark.req("REQ-DRG-004", "REQ-DRG-005", "REQ-DRG-003", "REQ-DRG-006", "REQ-DOS-007")
 def test_every_edge_obligation_is_proved_on_the_real_compile() -> None:
     got = {v.id: (v.verdict, v.detail) for v in edge.verdicts()}
