@@ -202,9 +202,10 @@ class Engine:
         ``jobs`` > 1 splits the row cases over that many fresh processes, each encoding the table
         again from the source, so code changed in this process would not be seen there:
         ``_parallel_ok`` refuses a private table, injected assumptions or private obligations, and
-        a function patched in place (a mutant) cannot be detected, so only ``pumpctl prove`` asks
-        for jobs (``proofs.prove.run`` defaults to one). The verdicts and the first failing row are
-        the same as with one process."""
+        a function patched in place (a mutant) cannot be detected, so only the callers that run the
+        unpatched code ask for jobs (``pumpctl prove`` and ``pumpctl verify``, whose mutants run in
+        processes of their own; ``proofs.prove.run`` defaults to one). The verdicts and the first
+        failing row are the same as with one process."""
         invs = list(self.invs if assumed is None else assumed)
         targets = list(invs if goals is None else goals)
         sol = self._step_solver(invs)

@@ -10,8 +10,10 @@ idles while another has a queue:
   CrossHair, and the mutation campaign (one spawned process: a mutant's patches never leak; each
   mutant's recorded counterexample is checked on the mutated encoding and runtime, and searched
   for only when it does not check: ``proofs.witness``);
-- in this process: the Z3 proofs, then the scenario suite and the bench on the simulated
-  pump, the seeded random walk and the inspections;
+- from this process: the Z3 proofs (the inductive step split over two processes, the horizon
+  and edge proofs in processes of their own beside the well-formedness check, so no core idles
+  while the proofs finish), then the scenario suite and the bench on the simulated pump, the
+  seeded random walk and the inspections;
 - then the join (``build``), the scope section and the records (risk file, use errors,
   IEC 62304, cybersecurity), which only read what was produced.
 
@@ -159,7 +161,7 @@ def collect(opts: Options, say: Progress = print, step: Step = activities.quiet)
             contracts_run = _start_contracts(waiters, step, stop)
             mutants_run = _start_mutants(opts, step, timings, stop)
             t0 = time.perf_counter()
-            proofs = run(progress=step)
+            proofs = run(progress=step, jobs=2)  # the step and the side proofs in processes: no core idles at the end
             timings["proofs"] = time.perf_counter() - t0
             say(f"proofs: {sum(v.verdict == 'proved' for v in proofs.verdicts)}/{len(proofs.verdicts)} proved")
             _proof_items(proofs, items)
