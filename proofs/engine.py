@@ -320,6 +320,12 @@ class Engine:
             out.append((index, failures, time.perf_counter() - t0))
         return out
 
+    def decide(self, sol: z3.Solver) -> z3.CheckSatResult:
+        """``sol.check()``; past its wall-clock limit (a loaded machine), once more bounded by work
+        (``_by_work``), so a verdict does not depend on what else the machine was doing."""
+        r = sol.check()
+        return self._by_work(sol, 4 * self.timeout_ms) if r == z3.unknown else r
+
     def _by_work(self, sol: z3.Solver, budget_ms: int) -> z3.CheckSatResult:
         """``sol.check()`` within ``budget_ms`` of idle-machine work (rlimit), with no wall-clock limit."""
         sol.set("timeout", NO_TIMEOUT)

@@ -218,7 +218,7 @@ def check_wellformed(eng: Engine, depth: int) -> WellFormed:
             by_group.setdefault((x.source, eng.table[x.row].trigger), []).append(x)
         sol.push()
         sol.add(x.fire)
-        if sol.check() != z3.sat:  # unknown counts as unsatisfiable: never a silent pass
+        if eng.decide(sol) != z3.sat:  # unknown (even by work) counts as unsatisfiable: never a silent pass
             out.unsat_rows.append(f"{x.label(eng.table)} from {x.source}")
         sol.pop()
     for (source, trigger), rows in sorted(by_group.items()):
@@ -227,7 +227,7 @@ def check_wellformed(eng: Engine, depth: int) -> WellFormed:
             for j in range(i + 1, len(rows)):
                 sol.push()
                 sol.add(f.st.term == E.STATE_CODE[source], guards[i], guards[j])
-                if sol.check() == z3.sat:
+                if eng.decide(sol) == z3.sat:
                     out.overlaps.append(f"{source} on {trigger}: row {rows[i].row} ({eng.table[rows[i].row].label})"
                                         f" before row {rows[j].row} ({eng.table[rows[j].row].label})")
                 sol.pop()
@@ -259,7 +259,7 @@ def reach(eng: Engine, depth: int) -> tuple[dict[str, list[TraceStep]], list[str
                 continue
             sol.push()
             sol.add(frames[d].st.term == E.STATE_CODE[state])
-            if sol.check() == z3.sat:
+            if eng.decide(sol) == z3.sat:
                 witnesses[state] = eng._trace(sol.model(), frames, steps)
             sol.pop()
         if len(witnesses) == len(STATES):

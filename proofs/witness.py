@@ -49,7 +49,7 @@ from controller.core.state import initial_vars
 from controller.core.table import Row
 from controller.errors import ConfigurationError
 from pumpctl.proofs import cex
-from pumpctl.proofs import encode as E
+from pumpctl.proofs.encode import GHOST_TEMPLATE
 from pumpctl.proofs.engine import Engine, TraceStep, Verdict, obligations, replay, run_events, run_prefix
 from pumpctl.specs.timeline import Ghosts, initial_ghosts
 
@@ -108,8 +108,8 @@ def check(w: dict[str, Any], eng: Engine, table: tuple[Row, ...],
         first = head[-1]
     else:
         starts = tuple(int(x) for x in w.get("ghost_starts", []))
-        if len(starts) != len(E.GHOST_TEMPLATE.win):
-            return None, f"{len(starts)} ghost window starts, the proofs have {len(E.GHOST_TEMPLATE.win)}"
+        if len(starts) != len(GHOST_TEMPLATE.win):
+            return None, f"{len(starts)} ghost window starts, the proofs have {len(GHOST_TEMPLATE.win)}"
         head = [TraceStep("POST", None, initial_vars(sc.limits), initial_ghosts(starts))]
         first = head[0]
         if not eng.at_power_on(first):

@@ -26,14 +26,9 @@ def _mutant(mutant_id: str) -> Mutant:
 
 
 def test_every_project_mutant_has_a_recorded_witness() -> None:
+    """That each one still kills its mutant is checked by every pumpctl verify (a mutant whose witness
+    does not check is searched for and reported as such; CI fails on it: .ci/run)."""
     assert sorted(RECORDED) == sorted(m.id for m in MUTANTS), "run pumpctl mutate --record-witnesses"
-
-
-@pytest.mark.slow  # pumpctl verify checks every witness itself (its mutation campaign)
-@pytest.mark.parametrize("mutant_id", [m.id for m in MUTANTS])
-def test_each_recorded_witness_still_kills_its_mutant(mutant_id: str) -> None:
-    r = evaluate(_mutant(mutant_id), witnesses=RECORDED)
-    assert r.killed and r.how == "witness", f"{mutant_id}: {r.note} (run pumpctl mutate --record-witnesses)"
 
 
 @pytest.fixture(scope="module")

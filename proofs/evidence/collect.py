@@ -172,7 +172,10 @@ def collect(opts: Options, say: Progress = print, step: Step = activities.quiet)
             activities.inspections(items)
             mutants = mutants_run()
             if opts.mutants:
-                say(f"mutants: {sum(m['killed'] for m in mutants)}/{len(mutants)} killed")
+                searched = [m["id"] for m in mutants if m.get("how") != "witness"]
+                say(f"mutants: {sum(m['killed'] for m in mutants)}/{len(mutants)} killed" + (
+                    f"; {len(searched)} searched, their recorded witness did not check ({', '.join(searched)}): "
+                    "pumpctl mutate --record-witnesses" if searched else ", every recorded witness checked"))
             _mutant_items(mutants, proofs, items)
             contracts = contracts_run.result()
             timings["crosshair"] = contracts.seconds  # its result was said when it ended
