@@ -449,9 +449,11 @@ def _evaluate_with_recorded(mutant_id: str) -> MutantResult:
 def run_campaign(only: list[str] | None = None, jobs: int = 2,
                  progress: Callable[[MutantResult, int, int], None] | None = None,
                  search: bool = False) -> list[MutantResult]:
-    """Evaluate mutants in ``jobs`` separate processes (patches never leak between them), in the
-    order of ``MUTANTS``; ``progress(result, done, total)`` hears each one as it ends. ``search``:
-    ignore the recorded witnesses and search every mutant (what ``--record-witnesses`` records)."""
+    """Evaluate mutants in ``jobs`` spawned processes (never in this one; ``applied`` undoes each
+    mutant's patches before the next, and a process is replaced after 8), in the order of
+    ``MUTANTS``; ``progress(result, done, total)`` hears each one as it ends. ``search``: ignore the
+    recorded witnesses and search every mutant (what ``--record-witnesses`` records). ``jobs`` 1
+    runs them here, one after the other."""
     import multiprocessing
 
     ids = [m.id for m in MUTANTS if not only or m.id in only]

@@ -118,6 +118,6 @@ def test_mutate_reports_each_mutant_and_lists_its_file(tmp_path: Path, capsys: p
     assert main(["mutate", "--only", "M14-no-hourly-count", "--jobs", "1", "--json", str(js)]) == 0
     out, err = capsys.readouterr()
     got = lines(err)
-    assert got[0] == "mutants: started: each in its own process, 1 at a time"
+    assert got[0] == "mutants: started: in this process, one after the other, each mutant's patches undone after it"
     assert re.fullmatch(r"mutants: done, took .* M14-no-hourly-count killed \(its own time .*\)", got[1])
     assert "kill rate 1/1 = 100 %" in out and out.splitlines()[-1] == f"wrote      {js}"

@@ -132,7 +132,8 @@ def _mutate(args: argparse.Namespace) -> int:
             raise ConfigurationError("--only", only, "a mutant id: " + ", ".join(ids))
     with Progress() as progress:
         total = len(args.only or ids)
-        progress.step("mutants", 0, total, f"each in its own process, {args.jobs} at a time")
+        where = f"in {args.jobs} processes" if args.jobs > 1 else "in this process, one after the other"
+        progress.step("mutants", 0, total, f"{where}, each mutant's patches undone after it")
 
         def each(r: MutantResult, done: int, total: int) -> None:
             progress.step("mutants", done, total, f"{r.id} {'killed' if r.killed else 'SURVIVED'} "
@@ -141,8 +142,7 @@ def _mutate(args: argparse.Namespace) -> int:
         results = run_campaign(args.only, args.jobs, each, search=args.record_witnesses)
         progress.stop()
         killed = sum(r.killed for r in results)
-        print(f"{'mutant':30s} {'verdict':8s} {'by':40s} {'how':8s} own time (each in its own process, "
-              f"{args.jobs} at a time)")
+        print(f"{'mutant':30s} {'verdict':8s} {'by':40s} {'how':8s} own time ({where})")
         for r in results:
             mark = "killed" if r.killed else "SURVIVED"
             print(f"{r.id:30s} {mark:8s} {', '.join(r.by) or '-':40s} {r.how:8s} {r.seconds:6.1f} s"
