@@ -449,11 +449,11 @@ def _evaluate_with_recorded(mutant_id: str) -> MutantResult:
 def run_campaign(only: list[str] | None = None, jobs: int = 2,
                  progress: Callable[[MutantResult, int, int], None] | None = None,
                  search: bool = False) -> list[MutantResult]:
-    """Evaluate mutants in ``jobs`` spawned processes (never in this one; ``applied`` undoes each
-    mutant's patches before the next, and a process is replaced after 8), in the order of
-    ``MUTANTS``; ``progress(result, done, total)`` hears each one as it ends. ``search``: ignore the
-    recorded witnesses and search every mutant (what ``--record-witnesses`` records). ``jobs`` 1
-    runs them here, one after the other."""
+    """Evaluate mutants in ``jobs`` spawned processes (``jobs`` 1: here, one after the other;
+    ``applied`` undoes each mutant's patches before the next, and a pool process is replaced after
+    8), in the order of ``MUTANTS``; ``progress(result, done, total)`` hears each one as it ends.
+    ``search``: ignore the recorded witnesses and search every mutant (what ``--record-witnesses``
+    records)."""
     import multiprocessing
 
     ids = [m.id for m in MUTANTS if not only or m.id in only]
@@ -502,7 +502,7 @@ def evaluate_edge(m: Mutant, per_condition_timeout: int = 20, recorded: dict[str
     if recorded is not None:
         calls = [(str(n), str(a)) for n, a in recorded.get("calls", []) if n in m.contracts]
         with applied(m):
-            broke = sorted({n for n, a in calls if _breaks_contract(getattr(contracts, n), a)})
+            broke = sorted({n for n, a in calls if _breaks_safely(getattr(contracts, n), a)})
         if broke:
             return MutantResult(m.id, m.text, True, [f"contract:{n}" for n in broke], [], time.perf_counter() - t0,
                                 True, "witness")
@@ -536,18 +536,32 @@ def apply_for_good(mutant_id: str) -> None:
         setattr(target, name, value)
 
 
+def _breaks_safely(fn: Callable[..., Any], args: str) -> bool:
+    """``_breaks_contract`` for a recorded call: one that cannot be read or called breaks nothing."""
+    try:
+        return _breaks_contract(fn, args)
+    except (ValueError, TypeError, SyntaxError):
+        return False
+
+
 def _breaks_contract(fn: Callable[..., Any], args: str) -> bool:
-    """Call ``fn`` with CrossHair's counterexample arguments; True when a ``post:`` condition fails."""
+    """Call ``fn`` with CrossHair's counterexample arguments; True when a ``post:`` condition fails.
+    The arguments are read as literals only (``ast.literal_eval``: numbers, booleans, strings,
+    containers), never run as code: they may come from a file (``specs/mutant-witnesses.json``).
+    Anything else is a ``ValueError``."""
+    import ast
     import inspect
 
-    captured: dict[str, Any] = {}
-
-    def capture(*a: Any, **k: Any) -> None:
-        captured["a"], captured["k"] = a, k
-
-    eval(f"_capture({args})", {"_capture": capture, "True": True, "False": False})
-    result = fn(*captured["a"], **captured["k"])
-    bound = inspect.signature(fn).bind(*captured["a"], **captured["k"])
+    call = ast.parse(f"_({args})", mode="eval").body
+    if not isinstance(call, ast.Call) or any(kw.arg is None for kw in call.keywords):
+        raise ValueError(f"not an argument list: {args!r}")
+    try:
+        a = [ast.literal_eval(x) for x in call.args]
+        k = {str(kw.arg): ast.literal_eval(kw.value) for kw in call.keywords}
+    except (ValueError, TypeError, SyntaxError) as exc:
+        raise ValueError(f"arguments that are not literals: {args!r}") from exc
+    result = fn(*a, **k)
+    bound = inspect.signature(fn).bind(*a, **k)
     scope = {**fn.__globals__, **bound.arguments, "__return__": result}
     posts = [line.split(":", 1)[1].strip() for line in (inspect.getdoc(fn) or "").splitlines()
              if line.startswith("post:")]

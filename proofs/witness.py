@@ -31,8 +31,8 @@ compile code and evaluating the contract's ``post:`` conditions (``mutants._brea
 Rules
 1. A witness kills only when every step is checked against the mutated encoding and the runtime
    breaks the obligation: no step is skipped, none is taken on trust from the file.
-2. The file is data, never code: events are read by ``proofs.cex`` (typed errors), calls are
-   evaluated only as argument lists of the named contract.
+2. The file is data, never code: events are read by ``proofs.cex`` (typed errors), a call's
+   arguments only as literals (``mutants._breaks_contract``), for a contract the mutant names.
 """
 
 from __future__ import annotations

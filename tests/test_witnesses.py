@@ -15,7 +15,7 @@ from controller.errors import ConfigurationError
 from pumpctl.proofs import contracts
 from pumpctl.proofs import witness as WI
 from pumpctl.proofs.engine import Engine
-from pumpctl.proofs.mutants import MUTANTS, Mutant, _breaks_contract, applied, evaluate
+from pumpctl.proofs.mutants import MUTANTS, Mutant, _breaks_contract, _breaks_safely, applied, evaluate
 
 RECORDED = WI.load()
 TABLE_MUTANTS = [m for m in MUTANTS if not m.contracts]
@@ -110,3 +110,16 @@ def test_the_witness_file_is_checked_when_read(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="format"):
         WI.load(path)
     assert WI.load(tmp_path / "absent.json") == {}
+
+
+def test_a_recorded_call_is_read_as_literals_never_run(tmp_path: Path) -> None:
+    m = _mutant("M32-clinician-cap-not-compiled")
+    name = RECORDED[m.id]["calls"][0][0]
+    marker = tmp_path / "ran"
+    code = f"__import__('pathlib').Path({str(marker)!r}).write_text('x'), 1, False"
+    assert not _breaks_safely(getattr(contracts, name), code)
+    with pytest.raises(ValueError, match="not literals"):
+        _breaks_contract(getattr(contracts, name), code)
+    assert not marker.exists()
+    with applied(m):  # the recorded literal call still breaks the mutated code
+        assert _breaks_safely(getattr(contracts, name), RECORDED[m.id]["calls"][0][1])
