@@ -441,9 +441,18 @@ def _evaluate_id(mutant_id: str, witnesses: dict[str, dict[str, Any]] | None = N
 
 
 def _evaluate_with_recorded(mutant_id: str) -> MutantResult:
+    """With the recorded witnesses; a file that cannot be read means every mutant is searched
+    (its results say so), never that a mutant survived."""
+    from controller.errors import ConfigurationError
     from pumpctl.proofs import witness as WI
 
-    return _evaluate_id(mutant_id, WI.load())
+    try:
+        recorded = WI.load()
+    except ConfigurationError as exc:
+        r = _evaluate_id(mutant_id, {})
+        r.note = f"the witness file cannot be read: {exc}"
+        return r
+    return _evaluate_id(mutant_id, recorded)
 
 
 def run_campaign(only: list[str] | None = None, jobs: int = 2,

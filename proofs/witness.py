@@ -57,19 +57,27 @@ FILE = Path(__file__).resolve().parents[1] / "specs" / "mutant-witnesses.json"
 FORMAT = "pumpctl-mutant-witnesses/1"
 
 
-def load(path: Path = FILE) -> dict[str, dict[str, Any]]:
-    """The recorded witnesses by mutant id ({} when there is no file)."""
+def load(path: Path | None = None) -> dict[str, dict[str, Any]]:
+    """The recorded witnesses by mutant id ({} when there is no file; default ``FILE``)."""
+    path = FILE if path is None else path
     if not path.is_file():
         return {}
-    data = json.loads(path.read_text())
-    if data.get("format") != FORMAT:
-        raise ConfigurationError("format", data.get("format"), FORMAT, source=str(path))
-    return dict(data["witnesses"])
+    try:
+        data = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigurationError("file", str(path), "a JSON file of recorded witnesses", str(exc)) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ConfigurationError("format", data.get("format") if isinstance(data, dict) else data, FORMAT,
+                                 source=str(path))
+    if not isinstance(data.get("witnesses"), dict):
+        raise ConfigurationError("witnesses", data.get("witnesses"), "a table of witnesses by mutant id",
+                                 source=str(path))
+    return {str(k): w for k, w in data["witnesses"].items() if isinstance(w, dict)}
 
 
-def save(witnesses: dict[str, dict[str, Any]], path: Path = FILE) -> None:
-    path.write_text(json.dumps({"format": FORMAT, "witnesses": dict(sorted(witnesses.items()))},
-                               indent=1, sort_keys=True) + "\n")
+def save(witnesses: dict[str, dict[str, Any]], path: Path | None = None) -> None:
+    text = json.dumps({"format": FORMAT, "witnesses": dict(sorted(witnesses.items()))}, indent=1, sort_keys=True)
+    (FILE if path is None else path).write_text(text + "\n")
 
 
 def record(v: Verdict, prefix_len: int) -> dict[str, Any]:
@@ -107,7 +115,10 @@ def check(w: dict[str, Any], eng: Engine, table: tuple[Row, ...],
             return None, f"the mutant's prefix no longer runs: {exc}"
         first = head[-1]
     else:
-        starts = tuple(int(x) for x in w.get("ghost_starts", []))
+        raw = w.get("ghost_starts", [])
+        if not isinstance(raw, list) or not all(type(x) is int for x in raw):
+            return None, f"ghost window starts {raw!r} are not a list of whole numbers (ms)"
+        starts = tuple(raw)
         if len(starts) != len(GHOST_TEMPLATE.win):
             return None, f"{len(starts)} ghost window starts, the proofs have {len(GHOST_TEMPLATE.win)}"
         head = [TraceStep("POST", None, initial_vars(sc.limits), initial_ghosts(starts))]
@@ -116,7 +127,10 @@ def check(w: dict[str, Any], eng: Engine, table: tuple[Row, ...],
             return None, "its first frame is not a power-on frame of the encoding"
     if not events:
         return None, "no events"
-    steps = run_events(first, events, table)
+    try:
+        steps = run_events(first, events, table)
+    except Exception as exc:  # any way a recorded trace fails to run means: search instead
+        return None, f"does not run on this code: {type(exc).__name__}: {exc}"
     for i, (pre, post) in enumerate(pairwise(steps)):
         if not eng.agrees(pre, post):
             return None, f"step {i + 1} ({post.event}) is not a step of the mutated encoding"

@@ -109,7 +109,24 @@ def test_the_witness_file_is_checked_when_read(tmp_path: Path) -> None:
     path.write_text(json.dumps({"format": "something else", "witnesses": {}}))
     with pytest.raises(ConfigurationError, match="format"):
         WI.load(path)
+    for text, field in (("{not json", "file"), (json.dumps({"format": WI.FORMAT, "witnesses": []}), "witnesses"),
+                        ("[1, 2]", "format")):
+        path.write_text(text)
+        with pytest.raises(ConfigurationError, match=field):
+            WI.load(path)
     assert WI.load(tmp_path / "absent.json") == {}
+
+
+def test_malformed_witness_fields_are_refused_not_raised() -> None:
+    m = _mutant("M15-lockout-off-by-one")
+    w = RECORDED[m.id]
+    with applied(m) as table:
+        eng = Engine(table=table)
+        for bad in ({**w, "ghost_starts": ["x", 0]}, {**w, "ghost_starts": "0,0"},
+                    {**w, "scenario": w["scenario"].replace('type = "tick"', 'type = "nonsense"', 1)},
+                    {k: v for k, v in w.items() if k != "scenario"}):
+            v, why = WI.check(bad, eng, table, None)
+            assert v is None and why
 
 
 def test_a_recorded_call_is_read_as_literals_never_run(tmp_path: Path) -> None:
@@ -123,3 +140,14 @@ def test_a_recorded_call_is_read_as_literals_never_run(tmp_path: Path) -> None:
     assert not marker.exists()
     with applied(m):  # the recorded literal call still breaks the mutated code
         assert _breaks_safely(getattr(contracts, name), RECORDED[m.id]["calls"][0][1])
+
+
+def test_an_unreadable_witness_file_means_search_never_a_survivor(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from pumpctl.proofs.mutants import _evaluate_with_recorded
+
+    bad = tmp_path / "w.json"
+    bad.write_text("{not json")
+    monkeypatch.setattr(WI, "FILE", bad)
+    r = _evaluate_with_recorded("M12-silence-too-long")
+    assert r.killed and r.how == "search" and "cannot be read" in r.note
