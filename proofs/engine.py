@@ -178,14 +178,8 @@ class Engine:
         return bool(sol.check() == z3.sat)
 
     def broken_by(self, inv: Inv, pre: TraceStep, post: TraceStep) -> bool:
-        """The obligation's own formula (the one the proofs prove) is false after this step."""
-        if isinstance(inv, StepInv):
-            goal = _bool(inv.pred(self.f0.st, self.f0.v, E.as_event(self.e0.e), self.g0.st, self.g0.v))
-            if not inv.power:
-                goal = z3.Or(self.e0.e.kind.term == E.KIND_CODE[POWER_CYCLE], goal)
-            return not self.ground(goal, pre, post)
-        f = self.f0  # a state or timeline obligation reads one frame: the post-state, put in f0's place
-        return not self.ground(_bool(pre_holds(inv, f.st, f.v, f.gh)), post)
+        """The obligation's own formula (the bounded check's goal, ``_goal_at``) is false after this step."""
+        return not self.ground(_bool(self._goal_at(inv, [self.f0, self.g0], [self.e0], 1)), pre, post)
 
     def at_power_on(self, first: TraceStep) -> bool:
         """``first`` is a power-on frame of the encoding (``encode.init``, any valid configuration)."""
@@ -247,9 +241,7 @@ class Engine:
             pre = pre_holds(inv, f.st, f.v, f.gh)
             if pre is not None:
                 sol.add(_bool(pre))
-        vacuity = sol.check()
-        if vacuity == z3.unknown:  # out of time on a loaded machine: decide by work instead
-            vacuity = self._by_work(sol, 4 * self.timeout_ms)
+        vacuity = self.decide(sol)  # out of time on a loaded machine: decided by work instead
         if vacuity != z3.sat:
             raise VacuousStep(f"vacuous inductive step: its assumptions are {vacuity}, no state satisfies them "
                               f"({sol.reason_unknown() if vacuity == z3.unknown else 'unsat'}); nothing is proved")
