@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 from controller.core import alarms, annunciation, windows
@@ -35,7 +36,19 @@ from controller.core.flow import (
 from controller.core.guards import boluses_last_hour, third_repeat
 from controller.core.horizon import quiet
 from controller.core.limits import SILENCE_MAX_MS, limits_ok
-from controller.core.logic import all_of, any_of, implies, ite, maximum, minimum, not_, pick, same
+from controller.core.logic import (
+    all_of,
+    any_of,
+    implies,
+    implies_then,
+    ite,
+    maximum,
+    minimum,
+    not_,
+    or_else,
+    pick,
+    same,
+)
 from controller.core.program import N_WINDOWS, kvo_rate, program_ok, rate_cap, soft_exceeded, within_library
 from controller.core.state import ALARMABLE, FLOWING, NO_FLOW, STATES, Vars
 from controller.core.units import VU_PER_ML
@@ -236,17 +249,28 @@ PERMITTED: dict[str, tuple[int, ...]] = {
 
 def _changed(s0: StateView, v0: Vars, s1: StateView, v1: Vars) -> bool:
     """The step changed the state or a variable (a refusal changes nothing)."""
-    return any_of(not_(same(v1, v0)), *(all_of(s0.is_(n), not_(s1.is_(n))) for n in STATES))
+    return or_else(not_(same(v1, v0)), lambda: any_of(*(all_of(s0.is_(n), not_(s1.is_(n))) for n in STATES)))
 
 
 def _annunciation_ok(v: Vars) -> bool:
     ann = annunciation.annunciated(v.alarm)
-    conds = []
-    for j in range(alarms.N_ALARMS):
-        higher_active = any_of(*(v.alarm.active[i] for i in range(alarms.N_ALARMS)
-                                 if alarms.PRIORITY[i] > alarms.PRIORITY[j]))
-        conds.append(implies(ann == j, all_of(v.alarm.active[j], not_(higher_active))))
-    return all_of(implies(ann == -1, not_(annunciation.any_active(v.alarm))), *conds)
+    active = v.alarm.active
+
+    def shown_rightly(j: int) -> bool:  # alarm j is active and no alarm of a higher priority is
+        higher_active = any_of(*(active[i] for i in range(alarms.N_ALARMS) if alarms.PRIORITY[i] > alarms.PRIORITY[j]))
+        return all_of(active[j], not_(higher_active))
+
+    return all_of(implies(ann == -1, not_(annunciation.any_active(v.alarm))),
+                  *(implies_then(ann == j, partial(shown_rightly, j)) for j in range(alarms.N_ALARMS)))
+
+
+def _acknowledged_gone(e: Event, v0: Vars, i: int) -> bool:
+    """Alarm ``i`` may stop being active only on an acknowledge with its cause gone."""
+    return all_of(e.kind == "acknowledge", not_(v0.alarm.cause[i]))
+
+
+def _permitted(e: Event, kind: str) -> bool:
+    return any_of(*(e.actor == a for a in PERMITTED[kind]))
 
 
 def _bolus_started(pre: Vars, post: Vars) -> bool:
@@ -296,8 +320,8 @@ STEP_INVARIANTS: tuple[StepInv, ...] = (
     StepInv("STEP-ALM-005", ("REQ-ALM-005",),
             "a latched alarm clears only by acknowledge and only once its cause is gone",
             lambda s0, v0, e, s1, v1: all_of(*(
-                implies(all_of(v0.alarm.active[i], not_(v1.alarm.active[i])),
-                        all_of(e.kind == "acknowledge", not_(v0.alarm.cause[i])))
+                implies_then(all_of(v0.alarm.active[i], not_(v1.alarm.active[i])),
+                             partial(_acknowledged_gone, e, v0, i))
                 for i in range(alarms.N_ALARMS) if alarms.LATCHING[i]))),
     StepInv("STEP-ALM-006", ("REQ-ALM-006",),
             "the audio-pause deadline moves later only on a clinician's silence request (with INV-ALM-006: "
@@ -327,9 +351,9 @@ STEP_INVARIANTS: tuple[StepInv, ...] = (
             "every event kind changes anything only from the actors allowed for it (stated per kind, so a new row "
             "for that trigger inherits it): configure by an administrator, a PCA demand by the patient or a "
             "clinician, every other user event by a clinician or administrator, sensors and timers by the pump",
-            lambda s0, v0, e, s1, v1: implies(
+            lambda s0, v0, e, s1, v1: implies_then(
                 _changed(s0, v0, s1, v1),
-                all_of(*(implies(e.kind == k, any_of(*(e.actor == a for a in PERMITTED[k]))) for k in KINDS)))),
+                lambda: all_of(*(implies_then(e.kind == k, partial(_permitted, e, k)) for k in KINDS)))),
     StepInv("STEP-PRM-001", ("REQ-PRM-001", "REQ-PRM-002"),
             "priming starts only on a clinician's prime with the patient line confirmed disconnected",
             lambda s0, v0, e, s1, v1: implies(
@@ -360,23 +384,23 @@ STEP_INVARIANTS: tuple[StepInv, ...] = (
             "horizon (no deadline, bucket end, alarm cause or cap inside them)",
             lambda s0, v0, e, s1, v1: implies(v1.flow.clock != v0.flow.clock, all_of(
                 e.kind == "tick", 1 <= e.dt_ms,
-                any_of(e.dt_ms <= v0.cfg.max_tick_ms,
-                       *(all_of(s0.is_(s), quiet(v0, s, e.dt_ms)) for s in STATES))))),
+                or_else(e.dt_ms <= v0.cfg.max_tick_ms,
+                        lambda: any_of(*(all_of(s0.is_(s), quiet(v0, s, e.dt_ms)) for s in STATES)))))),
     StepInv("STEP-ROL-003", ("REQ-ROL-003",), "sensor-held causes change only on events from the pump itself",
             lambda s0, v0, e, s1, v1: implies(
                 any_of(*(v1.alarm.cause[i] != v0.alarm.cause[i] for i in _SENSED)), e.actor == Actor.SYSTEM)),
     StepInv("STEP-CFG-001", ("REQ-CFG-001", "REQ-ROL-002"),
             "the pump limits change only by an administrator's valid configuration",
-            lambda s0, v0, e, s1, v1: implies(not_(same(v1.cfg, v0.cfg)),
-                                              all_of(e.kind == "configure", limits_ok(e.limits),
-                                                     e.actor == Actor.ADMIN))),
+            lambda s0, v0, e, s1, v1: implies_then(not_(same(v1.cfg, v0.cfg)),
+                                                   lambda: all_of(e.kind == "configure", limits_ok(e.limits),
+                                                                  e.actor == Actor.ADMIN))),
     StepInv("STEP-PRG-001", ("REQ-PRG-001", "REQ-DRG-002", "REQ-DEL-009"),
             "the program changes only by a clinician's valid program, or by clearing it",
-            lambda s0, v0, e, s1, v1: implies(
+            lambda s0, v0, e, s1, v1: implies_then(
                 not_(same(v1.prog, v0.prog)),
-                any_of(all_of(e.kind == "program", program_ok(e.program, v0.cfg),
-                              any_of(e.actor == Actor.CLINICIAN, e.actor == Actor.ADMIN)),
-                       e.kind == "clear"))),
+                lambda: any_of(all_of(e.kind == "program", program_ok(e.program, v0.cfg),
+                                      any_of(e.actor == Actor.CLINICIAN, e.actor == Actor.ADMIN)),
+                               e.kind == "clear"))),
     StepInv("STEP-PRG-005", ("REQ-PRG-005",), "a program in use (priming to alarm) is never changed in place",
             lambda s0, v0, e, s1, v1: implies(s0.is_("PRIMING", "RUNNING", "BOLUS", "PAUSED", "KVO", "ALARM"),
                                               same(v1.prog, v0.prog))),
@@ -401,10 +425,10 @@ STEP_INVARIANTS: tuple[StepInv, ...] = (
     StepInv("STEP-LIB-004", ("REQ-DRG-005", "REQ-DOS-006"),
             "no program event yields a program looser than its library bounds, or a dose-window ring that forgot "
             "dose still counting",
-            lambda s0, v0, e, s1, v1: implies(
+            lambda s0, v0, e, s1, v1: implies_then(
                 e.kind == "program",
-                all_of(implies(v1.prog.loaded, within_library(v1.prog)),
-                       *(_window_used(v1, j) >= _window_used(v0, j) for j in range(N_WINDOWS))))),
+                lambda: all_of(implies(v1.prog.loaded, within_library(v1.prog)),
+                               *(_window_used(v1, j) >= _window_used(v0, j) for j in range(N_WINDOWS))))),
     StepInv("STEP-BOL-006", ("REQ-BOL-006", "REQ-BOL-001"),
             "a patient bolus starts only when its volume fits the VTBI and every dose window",
             lambda s0, v0, e, s1, v1: implies(

@@ -8,7 +8,7 @@ import z3
 
 from controller.core import annunciation as AN
 from controller.core import windows
-from controller.core.logic import branch, merge
+from controller.core.logic import any_of, branch, implies, implies_then, merge, or_else
 from controller.core.state import Ring
 from pumpctl.proofs import shortcuts as S
 
@@ -75,3 +75,18 @@ def test_window_advance_symbolic_equals_run_time_on_both_branches() -> None:
         got = [z3.simplify(z3.substitute(z3.IntVal(x) if isinstance(x, int) else x, (c, z3.IntVal(clock))))
                for x in flat]
         assert [g.as_long() for g in got] == want
+
+
+def test_implies_then_and_or_else_skip_only_what_cannot_change_the_result() -> None:
+    called: list[str] = []
+
+    def costly() -> bool:
+        called.append("b")
+        return False
+
+    assert implies_then(False, costly) is True and or_else(True, costly) is True and called == []
+    assert implies_then(True, costly) is False and or_else(False, costly) is False and called == ["b", "b"]
+    a, b = z3.Bool("a"), z3.Bool("b")
+    # symbolic: the consequent is always built, and the term is the one implies/any_of build
+    assert implies_then(a, lambda: b).eq(implies(a, b))  # type: ignore[arg-type, attr-defined]
+    assert or_else(a, lambda: b).eq(any_of(a, b))  # type: ignore[arg-type, attr-defined]

@@ -14,7 +14,9 @@ Rules
    pass ``isinstance(x, int)`` and take the concrete path, which is what CrossHair wants).
 2. Anything else is handed to the registered backend; without one it is an error.
 3. Every function evaluates all its arguments (no short-circuit): guards must therefore be
-   total (no division by a possibly-zero value, no indexing by a symbolic value).
+   total (no division by a possibly-zero value, no indexing by a symbolic value). ``branch``,
+   ``implies_then`` and ``or_else`` take the costly part as a function, called at run time only
+   when it decides the result and always with a symbolic argument.
 4. ``div_floor`` only accepts a positive divisor; callers guarantee it by validation.
 """
 
@@ -112,6 +114,22 @@ def not_(cond: bool) -> bool:
 
 def implies(a: bool, b: bool) -> bool:
     return any_of(not_(a), b)
+
+
+def implies_then(a: bool, b: Callable[[], bool]) -> bool:
+    """``implies(a, b())``, with the consequent computed only when ``a`` is not a concrete False: the
+    run-time checks skip it, the proofs get the very term ``implies`` builds (rule 3's exception,
+    for invariants whose consequent is costly and whose antecedent is rarely true)."""
+    if isinstance(a, bool) and not a:
+        return True
+    return implies(a, b())
+
+
+def or_else(a: bool, b: Callable[[], bool]) -> bool:
+    """``any_of(a, b())``, with ``b`` computed only when ``a`` is not a concrete True."""
+    if isinstance(a, bool) and a:
+        return True
+    return any_of(a, b())
 
 
 def minimum(first: int, *rest: int) -> int:
