@@ -86,16 +86,22 @@ def inspections(items: Items) -> None:
         items.append(item("inspection", str(insp["id"]), verdict, claim, "inspection", list(insp["requirements"])))
 
 
-def start_tests(out: Path) -> subprocess.Popen[str]:
+def tests_command(junit: Path) -> tuple[list[str], dict[str, str]]:
+    """The requirement-tagged pytest run verify starts (``benchmarks/bench_tests_floor.py`` times it too)."""
     env = dict(os.environ, HYPOTHESIS_PROFILE="verify", PYTHONHASHSEED="0")
     # The scenario suite under pytest (tests/sim/test_suite.py) runs the very files the scenario
     # step runs and records: here it would only repeat them (no requirement loses a method).
-    cmd = [sys.executable, "-m", "pytest", "-m", "req and not slow", f"--junitxml={out / 'junit.xml'}", "-q",
+    cmd = [sys.executable, "-m", "pytest", "-m", "req and not slow", f"--junitxml={junit}", "-q",
            "-p", "no:cacheprovider", "-o", "junit_family=xunit1",
            f"--ignore={ROOT / 'tests' / 'sim' / 'test_suite.py'}", str(ROOT / "tests")]
     if importlib.util.find_spec("xdist") is not None and (os.cpu_count() or 1) > 1:
         # a worker per core (up to 4): the tests are the longest activity
         cmd[3:3] = ["-n", str(min(4, os.cpu_count() or 1)), "--dist", "worksteal"]
+    return cmd, env
+
+
+def start_tests(out: Path) -> subprocess.Popen[str]:
+    cmd, env = tests_command(out / "junit.xml")
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
