@@ -15,8 +15,8 @@ Rules
 2. Anything else is handed to the registered backend; without one it is an error.
 3. Every function evaluates all its arguments (no short-circuit): guards must therefore be
    total (no division by a possibly-zero value, no indexing by a symbolic value). ``branch``,
-   ``implies_then`` and ``or_else`` take the costly part as a function, called at run time only
-   when it decides the result and always with a symbolic argument.
+   ``implies_then`` and ``or_else`` take the costly part as a function: at run time it is called
+   only when the result depends on it, and it is always called when the condition is symbolic.
 4. ``div_floor`` only accepts a positive divisor; callers guarantee it by validation.
 """
 
